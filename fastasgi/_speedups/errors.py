@@ -1,0 +1,14 @@
+"""The one exception both parser twins raise for bad request bytes.
+
+It carries the HTTP status to answer with, so the protocol never has to
+guess which error a malformed request deserves.
+"""
+
+
+class HttpParseError(Exception):
+    """The request cannot be served: answer `status_code` and close."""
+
+    def __init__(self, reason: str, status_code: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code

@@ -1,0 +1,128 @@
+"""Header normalization and validation, pure-Python twin of headers_c.pyx.
+
+Request side: the policy checks that both parser twins apply to a parsed
+head, so the compiled (llhttp) and pure (h11) parsers accept and reject
+exactly the same requests.  Response side: validation and encoding of the
+headers an application hands us.
+"""
+import re
+
+from .errors import HttpParseError
+
+# RFC 9110 token characters; a header name is one token.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Field values may hold visible ASCII, obs-text, space and tab: never CR, LF,
+# NUL or other control characters (they are how response splitting works).
+_BAD_VALUE_CHAR = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_request_headers(headers, http11):
+    """Apply the framing and routing rules to a parsed request head.
+
+    `headers` is the list of (lower-cased name, value) pairs.  Returns
+    (keep_alive, expect_continue, upgrade) where upgrade is the lower-cased
+    Upgrade token when the client asked to switch protocols, else None.
+    Raises HttpParseError for every shape that can smuggle requests.
+    """
+    hosts = 0
+    content_length = None
+    transfer_encoding = None
+    keep_alive = http11
+    expect_continue = False
+    upgrade_value = None
+    connection_upgrade = False
+    for name, value in headers:
+        if name == b"host":
+            hosts += 1
+        elif name == b"content-length":
+            if content_length is not None:
+                raise HttpParseError("Duplicate Content-Length")
+            if not value.isdigit():
+                raise HttpParseError("Invalid Content-Length")
+            content_length = value
+        elif name == b"transfer-encoding":
+            if transfer_encoding is not None:
+                raise HttpParseError("Duplicate Transfer-Encoding")
+            transfer_encoding = value.lower()
+        elif name == b"connection":
+            for token in value.lower().split(b","):
+                token = token.strip(b" \t")
+                if token == b"close":
+                    keep_alive = False
+                elif token == b"upgrade":
+                    connection_upgrade = True
+        elif name == b"expect":
+            if http11 and value.lower() == b"100-continue":
+                expect_continue = True
+        elif name == b"upgrade":
+            upgrade_value = value
+    if http11:
+        if hosts != 1:
+            raise HttpParseError("HTTP/1.1 request needs exactly one Host header")
+    elif hosts > 1:
+        raise HttpParseError("Duplicate Host header")
+    if transfer_encoding is not None:
+        if content_length is not None:
+            raise HttpParseError("Content-Length together with Transfer-Encoding")
+        if not http11:
+            raise HttpParseError("Transfer-Encoding in an HTTP/1.0 request")
+        if transfer_encoding != b"chunked":
+            last = transfer_encoding.rsplit(b",", 1)[-1].strip(b" \t")
+            if last != b"chunked":
+                raise HttpParseError("Transfer-Encoding does not end in chunked")
+            raise HttpParseError("Unsupported Transfer-Encoding", 501)
+    upgrade = None
+    if connection_upgrade and upgrade_value is not None:
+        upgrade = upgrade_value.lower()
+    return keep_alive, expect_continue, upgrade
+
+
+def encode_response_headers(headers):
+    """Validate the app's response headers and encode them as one block.
+
+    Returns (block, content_length, flags) where block is the
+    b"name: value\\r\\n" lines, content_length is the declared length or -1,
+    and flags is a bitmask of HAS_DATE, HAS_SERVER, CONNECTION_CLOSE and
+    CHUNKED telling the response encoder what the app already set.
+    """
+    lines = []
+    content_length = -1
+    flags = 0
+    for header in headers:
+        name, value = header
+        if type(name) is not bytes or type(value) is not bytes:
+            name = _as_bytes(name, "name")
+            value = _as_bytes(value, "value")
+        if _TOKEN.fullmatch(name) is None:
+            raise ValueError(f"Invalid HTTP header name: {name!r}")
+        if _BAD_VALUE_CHAR.search(value) is not None:
+            raise ValueError(f"Invalid HTTP header value: {value!r}")
+        lower = name.lower()
+        if lower == b"content-length":
+            if content_length != -1 or not value.strip().isdigit():
+                raise ValueError(f"Invalid Content-Length header: {value!r}")
+            content_length = int(value)
+        elif lower == b"date":
+            flags |= HAS_DATE
+        elif lower == b"server":
+            flags |= HAS_SERVER
+        elif lower == b"connection":
+            if b"close" in value.lower():
+                flags |= CONNECTION_CLOSE
+        elif lower == b"transfer-encoding":
+            if b"chunked" in value.lower():
+                flags |= CHUNKED
+        lines.append(name + b": " + value + b"\r\n")
+    return b"".join(lines), content_length, flags
+
+
+def _as_bytes(item, what):
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item)
+    raise TypeError(f"Response header {what} must be bytes, got {type(item).__name__}")
+
+
+HAS_DATE = 1
+HAS_SERVER = 2
+CONNECTION_CLOSE = 4
+CHUNKED = 8
