@@ -1,0 +1,178 @@
+"""One ASGI HTTP request/response exchange: the app's receive() and send().
+
+The cycle knows the ASGI HTTP spec, not the wire format.  It talks to its
+connection through a few methods (write_response_head, write_response_body,
+send_continue, cycle_finished, abort, flow), so the HTTP/1.1 protocol
+today and an HTTP/2 stream later can drive the same cycle.
+"""
+import logging
+
+logger = logging.getLogger("fastasgi.error")
+
+DISCONNECT = {"type": "http.disconnect"}
+
+
+class ClientDisconnected(OSError):
+    """Raised from send() once the client has gone (ASGI HTTP spec 2.4)."""
+
+
+class RequestResponseCycle:
+    __slots__ = (
+        "scope", "conn", "body", "more_body", "disconnected", "expect_continue",
+        "response_started", "response_complete", "start_message", "waiter",
+        "status", "wire", "task", "body_delivered",
+    )
+
+    def __init__(self, scope, conn, expect_continue):
+        self.scope = scope
+        self.conn = conn
+        self.body = []  # chunks received but not yet handed to the app
+        self.more_body = True
+        self.body_delivered = False  # the app got the message with more_body=False
+        self.disconnected = False
+        self.expect_continue = expect_continue
+        self.response_started = False
+        self.response_complete = False
+        self.start_message = None  # a response start waiting for its first body chunk
+        self.waiter = None
+        self.status = 0
+        self.wire = None  # the connection's own per-request data (the parsed HTTP/1.1 head)
+        self.task = None  # the task running the app for this cycle
+
+    # -- called by the connection ----------------------------------------
+    def feed_body(self, chunk):
+        self.body.append(chunk)
+        self._wake()
+
+    def body_complete(self):
+        self.more_body = False
+        self._wake()
+
+    def disconnect(self):
+        self.disconnected = True
+        self._wake()
+
+    def _wake(self):
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- the ASGI application --------------------------------------------
+    async def run_asgi(self, app):
+        try:
+            result = await app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            logger.debug("Client disconnected before the response was complete.")
+        except BaseException as exc:  # noqa: B902 - the app must never take the server down
+            logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.response_started and not self.disconnected:
+                self.conn.send_error(500)
+            elif not self.response_complete:
+                self.conn.abort()
+            if not isinstance(exc, Exception):
+                raise  # CancelledError / KeyboardInterrupt keep their meaning
+        else:
+            if result is not None:
+                logger.error("ASGI callable should return None, but returned '%s'.", result)
+            if self.start_message is not None and not self.disconnected:
+                self._flush_head()
+            if not self.response_started and not self.disconnected:
+                logger.error("ASGI callable returned without starting response.")
+                self.conn.send_error(500)
+            elif not self.response_complete and not self.disconnected:
+                logger.error("ASGI callable returned without completing response.")
+                self.conn.abort()
+        finally:
+            self.conn.cycle_finished(self)
+
+    async def receive(self):
+        if self.expect_continue:
+            self.expect_continue = False
+            if not self.disconnected and not self.response_started:
+                self.conn.send_continue()
+        if self.body_delivered:
+            # The whole body was delivered: the next event is the disconnect.
+            while not (self.disconnected or self.response_complete):
+                await self._wait()
+            return DISCONNECT
+        if self.more_body and not self.body and not self.disconnected and not self.response_complete:
+            await self._wait()
+        if self.disconnected or self.response_complete:
+            return DISCONNECT
+        body = self.body
+        if len(body) == 1:
+            chunk = body[0]
+        elif body:
+            chunk = b"".join(body)
+        else:
+            chunk = b""
+        body.clear()
+        if chunk:
+            self.conn.flow.body_consumed(len(chunk))
+        more_body = self.more_body
+        if not more_body:
+            self.body_delivered = True
+        return {"type": "http.request", "body": chunk, "more_body": more_body}
+
+    def _wait(self):
+        waiter = self.waiter = self.conn.loop.create_future()
+        return waiter
+
+    async def send(self, message):
+        message_type = message["type"]
+        if self.disconnected:
+            raise ClientDisconnected("The client has disconnected.")
+        if message_type == "http.response.body":
+            if not self.response_started:
+                raise RuntimeError("Expected ASGI message 'http.response.start', "
+                                   "but got 'http.response.body'.")
+            if self.response_complete:
+                raise RuntimeError("Unexpected ASGI message 'http.response.body' "
+                                   "sent, after response already completed.")
+            body = message.get("body", b"")
+            more_body = message.get("more_body", False)
+            start = self.start_message
+            if start is not None:
+                self.start_message = None
+                try:
+                    self.conn.write_response_head(self, start[0], start[1], body, more_body)
+                except (ValueError, TypeError):
+                    self.response_started = False  # nothing reached the wire: a 500 still can
+                    raise
+            else:
+                self.conn.write_response_body(self, body, more_body)
+            if more_body:
+                flow = self.conn.flow
+                if flow.write_paused:
+                    await flow.drain()
+                    if self.disconnected:
+                        raise ClientDisconnected("The client has disconnected.")
+        elif message_type == "http.response.start":
+            if self.response_started:
+                raise RuntimeError("Unexpected ASGI message 'http.response.start' "
+                                   "sent, after response already started.")
+            status = message["status"]
+            if type(status) is not int:
+                raise TypeError(f"ASGI response status must be an int, got {status!r}")
+            self.response_started = True
+            self.status = status
+            self.expect_continue = False
+            self.start_message = (status, message.get("headers", ()))
+            # Head and first body chunk go out in one write; an app that
+            # waits between them still gets its head sent on the next turn.
+            self.conn.loop.call_soon(self._flush_head)
+        else:
+            raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
+                               "in response to an HTTP request.")
+
+    def _flush_head(self):
+        start = self.start_message
+        if start is not None and not self.disconnected:
+            self.start_message = None
+            try:
+                self.conn.write_response_head(self, start[0], start[1], b"", True)
+            except (ValueError, TypeError) as exc:
+                logger.error("Invalid ASGI response: %s", exc)
+                self.conn.abort()

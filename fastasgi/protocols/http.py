@@ -1,0 +1,313 @@
+"""The asyncio Protocol for HTTP/1.1.
+
+Bytes from the transport go through the sans-I/O parser (compiled or pure
+twin); each request head becomes a RequestResponseCycle.  Requests on one
+connection are answered in order: a pipelined request's app starts when
+the response before it is complete.  Timeouts are deadlines checked by the
+server's tick, not one loop timer per request.
+"""
+import asyncio
+import logging
+from collections import deque
+
+from .cycle import RequestResponseCycle
+from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
+
+logger = logging.getLogger("fastasgi.error")
+access_logger = logging.getLogger("fastasgi.access")
+
+MAX_PIPELINE = 32  # queued requests before we stop reading from the client
+ERROR_BODIES = {
+    400: b"Invalid HTTP request received.",
+    408: b"Request Timeout",
+    413: b"Request Entity Too Large",
+    414: b"URI Too Long",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    501: b"Not Implemented",
+    503: b"Service Unavailable",
+    505: b"HTTP Version Not Supported",
+}
+
+
+class ServerState:
+    """What the connections of one server share, updated by the server's tick."""
+
+    def __init__(self):
+        self.total_requests = 0
+        self.connections = set()
+        self.tasks = set()  # app tasks still running, awaited on shutdown
+        self.clock = 0.0  # loop.time() at the last tick: deadlines are coarse on purpose
+        self.date_line = b""
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, config, server_state, app_state, _loop=None):
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.app_state = app_state
+        speedups = config.hot_paths
+        self.parser = speedups.RequestParser(config.max_head_size, config.upgrade_token)
+        self.ParseError = speedups.HttpParseError
+        self.ResponseEncoder = speedups.ResponseEncoder
+        self.FlowControl = speedups.FlowControl
+        self.status_line = speedups.status_line
+        self.root_path = config.root_path
+        self.raw_root_path = config.root_path.encode("ascii")
+        self.default_lines = config.encoded_headers
+        self.server_line = config.server_line
+        self.date_header = config.date_header
+        self.timeout_keep_alive = config.timeout_keep_alive
+        self.timeout_request_header = config.timeout_request_header
+
+        self.transport = None
+        self.flow = None
+        self.client = None
+        self.server = None
+        self.scheme = "http"
+        self.access_log = False
+        self.cycle = None  # the cycle whose request body is being read
+        self.running = None  # the cycle whose response is being written
+        self.pipeline = deque()  # requests waiting for the response before them
+        self.encoder = None
+        self.pending_error = None  # a parse error to answer once earlier responses are out
+        self.closing = False  # no more requests on this connection
+        self.deadline = 0.0  # loop time when this connection times out; 0 while a request runs
+        self.reading_head = False
+
+    # -- transport callbacks ---------------------------------------------
+    def connection_made(self, transport):
+        self.transport = transport
+        self.flow = self.FlowControl(transport)
+        self.server = get_local_addr(transport)
+        self.client = get_remote_addr(transport)
+        self.scheme = "https" if is_ssl(transport) else "http"
+        self.access_log = self.config.access_log and access_logger.isEnabledFor(logging.INFO)
+        self.server_state.connections.add(self)
+        self.deadline = self.server_state.clock + self.timeout_keep_alive
+
+    def connection_lost(self, exc):
+        self.server_state.connections.discard(self)
+        self.closing = True
+        self.deadline = 0.0
+        for cycle in (self.running, self.cycle):
+            if cycle is not None:
+                cycle.disconnect()
+        self.pipeline.clear()
+        if self.flow is not None:
+            self.flow.connection_lost(exc)
+
+    def eof_received(self):
+        pass  # let the transport close: a half-closed client gets no more responses
+
+    def pause_writing(self):
+        self.flow.pause_writing()
+
+    def resume_writing(self):
+        self.flow.resume_writing()
+
+    def data_received(self, data):
+        if self.deadline and not self.reading_head:
+            # A new head starts: it must be complete within the header timeout.
+            self.reading_head = True
+            self.deadline = self.server_state.clock + self.timeout_request_header
+        try:
+            events = self.parser.feed(data)
+        except self.ParseError as exc:
+            self._parse_error(exc)
+            return
+        for event in events:
+            if event.__class__ is bytes:
+                cycle = self.cycle
+                if not cycle.response_complete and not cycle.disconnected:
+                    cycle.feed_body(event)
+                    self.flow.body_received(len(event))
+            elif event is None:
+                self.cycle.body_complete()
+            else:
+                self._on_request_head(event)
+        if self.parser.trailing is not None:
+            self.handle_upgrade()
+
+    # -- requests --------------------------------------------------------
+    def _on_request_head(self, head):
+        self.reading_head = False
+        self.deadline = 0.0
+        self.server_state.total_requests += 1
+        root_path = self.root_path
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": head.http_version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": head.method,
+            "root_path": root_path,
+            "path": root_path + head.path if root_path else head.path,
+            "raw_path": self.raw_root_path + head.raw_path if root_path else head.raw_path,
+            "query_string": head.query_string,
+            "headers": head.headers,
+            "state": self.app_state.copy(),
+            "extensions": {},
+        }
+        cycle = RequestResponseCycle(scope, self, head.expect_continue)
+        cycle.wire = head
+        self.cycle = cycle
+        if self.running is None and not self.closing:
+            self._start(cycle)
+        else:
+            self.pipeline.append(cycle)
+            if len(self.pipeline) >= MAX_PIPELINE:
+                self.flow.pause_reading()
+
+    def _start(self, cycle):
+        self.running = cycle
+        cycle.task = self.loop.create_task(cycle.run_asgi(self.app))
+        self.server_state.tasks.add(cycle.task)
+
+    def handle_upgrade(self):
+        """Hand the connection to the protocol the client upgraded to."""
+        raise NotImplementedError  # no upgrade token is configured without a websocket layer
+
+    # -- the connection side of RequestResponseCycle --------------------
+    def send_continue(self):
+        if not self.closing:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def write_response_head(self, cycle, status, headers, body, more_body):
+        head = cycle.wire
+        encoder = self.encoder = self.ResponseEncoder(
+            head.method == "HEAD", head.http_version == "1.1", head.keep_alive and not self.closing
+        )
+        data = encoder.encode_head(status, headers, body, more_body, self.default_lines,
+                                   self.server_state.date_line if self.date_header else b"",
+                                   self.server_line)
+        self.transport.write(data)
+        if self.access_log:
+            access_logger.info('%s - "%s %s HTTP/%s" %d', client_addr_for_log(cycle.scope),
+                               head.method, _path_with_query(cycle.scope), head.http_version,
+                               status)
+        if encoder.complete:
+            self._response_complete(cycle)
+
+    def write_response_body(self, cycle, body, more_body):
+        encoder = self.encoder
+        data = encoder.encode_body(body, more_body)
+        if data:
+            self.transport.write(data)
+        if encoder.complete:
+            self._response_complete(cycle)
+
+    def _response_complete(self, cycle):
+        cycle.response_complete = True
+        cycle._wake()
+        keep_alive = self.encoder.keep_alive
+        self.encoder = None
+        self.running = None
+        if not keep_alive or self.closing:
+            self.closing = True
+            self.transport.close()
+            return
+        if self.pipeline:
+            self._start(self.pipeline.popleft())
+            if len(self.pipeline) < MAX_PIPELINE // 2:
+                self.flow.resume_reading()
+        elif self.pending_error is not None:
+            self._send_error_and_close(self.pending_error.status_code, self.pending_error.reason)
+        elif self.cycle is cycle or self.cycle is None:
+            self.deadline = self.server_state.clock + self.timeout_keep_alive
+
+    def cycle_finished(self, cycle):
+        """The app of `cycle` returned: forget the body it never read."""
+        self.server_state.tasks.discard(cycle.task)
+        if cycle.body:
+            self.flow.body_consumed(sum(len(chunk) for chunk in cycle.body))
+            cycle.body.clear()
+        if cycle is self.cycle and cycle.more_body:
+            # The rest of the body will be parsed and dropped; reading must go on.
+            self.flow.resume_reading()
+
+    def send_error(self, status):
+        """Answer `status` for the running request and close (the app failed)."""
+        cycle = self.running
+        if cycle is None or self.closing and self.transport.is_closing():
+            return
+        self.closing = True
+        body = ERROR_BODIES.get(status, b"")
+        cycle.response_started = True
+        self.write_response_head(cycle, status, [(b"content-type", b"text/plain; charset=utf-8"),
+                                                 (b"connection", b"close")], body, False)
+
+    def abort(self):
+        """The response can't be finished correctly: close, so the client notices."""
+        self.closing = True
+        self.running = None
+        self.encoder = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    # -- errors, timeouts, shutdown --------------------------------------
+    def _parse_error(self, exc):
+        logger.warning("Invalid HTTP request received from %s: %s",
+                       _format_addr(self.client), exc.reason)
+        if self.running is None and not self.pipeline:
+            self._send_error_and_close(exc.status_code, exc.reason)
+        else:
+            # Earlier requests are still being answered: answer this one after them.
+            self.pending_error = exc
+            self.flow.pause_reading()
+
+    def _send_error_and_close(self, status, reason):
+        self.closing = True
+        body = ERROR_BODIES.get(status, b"")
+        if status != 400 and reason:
+            body = reason.encode("ascii", "replace")
+        self.transport.write(b"".join((
+            self.status_line(status),
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n",
+            self.server_state.date_line if self.date_header else b"",
+            self.server_line,
+            b"\r\n",
+            body,
+        )))
+        self.transport.close()
+
+    def on_deadline(self):
+        """Called by the server's tick when `deadline` has passed."""
+        self.deadline = 0.0
+        if self.transport.is_closing():
+            return
+        if self.reading_head:
+            logger.debug("Request head from %s not complete in time: closing.", _format_addr(self.client))
+            self._send_error_and_close(408, "")
+        else:
+            self.closing = True
+            self.transport.close()  # idle keep-alive connection
+
+    def shutdown(self):
+        """Server shutdown: finish the running response, then close."""
+        self.closing = True
+        self.pipeline.clear()
+        if self.running is None:
+            self.transport.close()
+        elif self.encoder is not None:
+            self.encoder.keep_alive = False
+
+
+def _path_with_query(scope):
+    path = scope["path"]
+    query = scope["query_string"]
+    return f"{path}?{query.decode('ascii', 'replace')}" if query else path
+
+
+def _format_addr(addr):
+    if not addr:
+        return "unknown"
+    return f"{addr[0]}:{addr[1]}"

@@ -1,0 +1,180 @@
+"""Server: bind, serve, tick, and shut down gracefully on SIGINT/SIGTERM."""
+import asyncio
+import functools
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from email.utils import formatdate
+
+from .lifespan import Lifespan
+from .protocols.http import HttpProtocol, ServerState
+
+logger = logging.getLogger("fastasgi.error")
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STARTUP_FAILURE = 3
+TICK_SECONDS = 0.1
+
+
+class Server:
+    def __init__(self, config):
+        self.config = config
+        self.server_state = ServerState()
+        self.started = False
+        self.should_exit = False
+        self.force_exit = False
+        self.servers = []
+        self.lifespan = None
+        self._last_date = 0
+
+    def run(self, sockets=None):
+        """Serve until told to stop; blocks.  Mirrors uvicorn.Server.run."""
+        config = self.config
+        if sys.version_info >= (3, 12):
+            return asyncio.run(self.serve(sockets=sockets), loop_factory=config.loop_factory())
+        config.setup_event_loop()
+        return asyncio.run(self.serve(sockets=sockets))
+
+    async def serve(self, sockets=None):
+        config = self.config
+        if not config.loaded:
+            config.load()
+        self.lifespan = Lifespan(config)
+        restore = self._install_signal_handlers()
+        try:
+            logger.info("Started server process [%d]", os.getpid())
+            await self.startup(sockets=sockets)
+            if self.should_exit:
+                return
+            await self.main_loop()
+            await self.shutdown(sockets=sockets)
+            logger.info("Finished server process [%d]", os.getpid())
+        finally:
+            restore()
+
+    async def startup(self, sockets=None):
+        config = self.config
+        loop = asyncio.get_running_loop()
+        self._tick(loop)
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            self.should_exit = True
+            return
+        create_protocol = functools.partial(
+            HttpProtocol, config=config, server_state=self.server_state,
+            app_state=self.lifespan.state, _loop=loop,
+        )
+        try:
+            if sockets is not None:
+                for sock in sockets:
+                    self.servers.append(await loop.create_server(create_protocol, sock=sock, backlog=config.backlog))
+            elif config.fd is not None:
+                sock = socket.fromfd(config.fd, socket.AF_UNIX, socket.SOCK_STREAM)
+                self.servers.append(await loop.create_server(create_protocol, sock=sock, backlog=config.backlog))
+            elif config.uds is not None:
+                mode = 0o666
+                if os.path.exists(config.uds):
+                    mode = os.stat(config.uds).st_mode
+                self.servers.append(await loop.create_unix_server(create_protocol, path=config.uds, backlog=config.backlog))
+                os.chmod(config.uds, mode)
+            else:
+                self.servers.append(await loop.create_server(
+                    create_protocol, host=config.host, port=config.port, backlog=config.backlog))
+        except OSError as exc:
+            logger.error(exc)
+            await self.lifespan.shutdown()
+            sys.exit(1)
+        self._log_started()
+        self.started = True
+
+    def _log_started(self):
+        config = self.config
+        for server in self.servers:
+            for sock in server.sockets:
+                if sock.family == socket.AF_UNIX:
+                    logger.info("fastasgi running on unix socket %s (Press CTRL+C to quit)", sock.getsockname() or config.uds)
+                    continue
+                host, port = sock.getsockname()[:2]
+                if sock.family == socket.AF_INET6:
+                    host = f"[{host}]"
+                logger.info("fastasgi running on http://%s:%d (Press CTRL+C to quit)", host, port)
+
+    async def main_loop(self):
+        loop = asyncio.get_running_loop()
+        while not self.should_exit:
+            await asyncio.sleep(TICK_SECONDS)
+            self._tick(loop)
+
+    def _tick(self, loop):
+        """Refresh the clock and date header; expire timed-out connections."""
+        state = self.server_state
+        now = state.clock = loop.time()
+        wall = int(time.time())
+        if wall != self._last_date:
+            self._last_date = wall
+            state.date_line = b"date: " + formatdate(wall, usegmt=True).encode("ascii") + b"\r\n"
+        expired = [conn for conn in state.connections if conn.deadline and conn.deadline <= now]
+        for conn in expired:
+            conn.on_deadline()
+
+    async def shutdown(self, sockets=None):
+        logger.info("Shutting down")
+        for server in self.servers:
+            server.close()
+        for sock in sockets or ():
+            sock.close()
+        state = self.server_state
+        for conn in list(state.connections):
+            conn.shutdown()
+        try:
+            await asyncio.wait_for(self._drain(), timeout=self.config.timeout_graceful_shutdown)
+        except asyncio.TimeoutError:
+            logger.error("Cancel %d running task(s), timeout graceful shutdown exceeded", len(state.tasks))
+        if state.tasks or state.connections:
+            for task in list(state.tasks):
+                task.cancel()
+            for conn in list(state.connections):
+                conn.transport.abort()
+            await asyncio.sleep(0)
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    async def _drain(self):
+        """Wait until every connection closed and every app task returned."""
+        state = self.server_state
+        loop = asyncio.get_running_loop()
+        if state.connections and not self.force_exit:
+            logger.info("Waiting for connections to close. (CTRL+C to force quit)")
+        while state.connections and not self.force_exit:
+            await asyncio.sleep(TICK_SECONDS)
+            self._tick(loop)
+        if state.tasks and not self.force_exit:
+            logger.info("Waiting for background tasks to complete. (CTRL+C to force quit)")
+        while state.tasks and not self.force_exit:
+            await asyncio.sleep(TICK_SECONDS)
+
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None  # signals only reach the main thread
+        loop = asyncio.get_running_loop()
+        try:
+            for sig in HANDLED_SIGNALS:
+                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        except NotImplementedError:  # Windows
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+            return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+
+        def restore():
+            for sig in HANDLED_SIGNALS:
+                loop.remove_signal_handler(sig)
+        return restore
+
+    def handle_exit(self, sig, frame):
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
