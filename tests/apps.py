@@ -1,0 +1,256 @@
+"""ASGI apps the tests serve.  `app` routes on the path to one behaviour each."""
+import asyncio
+import json
+import os
+from urllib.parse import parse_qs
+
+
+async def read_body(receive):
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise OSError("client went away")
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+
+
+async def respond(send, status=200, body=b"", headers=None, content_type=b"text/plain"):
+    headers = [(b"content-type", content_type)] + list(headers or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def scope_as_json(scope):
+    visible = {}
+    for key, value in scope.items():
+        if key == "headers":
+            value = [[name.decode("latin-1"), val.decode("latin-1")] for name, val in value]
+        elif isinstance(value, bytes):
+            value = value.decode("latin-1")
+        elif isinstance(value, tuple):
+            value = list(value)
+        visible[key] = value
+    return json.dumps(visible, default=repr).encode()
+
+
+async def lifespan(scope, receive, send):
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            scope["state"]["started_by"] = "lifespan"
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            marker = os.environ.get("FASTASGI_TEST_SHUTDOWN_MARKER")
+            if marker:
+                with open(marker, "w") as file:
+                    file.write("shutdown ran")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    path = scope["path"]
+    query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+    route = ROUTES.get(path)
+    if route is None:
+        return await respond(send, 404, b"not found")
+    await route(scope, receive, send, query)
+
+
+async def hello(scope, receive, send, query):
+    await respond(send, 200, b"Hello, world!")
+
+
+async def echo(scope, receive, send, query):
+    body = await read_body(receive)
+    await respond(send, 200, body)
+
+
+async def echo_chunks(scope, receive, send, query):
+    """Reports the sizes of the body messages the server delivered."""
+    sizes = []
+    while True:
+        message = await receive()
+        sizes.append(len(message.get("body", b"")))
+        if not message.get("more_body"):
+            break
+    await respond(send, 200, json.dumps(sizes).encode())
+
+
+async def scope_view(scope, receive, send, query):
+    await respond(send, 200, scope_as_json(scope), content_type=b"application/json")
+
+
+async def stream(scope, receive, send, query):
+    count = int(query.get("n", "3"))
+    size = int(query.get("size", "5"))
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for index in range(count):
+        await send({"type": "http.response.body", "body": b"x" * size, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def raise_before_start(scope, receive, send, query):
+    raise RuntimeError("boom before start")
+
+
+async def raise_after_start(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+    raise RuntimeError("boom after start")
+
+
+async def no_response(scope, receive, send, query):
+    return None
+
+
+async def incomplete(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"part", "more_body": True})
+
+
+async def length_mismatch(scope, receive, send, query):
+    declared = int(query["declared"])
+    actual = int(query["actual"])
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(declared).encode())]})
+    await send({"type": "http.response.body", "body": b"y" * actual})
+
+
+async def own_headers(scope, receive, send, query):
+    await respond(send, 200, b"ok", headers=[(b"server", b"my-server"), (b"date", b"my-date"),
+                                             (b"x-dup", b"1"), (b"x-dup", b"2")])
+
+
+async def bad_header(scope, receive, send, query):
+    await respond(send, 200, b"ok", headers=[(b"x-evil", b"a\r\nset-cookie: x=1")])
+
+
+async def status(scope, receive, send, query):
+    code = int(query["code"])
+    await send({"type": "http.response.start", "status": code, "headers": []})
+    await send({"type": "http.response.body", "body": b"should not be sent" if code in (204, 304) else b"body"})
+
+
+async def head_length(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"12")]})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else b"twelve bytes"})
+
+
+async def sleep(scope, receive, send, query):
+    await asyncio.sleep(float(query.get("s", "0.5")))
+    await respond(send, 200, b"slept")
+
+
+async def wait_disconnect(scope, receive, send, query):
+    """Reads the body, then waits for http.disconnect and records it."""
+    await read_body(receive)
+    message = await receive()
+    marker = query.get("marker")
+    if marker:
+        with open(marker, "w") as file:
+            file.write(message["type"])
+
+
+async def respond_without_reading(scope, receive, send, query):
+    await respond(send, 200, b"did not read")
+
+
+async def read_slowly(scope, receive, send, query):
+    """Reads one message, waits, then the rest: the server must pause reading meanwhile."""
+    total = 0
+    first = await receive()
+    total += len(first.get("body", b""))
+    await asyncio.sleep(float(query.get("s", "1")))
+    more = first.get("more_body", False)
+    while more:
+        message = await receive()
+        total += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    await respond(send, 200, str(total).encode())
+
+
+async def state(scope, receive, send, query):
+    await respond(send, 200, json.dumps(scope.get("state", {})).encode())
+
+
+async def send_after_disconnect(scope, receive, send, query):
+    """Waits for the disconnect, then sends: send() must raise OSError."""
+    await read_body(receive)
+    message = await receive()
+    marker = query["marker"]
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late"})
+        outcome = f"{message['type']} no error"
+    except OSError as exc:
+        outcome = f"{message['type']} {type(exc).__name__}"
+    with open(marker, "w") as file:
+        file.write(outcome)
+
+
+async def start_then_wait(scope, receive, send, query):
+    """Sends the head, then waits before the body: the head must not wait with it."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await asyncio.sleep(float(query.get("s", "1")))
+    await send({"type": "http.response.body", "body": b"late body"})
+
+
+ROUTES = {
+    "/": hello,
+    "/echo": echo,
+    "/echo-chunks": echo_chunks,
+    "/scope": scope_view,
+    "/stream": stream,
+    "/raise": raise_before_start,
+    "/raise-after-start": raise_after_start,
+    "/no-response": no_response,
+    "/incomplete": incomplete,
+    "/length-mismatch": length_mismatch,
+    "/own-headers": own_headers,
+    "/bad-header": bad_header,
+    "/status": status,
+    "/head-length": head_length,
+    "/sleep": sleep,
+    "/wait-disconnect": wait_disconnect,
+    "/no-read": respond_without_reading,
+    "/read-slowly": read_slowly,
+    "/state": state,
+    "/send-after-disconnect": send_after_disconnect,
+    "/start-then-wait": start_then_wait,
+}
+
+
+# -- apps for the lifespan, interface and loading tests ------------------
+async def lifespan_fails(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
+        return
+    await respond(send, 200, b"never")
+
+
+async def lifespan_unsupported(scope, receive, send):
+    if scope["type"] != "http":
+        raise RuntimeError("only http here")
+    await respond(send, 200, b"no lifespan")
+
+
+class ASGI2App:
+    def __init__(self, scope):
+        self.scope = scope
+
+    async def __call__(self, receive, send):
+        await respond(send, 200, b"asgi2 " + self.scope["type"].encode())
+
+
+def factory():
+    async def made(scope, receive, send):
+        if scope["type"] == "http":
+            await respond(send, 200, b"from factory")
+    return made
