@@ -67,7 +67,10 @@ class RequestResponseCycle:
             logger.debug("Client disconnected before the response was complete.")
         except BaseException as exc:  # noqa: B902 - the app must never take the server down
             logger.error("Exception in ASGI application\n", exc_info=exc)
-            if not self.response_started and not self.disconnected:
+            if self.disconnected:
+                pass
+            elif not self.response_started or self.start_message is not None:
+                self.start_message = None  # a head never written can still become a 500
                 self.conn.send_error(500)
             elif not self.response_complete:
                 self.conn.abort()
