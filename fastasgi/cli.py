@@ -7,7 +7,7 @@ import click
 
 from . import _speedups
 from ._version import __version__
-from .config import HTTP_CHOICES, INTERFACE_CHOICES, LIFESPAN_CHOICES, LOG_LEVELS, LOOP_CHOICES, Config
+from .config import HTTP_CHOICES, INTERFACE_CHOICES, LIFESPAN_CHOICES, LOG_LEVELS, LOOP_CHOICES, WS_CHOICES, Config
 from .logging import LOGGING_CONFIG
 from .server import STARTUP_FAILURE, Server
 
@@ -49,6 +49,19 @@ def print_version(ctx, param, value):
 @click.option("--http", type=click.Choice(HTTP_CHOICES), default="auto", show_default=True,
               help="HTTP protocol implementation: httptools runs fastasgi's compiled parser, "
                    "h11 its pure-Python twin.")
+@click.option("--ws", type=click.Choice(WS_CHOICES), default="auto", show_default=True,
+              help="WebSocket protocol implementation (websockets' sans-I/O protocol); "
+                   "none serves upgrade requests as plain HTTP.")
+@click.option("--ws-max-size", type=int, default=16777216, show_default=True,
+              help="WebSocket max size message in bytes")
+@click.option("--ws-max-queue", type=int, default=32, show_default=True,
+              help="The maximum length of the WebSocket message queue.")
+@click.option("--ws-ping-interval", type=float, default=20.0, show_default=True,
+              help="WebSocket ping interval in seconds.")
+@click.option("--ws-ping-timeout", type=float, default=20.0, show_default=True,
+              help="WebSocket ping timeout in seconds.")
+@click.option("--ws-per-message-deflate", type=bool, default=True, show_default=True,
+              help="WebSocket per-message-deflate compression")
 @click.option("--lifespan", type=click.Choice(LIFESPAN_CHOICES), default="auto", show_default=True,
               help="Lifespan implementation.")
 @click.option("--interface", type=click.Choice(INTERFACE_CHOICES), default="auto", show_default=True,

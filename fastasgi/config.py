@@ -29,6 +29,7 @@ LOOP_CHOICES = ("auto", "asyncio", "uvloop")
 HTTP_CHOICES = ("auto", "h11", "httptools")
 LIFESPAN_CHOICES = ("auto", "on", "off")
 INTERFACE_CHOICES = ("auto", "asgi3", "asgi2")
+WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio")
 
 logger = logging.getLogger("fastasgi.error")
 
@@ -43,6 +44,12 @@ class Config:
         fd=None,
         loop="auto",
         http="auto",
+        ws="auto",
+        ws_max_size=16 * 1024 * 1024,
+        ws_max_queue=32,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        ws_per_message_deflate=True,
         lifespan="auto",
         log_config=LOGGING_CONFIG,
         log_level=None,
@@ -68,6 +75,12 @@ class Config:
         self.fd = fd
         self.loop = _choice("loop", loop, LOOP_CHOICES)
         self.http = _choice("http", http, HTTP_CHOICES)
+        self.ws = _choice("ws", ws, WS_CHOICES)
+        self.ws_max_size = ws_max_size
+        self.ws_max_queue = ws_max_queue
+        self.ws_ping_interval = ws_ping_interval
+        self.ws_ping_timeout = ws_ping_timeout
+        self.ws_per_message_deflate = ws_per_message_deflate
         self.lifespan = _choice("lifespan", lifespan, LIFESPAN_CHOICES)
         self.log_config = log_config
         self.log_level = log_level
@@ -134,7 +147,9 @@ class Config:
         self.encoded_headers = b"".join(_encode_header_line(h) for h in self.headers)
         self.server_line = b"server: fastasgi\r\n" if self.server_header else b""
         self.hot_paths = self.speedups()
-        self.upgrade_token = None  # set to b"websocket" once a websocket layer is served
+        # The parser stops at a websocket upgrade only when websockets are served;
+        # with --ws none an upgrade request is an ordinary HTTP request.
+        self.upgrade_token = None if self.ws == "none" else b"websocket"
         if self.app_dir is not None:
             sys.path.insert(0, self.app_dir)
         try:

@@ -11,6 +11,7 @@ import logging
 from collections import deque
 
 from .cycle import RequestResponseCycle
+from .websocket import WebSocketProtocol
 from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
 
 logger = logging.getLogger("fastasgi.error")
@@ -75,6 +76,7 @@ class HttpProtocol(asyncio.Protocol):
         self.pipeline = deque()  # requests waiting for the response before them
         self.encoder = None
         self.pending_error = None  # a parse error to answer once earlier responses are out
+        self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
         self.closing = False  # no more requests on this connection
         self.deadline = 0.0  # loop time when this connection times out; 0 while a request runs
         self.reading_head = False
@@ -127,25 +129,23 @@ class HttpProtocol(asyncio.Protocol):
                     cycle.feed_body(event)
                     self.flow.body_received(len(event))
             elif event is None:
-                self.cycle.body_complete()
+                if self.cycle is not None:
+                    self.cycle.body_complete()
             else:
                 self._on_request_head(event)
         if self.parser.trailing is not None:
             self.handle_upgrade()
 
     # -- requests --------------------------------------------------------
-    def _on_request_head(self, head):
-        self.reading_head = False
-        self.deadline = 0.0
-        self.server_state.total_requests += 1
+    def _scope(self, head, scope_type, scheme, extensions):
         root_path = self.root_path
-        scope = {
-            "type": "http",
+        return {
+            "type": scope_type,
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": head.http_version,
             "server": self.server,
             "client": self.client,
-            "scheme": self.scheme,
+            "scheme": scheme,
             "method": head.method,
             "root_path": root_path,
             "path": root_path + head.path if root_path else head.path,
@@ -153,8 +153,18 @@ class HttpProtocol(asyncio.Protocol):
             "query_string": head.query_string,
             "headers": head.headers,
             "state": self.app_state.copy(),
-            "extensions": {},
+            "extensions": extensions,
         }
+
+    def _on_request_head(self, head):
+        self.reading_head = False
+        self.deadline = 0.0
+        self.server_state.total_requests += 1
+        if head.upgrade is not None and head.upgrade == self.config.upgrade_token:
+            self.upgrade_head = head  # the parser stopped: the rest is the websocket's
+            self.cycle = None
+            return
+        scope = self._scope(head, "http", self.scheme, {})
         cycle = RequestResponseCycle(scope, self, head.expect_continue)
         cycle.wire = head
         self.cycle = cycle
@@ -171,8 +181,22 @@ class HttpProtocol(asyncio.Protocol):
         self.server_state.tasks.add(cycle.task)
 
     def handle_upgrade(self):
-        """Hand the connection to the protocol the client upgraded to."""
-        raise NotImplementedError  # no upgrade token is configured without a websocket layer
+        """Hand the connection to the websocket protocol, after earlier responses."""
+        if self.running is not None or self.pipeline:
+            self.flow.pause_reading()
+            return
+        head = self.upgrade_head
+        self.upgrade_head = None
+        self.server_state.connections.discard(self)
+        self.deadline = 0.0
+        self.closing = True
+        websocket = WebSocketProtocol(self.config, self.server_state, self.app_state, self.loop)
+        self.transport.set_protocol(websocket)
+        scheme = "wss" if self.scheme == "https" else "ws"
+        scope = self._scope(head, "websocket", scheme, {"websocket.http.response": {}})
+        del scope["method"]
+        websocket.start(self.transport, self.flow, head, scope, self.parser.trailing)
+        self.flow.resume_reading()
 
     # -- the connection side of RequestResponseCycle --------------------
     def send_continue(self):
@@ -217,6 +241,8 @@ class HttpProtocol(asyncio.Protocol):
             self._start(self.pipeline.popleft())
             if len(self.pipeline) < MAX_PIPELINE // 2:
                 self.flow.resume_reading()
+        elif self.upgrade_head is not None:
+            self.handle_upgrade()
         elif self.pending_error is not None:
             self._send_error_and_close(self.pending_error.status_code, self.pending_error.reason)
         elif self.cycle is cycle or self.cycle is None:

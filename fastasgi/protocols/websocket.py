@@ -1,0 +1,385 @@
+"""WebSockets on the websockets library's sans-I/O ServerProtocol.
+
+The HTTP/1.1 protocol parses the upgrade request and hands the transport
+over (`start`).  The handshake is checked before the app runs; the app's
+websocket.accept becomes the 101 response, its websocket.close before
+accept a 403, and websocket.http.response.* its own HTTP response.  Frames,
+masking, ping/pong, the close handshake and the size limit are the
+library's; reassembly of fragmented messages, flow control and timers are
+ours.
+"""
+import asyncio
+import logging
+from collections import deque
+
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from .cycle import ClientDisconnected
+from .utils import get_local_addr, get_remote_addr, is_ssl
+
+logger = logging.getLogger("fastasgi.error")
+
+CONNECT = {"type": "websocket.connect"}
+
+
+class WebSocketProtocol(asyncio.Protocol):
+    def __init__(self, config, server_state, app_state, loop):
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = loop
+        self.server_state = server_state
+        self.app_state = app_state
+        self.transport = None
+        self.flow = None
+        self.protocol = None
+        self.request = None
+        self.scope = None
+        self.head = None
+        self.messages = deque()  # events for the app's receive()
+        self.waiter = None
+        self.read_paused = False
+        self.fragments = []  # frames of a fragmented message being reassembled
+        self.fragment_opcode = None
+        self.handshake_complete = False  # accepted or answered over HTTP
+        self.accepted = False
+        self.closed = False  # the connection is gone or closing: no more app sends
+        self.close_sent = False
+        self.http_response = None  # an encoder for websocket.http.response.*
+        self.http_start = None  # (status, headers) of that response, until its first body
+        self.early_data = b""  # frames a client sent before we accepted
+        self.disconnect_queued = False
+        self.subprotocol = None
+        self.task = None
+        self.deadline = 0.0
+        self.awaiting_pong = False
+        self.max_queue = config.ws_max_queue
+        self.ping_interval = config.ws_ping_interval
+        self.ping_timeout = config.ws_ping_timeout
+
+    # -- hand-over from the HTTP/1.1 protocol -----------------------------
+    def start(self, transport, flow, head, scope, trailing):
+        self.transport = transport
+        self.flow = flow
+        self.head = head
+        self.server_state.connections.add(self)
+        extensions = [ServerPerMessageDeflateFactory()] if self.config.ws_per_message_deflate else []
+        self.protocol = ServerProtocol(
+            extensions=extensions,
+            # websockets binds this to its protocol object, so a plain function:
+            select_subprotocol=lambda protocol, offered: self.subprotocol,
+            max_size=self.config.ws_max_size,
+        )
+        # The library reads frames only after it has parsed the handshake
+        # itself: give it the request head again, as bytes.
+        target = head.raw_path + (b"?" + head.query_string if head.query_string else b"")
+        self.protocol.receive_data(b"".join(
+            [b"GET ", target, b" HTTP/1.1\r\n"]
+            + [name + b": " + value + b"\r\n" for name, value in head.headers]
+            + [b"\r\n"]
+        ))
+        self.request = self.protocol.events_received()[0]
+        headers = self.request.headers
+        # Check the handshake before the app sees it: a broken one is the
+        # client's error (400, or 426 for an unsupported version).
+        if headers.get("Sec-WebSocket-Version") != "13":
+            logger.warning("Unsupported WebSocket version from %s: %r", scope["client"],
+                           headers.get("Sec-WebSocket-Version"))
+            self.transport.write(b"HTTP/1.1 426 Upgrade Required\r\nsec-websocket-version: 13\r\n"
+                                 b"content-length: 0\r\nconnection: close\r\n\r\n")
+            self.transport.close()
+            return
+        check = ServerProtocol(extensions=extensions, select_subprotocol=lambda *_: None).accept(self.request)
+        if check.status_code != 101:
+            logger.warning("Invalid WebSocket handshake from %s: %s", scope["client"], check.body.decode(errors="replace").strip())
+            self._write_http_response(check)
+            return
+        subprotocols = []
+        for value in headers.get_all("Sec-WebSocket-Protocol"):
+            subprotocols.extend(token.strip() for token in value.split(",") if token.strip())
+        scope["subprotocols"] = subprotocols
+        self.scope = scope
+        self.messages.append(CONNECT)
+        self.task = self.loop.create_task(self.run_asgi())
+        self.server_state.tasks.add(self.task)
+        if trailing:
+            self.data_received(trailing)
+
+    # -- transport callbacks ---------------------------------------------
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        protocol = self.protocol
+        if protocol is None or not self.accepted:
+            # Before accept the client must wait for our answer; keep what it sent.
+            self.early_data += data
+            return
+        protocol.receive_data(data)
+        self._handle_events()
+
+    def eof_received(self):
+        if self.protocol is not None and self.accepted:
+            self.protocol.receive_eof()
+            self._handle_events()
+
+    def connection_lost(self, exc):
+        self.server_state.connections.discard(self)
+        self.closed = True
+        self.deadline = 0.0
+        if self.flow is not None:
+            self.flow.connection_lost(exc)
+        self._disconnected(*self._close_code())
+
+    def pause_writing(self):
+        self.flow.pause_writing()
+
+    def resume_writing(self):
+        self.flow.resume_writing()
+
+    # -- frames -> ASGI events ---------------------------------------------
+    def _handle_events(self):
+        for frame in self.protocol.events_received():
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                if frame.fin:
+                    self._message(opcode, frame.data)
+                else:
+                    self.fragment_opcode = opcode
+                    self.fragments = [frame.data]
+            elif opcode is Opcode.CONT:
+                self.fragments.append(frame.data)
+                if frame.fin:
+                    data = b"".join(self.fragments)
+                    self.fragments = []
+                    self._message(self.fragment_opcode, data)
+            elif opcode is Opcode.PONG:
+                self.awaiting_pong = False
+                if self.ping_interval:
+                    self.deadline = self.server_state.clock + self.ping_interval
+            elif opcode is Opcode.CLOSE:
+                self._disconnected(*self._close_code())
+        if self.protocol.parser_exc is not None:  # the library failed the connection
+            self._disconnected(*self._close_code())
+        self._flush()
+
+    def _close_code(self):
+        """(code, reason) for websocket.disconnect: the peer's close, else the one we sent."""
+        protocol = self.protocol
+        if protocol is not None:
+            close = protocol.close_rcvd or protocol.close_sent
+            if close is not None:
+                return int(close.code), close.reason
+        return 1006, ""
+
+    def _message(self, opcode, data):
+        if opcode is Opcode.TEXT:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                self.protocol.fail(1007, "invalid UTF-8 in a text message")
+                self._disconnected(1007, "")
+                return
+            message = {"type": "websocket.receive", "text": text}
+        else:
+            message = {"type": "websocket.receive", "bytes": bytes(data)}
+        self._queue(message)
+        if len(self.messages) >= self.max_queue and not self.read_paused:
+            self.read_paused = True  # the app is behind: let TCP push back on the client
+            self.transport.pause_reading()
+
+    def _disconnected(self, code, reason):
+        self.closed = True
+        if self.disconnect_queued:
+            return
+        self.disconnect_queued = True
+        self._queue({"type": "websocket.disconnect", "code": code, "reason": reason})
+
+    def _queue(self, message):
+        self.messages.append(message)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _flush(self):
+        """Write what the library has for the peer; b"" from it means: close."""
+        for data in self.protocol.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.close()
+                break
+
+    # -- the ASGI app --------------------------------------------------------
+    async def run_asgi(self):
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            logger.debug("WebSocket client disconnected.")
+        except BaseException as exc:  # noqa: B902 - never let the app take the server down
+            logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.handshake_complete:
+                self._send_http_error(500)
+            elif self.accepted:
+                self._close(1011, "")
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if result is not None:
+                logger.error("ASGI callable should return None, but returned '%s'.", result)
+            if not self.handshake_complete:
+                logger.error("ASGI callable returned without sending handshake.")
+                self._send_http_error(500)
+            elif self.http_response is not None and not self.http_response.complete:
+                logger.error("ASGI callable returned without completing response.")
+                self.transport.close()
+            elif self.accepted and not self.close_sent:
+                self._close(1000, "")
+        finally:
+            self.server_state.tasks.discard(self.task)
+
+    async def receive(self):
+        while not self.messages:
+            waiter = self.waiter = self.loop.create_future()
+            await waiter
+        message = self.messages.popleft()
+        if self.read_paused and len(self.messages) < self.max_queue // 2 and not self.transport.is_closing():
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    async def send(self, message):
+        message_type = message["type"]
+        if not self.handshake_complete:
+            if message_type == "websocket.accept":
+                self._accept(message)
+            elif message_type == "websocket.close":
+                self._send_http_error(403)
+            elif message_type == "websocket.http.response.start":
+                self._start_http_response(message)
+            else:
+                raise RuntimeError(f"Expected ASGI message 'websocket.accept', 'websocket.close' or "
+                                   f"'websocket.http.response.start', but got '{message_type}'.")
+            return
+        if self.http_response is not None:
+            if message_type != "websocket.http.response.body":
+                raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body', but got '{message_type}'.")
+            self._http_response_body(message)
+            return
+        if self.closed or self.close_sent:
+            raise ClientDisconnected("The WebSocket is closed.")
+        if message_type == "websocket.send":
+            data = message.get("bytes")
+            if data is not None:
+                self.protocol.send_binary(data)
+            else:
+                text = message.get("text")
+                if text is None:
+                    raise RuntimeError("websocket.send needs 'bytes' or 'text'.")
+                self.protocol.send_text(text.encode("utf-8"))
+            self._flush()
+            if self.flow.write_paused:
+                await self.flow.drain()
+        elif message_type == "websocket.close":
+            self._close(message.get("code", 1000), message.get("reason") or "")
+        else:
+            raise RuntimeError(f"Unexpected ASGI message '{message_type}' after the WebSocket handshake.")
+
+    def _accept(self, message):
+        self.subprotocol = message.get("subprotocol")
+        response = self.protocol.accept(self.request)
+        for name, value in message.get("headers") or ():
+            response.headers[name.decode("latin-1")] = value.decode("latin-1")
+        self.protocol.send_response(response)
+        self.handshake_complete = True
+        self.accepted = self.protocol.state is State.OPEN
+        self._flush()
+        if self.ping_interval:
+            self.deadline = self.server_state.clock + self.ping_interval
+        early = self.early_data
+        if early:
+            self.early_data = b""
+            self.data_received(early)
+
+    def _close(self, code, reason):
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.close_sent = True
+        self.protocol.send_close(code, reason)
+        self._flush()
+
+    # -- answers over plain HTTP (rejection, errors, denial responses) -----
+    def _send_http_error(self, status):
+        self.handshake_complete = True
+        self.closed = True
+        encoder = self._encoder()
+        self.transport.write(encoder.encode_head(status, [(b"content-type", b"text/plain; charset=utf-8")],
+                                                 b"", False, self.config.encoded_headers,
+                                                 self.server_state.date_line, self.config.server_line))
+        self.transport.close()
+
+    def _start_http_response(self, message):
+        self.handshake_complete = True
+        self.closed = True
+        self.http_response = self._encoder()
+        self.http_start = (message["status"], message.get("headers", ()))
+
+    def _http_response_body(self, message):
+        body = message.get("body", b"")
+        more_body = message.get("more_body", False)
+        start = self.http_start
+        if start is not None:
+            self.http_start = None
+            data = self.http_response.encode_head(start[0], start[1], body, more_body,
+                                                  self.config.encoded_headers,
+                                                  self.server_state.date_line, self.config.server_line)
+        else:
+            data = self.http_response.encode_body(body, more_body)
+        self.transport.write(data)
+        if self.http_response.complete:
+            self.transport.close()
+
+    def _write_http_response(self, response):
+        lines = [b"HTTP/1.1 %d %s\r\n" % (response.status_code, response.reason_phrase.encode())]
+        for name, value in response.headers.raw_items():
+            lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if "Content-Length" not in response.headers:
+            lines.append(b"content-length: %d\r\n" % len(response.body))
+        if "Connection" not in response.headers:
+            lines.append(b"connection: close\r\n")
+        lines.append(b"\r\n")
+        lines.append(response.body)
+        self.transport.write(b"".join(lines))
+        self.transport.close()
+
+    def _encoder(self):
+        return self.config.hot_paths.ResponseEncoder(False, True, False)
+
+    # -- timers and shutdown ----------------------------------------------
+    def on_deadline(self):
+        """Server tick: time to ping, or the peer did not answer the last ping."""
+        self.deadline = 0.0
+        if self.closed or not self.accepted or self.transport.is_closing():
+            return
+        if self.awaiting_pong:
+            logger.info("WebSocket peer %s did not answer a ping in time: closing.", self.scope["client"])
+            self.protocol.fail(1011, "keepalive ping timeout")
+            self._flush()
+            self.transport.close()
+            return
+        self.awaiting_pong = True
+        self.protocol.send_ping(b"")
+        self._flush()
+        self.deadline = self.server_state.clock + (self.ping_timeout or self.ping_interval)
+
+    def shutdown(self):
+        """Server shutdown: close 1012 (service restart); the app gets its disconnect."""
+        if self.accepted and not self.close_sent and not self.transport.is_closing():
+            self._close(1012, "")
+            self._disconnected(1012, "")
+        elif not self.handshake_complete:
+            self._send_http_error(503)
