@@ -1,0 +1,235 @@
+"""Benchmark fastasgi against its peers, side by side in one run.
+
+    python bench/run.py                      # every server, every scenario, 3 rounds
+    python bench/run.py --duration 5 --rounds 5 --servers fastasgi,uvicorn
+
+Each server runs as one process pinned to CPU 0; wrk runs pinned to CPU 1.
+Servers are interleaved within each round, and the medians over the
+rounds are reported with each server's ratio to uvicorn (httptools +
+uvloop) from the same run.  A result where wrk used >= 95% of its core is
+marked "*": the load generator was the limit, so the figure is a lower
+bound.  Results go to bench/results/latest.json and latest.md.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+PORT = 8765
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+
+def server_commands(python, port):
+    common_flags = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    return {
+        "fastasgi": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags], {}),
+        "fastasgi-pure": ([python, "-m", "fastasgi", "app:app", "--http", "h11", *common_flags],
+                          {"FASTASGI_NO_EXTENSIONS": "1"}),
+        "uvicorn": ([python, "-m", "uvicorn", "app:app", "--http", "httptools", "--loop", "uvloop", *common_flags], {}),
+        "uvicorn-h11": ([python, "-m", "uvicorn", "app:app", "--http", "h11", "--loop", "uvloop", *common_flags], {}),
+        "granian": ([python, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
+                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-ws", "app:app"], {}),
+        "raw-uvloop": ([python, "raw_uvloop.py", str(port)], {}),
+    }
+
+
+SCENARIOS = {
+    # name: (wrk arguments, servers it applies to; None = all but the raw ceiling)
+    "hello": (["-c", "64", "http://127.0.0.1:{port}/"], None),
+    "pipelined-16": (["-c", "64", "-s", os.path.join(HERE, "lua", "pipeline.lua"), "http://127.0.0.1:{port}/", "--", "16"], None),
+    "new-connection": (["-c", "64", "-H", "Connection: close", "http://127.0.0.1:{port}/"], None),
+    "echo-16KiB": (["-c", "64", "-s", os.path.join(HERE, "lua", "echo.lua"), "http://127.0.0.1:{port}/echo"], None),
+    "1MiB-response": (["-c", "16", "http://127.0.0.1:{port}/big"], None),
+    "stream-100x1KiB": (["-c", "64", "http://127.0.0.1:{port}/stream"], None),
+}
+RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection"}
+
+
+def wait_for_port(port, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process and all its descendants (granian forks workers), from /proc."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    total = 0
+    family = {pid}
+    changed = True
+    while changed:  # collect descendants, whatever order /proc lists them in
+        changed = False
+        for child, (parent, _) in stats.items():
+            if parent in family and child not in family:
+                family.add(child)
+                changed = True
+    for member in family:
+        if member in stats:
+            total += stats[member][1]
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def parse_wrk(output):
+    def number(pattern, scale=None):
+        match = re.search(pattern, output)
+        if not match:
+            return None
+        value = float(match.group(1))
+        return value * scale[match.group(2)] if scale else value
+
+    size = {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1, "GB": 1024}
+    latency = {"us": 0.001, "ms": 1, "s": 1000}
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": number(r"Requests/sec:\s+([\d.]+)"),
+        "mib_s": number(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", size),
+        "p50_ms": number(r"\s50%\s+([\d.]+)(us|ms|s)\b", latency),
+        "p99_ms": number(r"\s99%\s+([\d.]+)(us|ms|s)\b", latency),
+        "errors": (sum(int(x) for x in errors.groups()) if errors else 0) + (int(non2xx.group(1)) if non2xx else 0),
+    }
+
+
+def run_wrk(args, duration, port):
+    command = ["taskset", "-c", CLIENT_CPU, "wrk", "-t", "1", "-d", f"{max(1, round(duration))}s", "--latency"]
+    command += [arg.format(port=port) for arg in args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30).stdout
+    elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = parse_wrk(output)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["client_cpu"] = used / elapsed
+    return result
+
+
+def start_server(name, commands):
+    command, extra_env = commands[name]
+    env = dict(os.environ, **extra_env)
+    if "FASTASGI_NO_EXTENSIONS" not in extra_env:
+        env.pop("FASTASGI_NO_EXTENSIONS", None)
+    process = subprocess.Popen(["taskset", "-c", SERVER_CPU, *command], cwd=HERE, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if not wait_for_port(PORT):
+        process.kill()
+        raise RuntimeError(f"{name} did not start: {process.stderr.read()}")
+    return process
+
+
+def stop_server(process):
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--servers", default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian,raw-uvloop")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    options = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    python = sys.executable
+    commands = server_commands(python, PORT)
+    servers = options.servers.split(",")
+    scenarios = options.scenarios.split(",")
+    samples = {}  # (scenario, server) -> list of results
+    for round_number in range(options.rounds):
+        for name in servers:
+            process = start_server(name, commands)
+            try:
+                for scenario in scenarios:
+                    if name == "raw-uvloop" and scenario not in RAW_SCENARIOS:
+                        continue
+                    args, _ = SCENARIOS[scenario]
+                    run_wrk(args, options.warmup, PORT)
+                    cpu_before = cpu_seconds(process.pid)
+                    result = run_wrk(args, options.duration, PORT)
+                    result["server_cpu"] = (cpu_seconds(process.pid) - cpu_before) / options.duration
+                    samples.setdefault((scenario, name), []).append(result)
+                    print(f"round {round_number + 1} {scenario:16} {name:14} {result['rps'] or 0:>10.0f} req/s",
+                          file=sys.stderr, flush=True)
+            finally:
+                stop_server(process)
+    report(samples, servers, scenarios, options)
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def report(samples, servers, scenarios, options):
+    rows = []
+    for scenario in scenarios:
+        base = median([r["rps"] for r in samples.get((scenario, "uvicorn"), [])])
+        for name in servers:
+            results = samples.get((scenario, name))
+            if not results:
+                continue
+            rps = median([r["rps"] for r in results])
+            rows.append({
+                "scenario": scenario, "server": name, "rps": rps,
+                "mib_s": median([r["mib_s"] for r in results]),
+                "p50_ms": median([r["p50_ms"] for r in results]),
+                "p99_ms": median([r["p99_ms"] for r in results]),
+                "server_cpu": median([r["server_cpu"] for r in results]),
+                "client_cpu": median([r["client_cpu"] for r in results]),
+                "errors": sum(r["errors"] for r in results),
+                "ratio_to_uvicorn": (rps / base) if rps and base else None,
+                "client_bound": median([r["client_cpu"] for r in results]) >= 0.95,
+            })
+    os.makedirs(RESULTS, exist_ok=True)
+    meta = {"rounds": options.rounds, "duration_s": options.duration, "python": sys.version.split()[0],
+            "command": "python bench/run.py " + " ".join(sys.argv[1:]), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with open(os.path.join(RESULTS, "latest.json"), "w") as file:
+        json.dump({"meta": meta, "rows": rows}, file, indent=2)
+    lines = [f"`{meta['command']}` ({meta['rounds']} rounds x {meta['duration_s']:g} s, Python {meta['python']}, "
+             "server on CPU 0, wrk on CPU 1; medians; * = wrk saturated its core, a lower bound)", "",
+             "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        star = "*" if row["client_bound"] else ""
+        ratio = f"{row['ratio_to_uvicorn']:.2f}" if row["ratio_to_uvicorn"] else "-"
+        lines.append(f"| {row['scenario']} | {row['server']} | {row['rps']:.0f}{star} | {row['mib_s'] or 0:.1f} | "
+                     f"{row['p50_ms'] or 0:.2f} | {row['p99_ms'] or 0:.2f} | {row['server_cpu']:.0%} | {ratio} | "
+                     f"{row['errors']} |")
+    table = "\n".join(lines)
+    with open(os.path.join(RESULTS, "latest.md"), "w") as file:
+        file.write(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
