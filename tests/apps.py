@@ -254,3 +254,27 @@ def factory():
         if scope["type"] == "http":
             await respond(send, 200, b"from factory")
     return made
+
+
+# -- prefix routes (appended): any path under a prefix goes to one handler ----
+class _PrefixRoutes(dict):
+    """ROUTES plus prefix routes, tried only when no exact route matched.
+
+    "/scope/..." shows the scope for any path (percent-decoding tests), and
+    "/api/scope..." does the same under --root-path /api (scope["path"]
+    includes the root path).  Exact routes behave as before.
+    """
+
+    prefixes = (("/scope/", scope_view), ("/api/scope", scope_view))
+
+    def get(self, path, default=None):
+        route = dict.get(self, path)
+        if route is not None:
+            return route
+        for prefix, handler in self.prefixes:
+            if path.startswith(prefix):
+                return handler
+        return default
+
+
+ROUTES = _PrefixRoutes(ROUTES)

@@ -14,6 +14,8 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Field values may hold visible ASCII, obs-text, space and tab: never CR, LF,
 # NUL or other control characters (they are how response splitting works).
 _BAD_VALUE_CHAR = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# 2**64 - 1: the largest body length llhttp (the compiled parser) accepts.
+_MAX_CONTENT_LENGTH = 0xFFFFFFFFFFFFFFFF
 
 
 def check_request_headers(headers, http11):
@@ -39,6 +41,8 @@ def check_request_headers(headers, http11):
                 raise HttpParseError("Duplicate Content-Length")
             if not value.isdigit():
                 raise HttpParseError("Invalid Content-Length")
+            if len(value) > 19 and int(value) > _MAX_CONTENT_LENGTH:
+                raise HttpParseError("Content-Length too large")
             content_length = value
         elif name == b"transfer-encoding":
             if transfer_encoding is not None:

@@ -33,6 +33,17 @@ _HEAD = re.compile(
     rb"(?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n"
 )
 _LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
+# A LF without its CR: llhttp (the compiled twin) rejects it at once, so an
+# incomplete head holding one is rejected here too instead of waiting.
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+# The request methods llhttp knows (CONNECT is refused below, PRI is the
+# HTTP/2 preface): any other token is a 400 on both twins.
+_METHODS = frozenset(
+    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND "
+    b"PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE "
+    b"M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE "
+    b"QUERY".split()
+)
 
 
 class RequestHead:
@@ -131,6 +142,8 @@ class RequestParser:
         if end < 0:
             if len(buffer) > self.max_head_size:
                 raise HttpParseError("Request head too large", 431)
+            if _BARE_LF.search(buffer) is not None:
+                raise HttpParseError("Invalid line ending in request head")
             return None
         end += 4
         if end > self.max_head_size:
@@ -139,23 +152,32 @@ class RequestParser:
         match = _HEAD.fullmatch(head)
         if match is None:
             raise HttpParseError(_describe_bad_head(head))
+        method = match.group(1)
+        if method not in _METHODS:
+            raise HttpParseError("Invalid method")
         major, minor = match.group(3), match.group(4)
         if major != b"1" or minor not in (b"0", b"1"):
+            if major == b"0" and minor == b"9":
+                raise HttpParseError("Invalid HTTP version")  # not an HTTP/1 request line
             raise HttpParseError("Unsupported HTTP version", 505)
-        method = match.group(1)
         if method == b"CONNECT":
             raise HttpParseError("CONNECT is not supported")
-        body = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_size + 1)
-        body.receive_data(head)
-        try:
-            request = body.next_event()
-        except h11.RemoteProtocolError as exc:
-            raise HttpParseError(str(exc)) from None
-        del buffer[:end]
-        headers = list(request.headers)  # (lower-cased name, trimmed value)
+        # The policy sees the header lines as sent: h11 merges repeated
+        # Content-Length fields ("3, 3" and duplicates), which must be 400s.
+        headers = []
+        for line in head.split(b"\r\n")[1:-2]:
+            name, _, value = line.partition(b":")
+            headers.append((name.lower(), value.strip(b" \t")))
         http11 = minor == b"1"
         keep_alive, expect_continue, upgrade = check_request_headers(headers, http11)
         path, raw_path, query_string = split_target(match.group(2))
+        body = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_size + 1)
+        body.receive_data(head)
+        try:
+            body.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise HttpParseError(str(exc)) from None
+        del buffer[:end]
         self._body = body
         return RequestHead(method.decode("ascii"), path, raw_path, query_string, headers,
                            "1.1" if http11 else "1.0", keep_alive, expect_continue, upgrade)

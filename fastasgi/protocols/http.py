@@ -281,6 +281,26 @@ class HttpProtocol(asyncio.Protocol):
     def _parse_error(self, exc):
         logger.warning("Invalid HTTP request received from %s: %s",
                        _format_addr(self.client), exc.reason)
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body:
+            # The bad bytes are in the body of a request already handed to
+            # the app: that request is the one that failed.  Its app sees a
+            # disconnect; the client gets the error now if nothing was sent.
+            self.cycle = None
+            if cycle is self.running:
+                self.closing = True
+                if not cycle.response_started:
+                    self._send_error_and_close(exc.status_code, exc.reason)
+                cycle.disconnect()
+                self.abort()
+                return
+            if cycle not in self.pipeline:
+                # Its response is out and the rest of its body was being
+                # dropped: a 400 now would read as the next request's answer.
+                cycle.disconnect()
+                self.abort()
+                return
+            self.pipeline.remove(cycle)
         if self.running is None and not self.pipeline:
             self._send_error_and_close(exc.status_code, exc.reason)
         else:

@@ -23,6 +23,8 @@ from .utils import get_local_addr, get_remote_addr, is_ssl
 logger = logging.getLogger("fastasgi.error")
 
 CONNECT = {"type": "websocket.connect"}
+# After our close frame, how long the peer gets to close its side (seconds).
+CLOSE_TIMEOUT = 5.0
 
 
 class WebSocketProtocol(asyncio.Protocol):
@@ -55,6 +57,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.task = None
         self.deadline = 0.0
         self.awaiting_pong = False
+        self.half_closed = False  # our side is shut: waiting for the peer's EOF
         self.max_queue = config.ws_max_queue
         self.ping_interval = config.ws_ping_interval
         self.ping_timeout = config.ws_ping_timeout
@@ -211,8 +214,30 @@ class WebSocketProtocol(asyncio.Protocol):
             if data:
                 self.transport.write(data)
             else:
-                self.transport.close()
+                self._close_transport()
                 break
+
+    def _close_transport(self):
+        """End TCP without losing our close frame.
+
+        Closing a socket that still has unread bytes makes the kernel send
+        a RST, and a RST can overtake the close frame in the peer's stack.
+        So when the peer may still be sending (it has not closed yet), shut
+        only our side and read until it closes, bounded by CLOSE_TIMEOUT.
+        """
+        transport = self.transport
+        if transport.is_closing() or self.half_closed:
+            return
+        peer_done = self.protocol is not None and self.protocol.close_rcvd is not None
+        if peer_done or not transport.can_write_eof():
+            transport.close()
+            return
+        self.half_closed = True
+        transport.write_eof()
+        if self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
+        self.deadline = self.server_state.clock + CLOSE_TIMEOUT
 
     # -- the ASGI app --------------------------------------------------------
     async def run_asgi(self):
@@ -363,6 +388,9 @@ class WebSocketProtocol(asyncio.Protocol):
     def on_deadline(self):
         """Server tick: time to ping, or the peer did not answer the last ping."""
         self.deadline = 0.0
+        if self.half_closed:  # the peer never closed its side
+            self.transport.close()
+            return
         if self.closed or not self.accepted or self.transport.is_closing():
             return
         if self.awaiting_pong:

@@ -1,0 +1,512 @@
+"""Request parsing, compiled twin of parser_py.py: glue over httptools (llhttp).
+
+`RequestParser.feed(data)` takes bytes off the wire and returns a list of
+events, in order:
+
+- a `RequestHead` when a request head is complete,
+- `bytes`, a chunk of that request's body,
+- `None`, the end of that request (its body is complete).
+
+Bad bytes raise `HttpParseError` carrying the status to answer with.
+After a head whose Upgrade token is `upgrade_token` the parser stops and
+leaves every byte after that request in `trailing` for the new protocol.
+
+llhttp does the parsing, but its callbacks carry no byte offsets, so this
+glue finds the message boundaries itself and hands llhttp one piece at a
+time: a complete head (found by its CRLFCRLF, which also gives the exact
+head size for the 431 limit), then the body (counted for Content-Length,
+cut after every CRLFCRLF for chunked, since a chunked body always ends
+with one).  Before llhttp sees a head, it is checked against the same
+strict RFC 9112 grammar as the pure twin, which closes the places where
+llhttp is lenient (extra spaces in the request line, stray CR/LF before it).
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memcmp
+
+import httptools
+
+from .errors import HttpParseError
+from .headers_c cimport TOKEN_CHAR, check_request_headers
+
+DEFAULT_MAX_HEAD_SIZE = 64 * 1024
+
+cdef enum:
+    CR = 13
+    LF = 10
+    SP = 32
+
+# What the glue is feeding llhttp right now.
+cdef enum Mode:
+    HEAD       # between requests, or inside an incomplete head
+    LENGTH     # a Content-Length body: `_remaining` bytes still due
+    CHUNKED    # a chunked body: ends right after some CRLFCRLF
+
+# Field value bytes: HTAB, SP, visible ASCII and obs-text.
+cdef bint VALUE_CHAR[256]
+
+
+cdef void _init_tables():
+    cdef int c
+    for c in range(256):
+        VALUE_CHAR[c] = c == 9 or (0x20 <= c <= 0x7e) or c >= 0x80
+
+
+_init_tables()
+
+cdef object _HttpParserError = httptools.HttpParserError
+cdef object _HttpParserUpgrade = httptools.HttpParserUpgrade
+cdef object _HttpRequestParser = httptools.HttpRequestParser
+
+
+cdef class RequestHead:
+    """One parsed request head: what the ASGI scope is built from."""
+
+    cdef public str method
+    cdef public str path
+    cdef public bytes raw_path
+    cdef public bytes query_string
+    cdef public list headers
+    cdef public str http_version
+    cdef public bint keep_alive
+    cdef public bint expect_continue
+    cdef public object upgrade
+
+    def __init__(self, method, path, raw_path, query_string, headers, http_version,
+                 keep_alive, expect_continue, upgrade):
+        self.method = method
+        self.path = path
+        self.raw_path = raw_path
+        self.query_string = query_string
+        self.headers = headers
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.upgrade = upgrade
+
+    def __repr__(self):
+        return f"RequestHead({self.method} {self.raw_path!r} HTTP/{self.http_version})"
+
+
+cdef inline int _hex(unsigned char c):
+    if 48 <= c <= 57:
+        return c - 48
+    c |= 0x20
+    if 97 <= c <= 102:
+        return c - 87
+    return -1
+
+
+cdef str _percent_decode(bytes raw):
+    """urllib.parse.unquote() for an ASCII path, as one C loop.
+
+    Valid %XX escapes become bytes, anything else stays as written, and
+    the result is decoded as UTF-8 with replacement characters: exactly
+    what unquote() gives for ASCII input.
+    """
+    cdef Py_ssize_t i = 0, j = 0, n = PyBytes_GET_SIZE(raw)
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
+    cdef bytearray out = bytearray(n)
+    cdef unsigned char* q = out
+    cdef int hi, lo
+    while i < n:
+        if p[i] == 37 and i + 2 < n:
+            hi = _hex(p[i + 1])
+            lo = _hex(p[i + 2])
+            if hi >= 0 and lo >= 0:
+                q[j] = <unsigned char>(hi * 16 + lo)
+                j += 1
+                i += 3
+                continue
+        q[j] = p[i]
+        j += 1
+        i += 1
+    return out[:j].decode("utf-8", "replace")
+
+
+cpdef tuple split_target(bytes target):
+    """Request target -> (path, raw_path, query_string), RFC 9112 section 3.2."""
+    cdef Py_ssize_t scheme_end, slash, query, fragment
+    if target[:1] != b"/":
+        if target == b"*":
+            return "*", b"*", b""
+        scheme_end = target.find(b"://")
+        if scheme_end <= 0:
+            raise HttpParseError("Invalid request target")
+        # absolute-form: the path starts after the authority
+        slash = target.find(b"/", scheme_end + 3)
+        query = target.find(b"?", scheme_end + 3)
+        if slash < 0 or (0 <= query < slash):
+            target = b"/" + (target[query:] if query >= 0 else b"")
+        else:
+            target = target[slash:]
+    cdef bytes raw_path, query_string
+    query = target.find(b"?")
+    if query >= 0:
+        raw_path = target[:query]
+        query_string = target[query + 1:]
+    else:
+        raw_path = target
+        query_string = b""
+    fragment = raw_path.find(b"#")
+    if fragment >= 0:
+        raw_path = raw_path[:fragment]
+    if b"%" in raw_path:
+        path = _percent_decode(raw_path)
+    else:
+        path = raw_path.decode("ascii")
+    return path, raw_path, query_string
+
+
+cdef bint _head_ok(const unsigned char* p, Py_ssize_t n):
+    """The strict head grammar of the pure twin, as one pass over the bytes.
+
+    request-line = token SP 1*VCHAR SP "HTTP/" DIGIT "." DIGIT CRLF
+    then *( token ":" *(HTAB / SP / VCHAR / obs-text) CRLF ) CRLF.
+    `p[:n]` ends with its first CRLFCRLF, so every loop stops before n.
+    """
+    cdef Py_ssize_t i = 0, start
+    while i < n and TOKEN_CHAR[p[i]]:
+        i += 1
+    if i == 0 or i >= n or p[i] != SP:
+        return False
+    i += 1
+    start = i
+    while i < n and 0x21 <= p[i] <= 0x7e:
+        i += 1
+    if i == start or i >= n or p[i] != SP:
+        return False
+    i += 1
+    if (n - i < 10 or memcmp(p + i, b"HTTP/", 5) != 0 or not 48 <= p[i + 5] <= 57
+            or p[i + 6] != 46 or not 48 <= p[i + 7] <= 57 or p[i + 8] != CR or p[i + 9] != LF):
+        return False
+    i += 10
+    while i < n:
+        if p[i] == CR:  # the empty line that ends the head
+            return i + 2 == n and p[i + 1] == LF
+        start = i
+        while i < n and TOKEN_CHAR[p[i]]:
+            i += 1
+        if i == start or i >= n or p[i] != 58:  # no whitespace before the colon
+            return False
+        i += 1
+        while i < n and VALUE_CHAR[p[i]]:
+            i += 1
+        if i + 1 >= n or p[i] != CR or p[i + 1] != LF:  # also rejects obs-fold
+            return False
+        i += 2
+    return False
+
+
+cdef inline bytes _strip_ows(bytes value):
+    # llhttp drops the leading whitespace of a value but keeps the trailing
+    # one; strip both (SP / HTAB), returning the same object when clean.
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(value), start = 0, end
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
+    end = n
+    while start < end and (p[start] == SP or p[start] == 9):
+        start += 1
+    while end > start and (p[end - 1] == SP or p[end - 1] == 9):
+        end -= 1
+    if start == 0 and end == n:
+        return value
+    return value[start:end]
+
+
+cdef object _llhttp_error(object exc):
+    """Our status for an llhttp error: 505 for a version it refuses, else 400."""
+    message = str(exc.args[0]) if exc.args else str(exc)
+    # llhttp accepts only 0.9, 1.0, 1.1 and 2.0 and says "Invalid HTTP
+    # version" for the other well-formed ones; the pure twin answers 505.
+    if message == "Invalid HTTP version":
+        return HttpParseError("Unsupported HTTP version", 505)
+    return HttpParseError(message or "Invalid request")
+
+
+cdef class RequestParser:
+    cdef public Py_ssize_t max_head_size
+    cdef public object upgrade_token
+    cdef public object trailing  # bytes after an upgrade request, for the next protocol
+
+    cdef object _parser          # the httptools.HttpRequestParser
+    cdef Mode _mode
+    cdef unsigned long long _remaining  # Content-Length bytes still due
+    cdef int _match              # how much of CRLFCRLF the last bytes matched (0-3)
+    cdef Py_ssize_t _head_size   # bytes of the current head seen so far
+    cdef bint _pending_cr        # a lone CR before a head, waiting for its LF
+    cdef bytearray _partial      # bytes of a head not complete yet
+    cdef list _events
+    # the message llhttp is parsing
+    cdef list _headers
+    cdef bytes _url
+    cdef bint _in_head           # before on_headers_complete: headers, not trailers
+    cdef bint _has_length        # framing of the body, from the head
+    cdef bint _has_chunked
+    cdef unsigned long long _length
+    cdef RequestHead _head
+    cdef bint _complete          # on_message_complete ran in the last feed
+    cdef bint _renew             # llhttp wants no more data on this parser
+    cdef bint _synthetic         # swallow the callbacks of a framing-only head
+    cdef object _error           # our HttpParseError raised inside a callback
+
+    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None):
+        self.max_head_size = max_head_size
+        self.upgrade_token = upgrade_token
+        self.trailing = None
+        self._parser = _HttpRequestParser(self)
+        self._mode = HEAD
+        self._partial = bytearray()
+        self._headers = []
+        self._url = b""
+
+    # llhttp callbacks -------------------------------------------------
+    def on_message_begin(self):
+        self._headers = []
+        self._url = b""
+        self._in_head = True
+        self._has_length = False
+        self._has_chunked = False
+        self._length = 0
+
+    def on_url(self, bytes url):
+        self._url += url
+
+    def on_header(self, bytes name, bytes value):
+        if not self._in_head:
+            return  # a trailer field: the pure twin drops those too
+        name = name.lower()
+        value = _strip_ows(value)
+        self._headers.append((name, value))
+        if name == b"content-length":
+            self._has_length = True
+            self._length = int(value)
+        elif name == b"transfer-encoding":
+            self._has_chunked = True
+
+    def on_headers_complete(self):
+        self._in_head = False
+        if self._synthetic:
+            self._synthetic = False
+            return
+        try:
+            self._head = self._make_head()
+        except HttpParseError as exc:
+            self._error = exc
+            raise
+        self._events.append(self._head)
+
+    def on_body(self, bytes body):
+        self._events.append(body)
+
+    def on_message_complete(self):
+        self._complete = True
+        if not self._parser.should_keep_alive():
+            # llhttp refuses data after a closing message, but the pure
+            # twin keeps parsing: the protocol decides what to do with it.
+            self._renew = True
+        if not self._parser.should_upgrade():
+            self._events.append(None)
+        # else: _feed_llhttp decides, once llhttp says where the head ended
+
+    cdef RequestHead _make_head(self):
+        parser = self._parser
+        version = parser.get_http_version()
+        cdef bint http11
+        if version == "1.1":
+            http11 = True
+        elif version == "1.0":
+            http11 = False
+        elif version == "0.9":
+            raise HttpParseError("Invalid HTTP version")
+        else:
+            raise HttpParseError("Unsupported HTTP version", 505)
+        method = parser.get_method()
+        if method == b"CONNECT":
+            raise HttpParseError("CONNECT is not supported")
+        headers = self._headers
+        keep_alive, expect_continue, upgrade = check_request_headers(headers, http11)
+        path, raw_path, query_string = split_target(self._url)
+        return RequestHead(method.decode("ascii"), path, raw_path, query_string, headers,
+                           "1.1" if http11 else "1.0", keep_alive, expect_continue, upgrade)
+
+    # feeding ------------------------------------------------------------
+    def feed(self, data):
+        if self.trailing is not None:
+            self.trailing += data
+            return []
+        if type(data) is not bytes:
+            data = bytes(data)
+        events = self._events = []
+        try:
+            self._feed(<bytes>data)
+        finally:
+            self._events = None
+        return events
+
+    cdef int _feed(self, bytes data) except -1:
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), i = 0, start, end
+        cdef unsigned long long take
+        cdef int s
+        cdef bint bare_lf
+        cdef bytes head
+        while i < n:
+            if self._mode == LENGTH:
+                if self._remaining == 0:  # cannot happen: llhttp ends the message first
+                    raise HttpParseError("Body framing lost")
+                take = self._remaining
+                if take > <unsigned long long>(n - i):
+                    take = n - i
+                end = i + <Py_ssize_t>take
+                self._remaining -= take
+                if self._feed_llhttp(data, i, end) < 0:
+                    return 0
+                i = end
+                continue
+            if self._mode == CHUNKED:
+                # A chunked body always ends right after a CRLFCRLF: feed up
+                # to each one and see whether llhttp finished the message.
+                s = self._match
+                end = i
+                while end < n:
+                    if p[end] == CR:
+                        s = 3 if s == 2 else 1
+                    elif p[end] == LF and (s == 1 or s == 3):
+                        s += 1
+                    else:
+                        s = 0
+                    end += 1
+                    if s == 4:
+                        break
+                self._match = 2 if s == 4 else s  # the last CRLF may start the next match
+                if self._feed_llhttp(data, i, end) < 0:
+                    return 0
+                i = end
+                continue
+            # HEAD ------------------------------------------------------
+            if self._head_size == 0:
+                # RFC 9112 2.2: ignore empty lines (CRLF) before a request
+                if self._pending_cr:
+                    self._pending_cr = False
+                    if p[i] == LF:
+                        i += 1
+                        continue
+                    self._partial.append(CR)  # a lone CR starts the head
+                    self._head_size = 1
+                    self._match = 1
+                    continue
+                if p[i] == CR:
+                    if i + 1 == n:
+                        self._pending_cr = True
+                        return 0
+                    if p[i + 1] == LF:
+                        i += 2
+                        continue
+            # find the CRLFCRLF that ends the head
+            start = i
+            s = self._match
+            bare_lf = False
+            while i < n:
+                if p[i] == CR:
+                    s = 3 if s == 2 else 1
+                elif p[i] == LF:
+                    if s == 1 or s == 3:
+                        s += 1
+                    else:
+                        bare_lf = True
+                        s = 0
+                else:
+                    s = 0
+                i += 1
+                if s == 4:
+                    break
+            self._head_size += i - start
+            if self._head_size > self.max_head_size:
+                raise HttpParseError("Request head too large", 431)
+            if bare_lf:
+                raise HttpParseError("Invalid line ending in request head")
+            if s != 4:
+                self._match = s
+                self._partial += data[start:]
+                return 0
+            self._match = 0
+            self._head_size = 0
+            if self._partial:
+                self._partial += data[start:i]
+                head = bytes(self._partial)
+                self._partial.clear()
+            elif start == 0 and i == n:
+                head = data
+            else:
+                head = data[start:i]
+            if not _head_ok(<const unsigned char*>PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head)):
+                raise HttpParseError("Invalid request head")
+            if self._feed_llhttp(head, 0, PyBytes_GET_SIZE(head)) < 0:
+                # upgraded: the rest of this data is the new protocol's
+                self.trailing += data[i:]
+                return 0
+            if not self._complete:
+                if self._has_chunked:
+                    self._mode = CHUNKED
+                else:
+                    self._mode = LENGTH
+                    self._remaining = self._length
+        return 0
+
+    cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2:
+        """Give llhttp data[start:end]; -1 when the stream was upgraded (stop)."""
+        if start == 0 and end == PyBytes_GET_SIZE(data):
+            piece = data
+        else:
+            piece = data[start:end]
+        self._complete = False
+        self._error = None
+        try:
+            self._parser.feed_data(piece)
+        except _HttpParserUpgrade as exc:
+            return self._upgraded(piece, exc.args[0])
+        except _HttpParserError as exc:
+            if self._error is not None:
+                raise self._error from None
+            raise _llhttp_error(exc) from None
+        if self._complete:
+            self._message_done()
+        return 0
+
+    cdef int _upgraded(self, bytes piece, Py_ssize_t offset) except -2:
+        # llhttp stops after the head of an Upgrade request (with on_message_complete
+        # already called, its body skipped), and says where the head ended.
+        head = self._head
+        rest = piece[offset:]
+        if head.upgrade is not None and head.upgrade == self.upgrade_token:
+            self._events.append(None)
+            self.trailing = rest
+            return -1
+        # An upgrade we don't do: serve it as plain HTTP.  A fresh parser
+        # takes the body, primed with a head that carries only the framing.
+        self._parser = _HttpRequestParser(self)
+        self._renew = False
+        self._mode = HEAD
+        if self._has_chunked or (self._has_length and self._length > 0):
+            self._synthetic = True
+            if self._has_chunked:
+                self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+                self._mode = CHUNKED
+                self._match = 0
+            else:
+                self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % self._length)
+                self._mode = LENGTH
+                self._remaining = self._length
+        else:
+            self._events.append(None)
+        if rest:
+            self._feed(rest)
+            if self.trailing is not None:
+                return -1
+        return 0
+
+    cdef void _message_done(self):
+        self._mode = HEAD
+        self._match = 0
+        if self._renew:
+            self._renew = False
+            self._parser = _HttpRequestParser(self)

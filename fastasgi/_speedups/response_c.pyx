@@ -1,0 +1,138 @@
+"""Response serialization, compiled twin of response_py.py.
+
+One ResponseEncoder frames one response: it validates the app's headers,
+adds the server defaults the app did not set, picks the framing
+(Content-Length, chunked, or close-delimited) and returns the bytes to
+write, status line + headers + first body chunk in one buffer.
+"""
+from http import HTTPStatus
+
+from .headers_c cimport encode_response_headers
+
+cdef enum:
+    # Same bits as headers_c.HAS_DATE etc., as C constants.
+    _HAS_DATE = 1
+    _HAS_SERVER = 2
+    _CONNECTION_CLOSE = 4
+    _CHUNKED = 8
+
+cdef dict _STATUS_LINES = {}
+CHUNK_END = b"0\r\n\r\n"
+cdef bytes _CHUNK_END = CHUNK_END
+
+
+cpdef bytes status_line(object status):
+    """b"HTTP/1.1 200 OK\\r\\n" for a status code, cached."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if type(status) is not int or not 100 <= status <= 999:
+            raise ValueError(f"Invalid HTTP status code: {status!r}")
+        try:
+            phrase = HTTPStatus(status).phrase.encode("ascii")
+        except ValueError:
+            phrase = b""
+        line = b"HTTP/1.1 %d %s\r\n" % (status, phrase)
+        _STATUS_LINES[status] = line
+    return <bytes>line
+
+
+cdef class ResponseEncoder:
+    """Frames one HTTP/1.1 response; raises ValueError on an app's mistake.
+
+    After a ValueError the response is broken: the protocol must close the
+    connection, since the client can no longer find where it ends.
+    """
+
+    cdef public bint head_request
+    cdef public bint http11
+    cdef public bint keep_alive
+    cdef public bint chunked
+    # bytes still owed under Content-Length, -1 when not length-framed; a
+    # Python int like the pure twin's, so any declared length behaves alike
+    cdef public object remaining
+    cdef public bint no_body
+    cdef public bint started
+    cdef public bint complete
+
+    def __init__(self, head_request, http11, keep_alive):
+        self.head_request = head_request
+        self.http11 = http11
+        self.keep_alive = keep_alive
+        self.chunked = False
+        self.remaining = -1
+        self.no_body = False
+        self.started = False
+        self.complete = False
+
+    cpdef bytes encode_head(self, object status, object headers, object body, bint more_body,
+                            bytes default_lines, bytes date_line, bytes server_line):
+        """Bytes for the status line, headers and the first body chunk.
+
+        default_lines: pre-encoded --header lines; date_line and server_line
+        are added only when the app did not set its own date/server header.
+        """
+        cdef bytes block
+        cdef int flags
+        cdef int code
+        block, content_length, flags = encode_response_headers(headers)
+        cdef list parts = [status_line(status), block, default_lines]
+        code = status
+        if not flags & _HAS_DATE:
+            parts.append(date_line)
+        if not flags & _HAS_SERVER:
+            parts.append(server_line)
+        if flags & _CONNECTION_CLOSE:
+            self.keep_alive = False
+        self.started = True
+        if self.head_request or code < 200 or code == 204 or code == 304:
+            self.no_body = True
+        elif content_length >= 0:
+            self.remaining = content_length
+        elif flags & _CHUNKED:
+            self.chunked = True
+        elif not more_body:
+            # The whole body is here: frame it by length, cheaper than chunks.
+            self.remaining = len(body)
+            parts.append(b"content-length: %d\r\n" % self.remaining)
+        elif self.http11:
+            self.chunked = True
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            self.keep_alive = False  # HTTP/1.0: the body ends when we close
+        if not self.keep_alive and not flags & _CONNECTION_CLOSE:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        parts.append(self.encode_body(body, more_body))
+        return b"".join(parts)
+
+    cpdef bytes encode_body(self, object body, bint more_body):
+        """Frame one body chunk; at the end of the body mark the response complete."""
+        cdef Py_ssize_t size
+        if self.complete:
+            raise ValueError("Response already complete")
+        if self.no_body:
+            if not more_body:
+                self.complete = True
+            return b""
+        size = len(body)
+        if self.remaining >= 0:
+            self.remaining -= size
+            if self.remaining < 0:
+                raise ValueError("Response content longer than Content-Length")
+            if not more_body:
+                if self.remaining:
+                    raise ValueError("Response content shorter than Content-Length")
+                self.complete = True
+            return bytes(body)
+        if self.chunked:
+            if not more_body:
+                self.complete = True
+                if size:
+                    return b"%x\r\n%b\r\n0\r\n\r\n" % (size, body)
+                return _CHUNK_END
+            if size:
+                return b"%x\r\n%b\r\n" % (size, body)
+            return b""
+        if not more_body:
+            self.complete = True
+        return bytes(body)
