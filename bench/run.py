@@ -8,7 +8,9 @@ Servers are interleaved within each round, and the medians over the
 rounds are reported with each server's ratio to uvicorn (httptools +
 uvloop) from the same run.  A result where wrk used >= 95% of its core is
 marked "*": the load generator was the limit, so the figure is a lower
-bound.  Results go to bench/results/latest.json and latest.md.
+bound.  The websocket echo scenario uses bench/ws_load.py instead of wrk
+(messages/s in the req/s column); raw-uvloop's canned echo gives its ceiling.
+Results go to bench/results/latest.json and latest.md.
 """
 import argparse
 import json
@@ -39,7 +41,7 @@ def server_commands(python, port):
         "uvicorn": ([python, "-m", "uvicorn", "app:app", "--http", "httptools", "--loop", "uvloop", *common_flags], {}),
         "uvicorn-h11": ([python, "-m", "uvicorn", "app:app", "--http", "h11", "--loop", "uvloop", *common_flags], {}),
         "granian": ([python, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
-                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-ws", "app:app"], {}),
+                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "app:app"], {}),
         "raw-uvloop": ([python, "raw_uvloop.py", str(port)], {}),
     }
 
@@ -52,8 +54,11 @@ SCENARIOS = {
     "echo-16KiB": (["-c", "64", "-s", os.path.join(HERE, "lua", "echo.lua"), "http://127.0.0.1:{port}/echo"], None),
     "1MiB-response": (["-c", "16", "http://127.0.0.1:{port}/big"], None),
     "stream-100x1KiB": (["-c", "64", "http://127.0.0.1:{port}/stream"], None),
+    # not wrk: bench/ws_load.py, 64 connections each with one message in flight
+    "ws-echo-32B": (["--connections", "64"], None),
 }
-RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection"}
+RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection", "ws-echo-32B"}
+WS_SCENARIOS = {"ws-echo-32B"}
 
 
 def wait_for_port(port, timeout=15):
@@ -128,6 +133,15 @@ def run_wrk(args, duration, port):
     return result
 
 
+def run_ws_load(args, duration, port):
+    command = ["taskset", "-c", CLIENT_CPU, sys.executable, os.path.join(HERE, "ws_load.py"),
+               "--port", str(port), "--duration", str(duration), "--warmup", "0.5", *args]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
+    if output.returncode != 0:
+        raise RuntimeError(f"ws_load failed: {output.stderr[-2000:]}")
+    return json.loads(output.stdout)
+
+
 def start_server(name, commands):
     command, extra_env = commands[name]
     env = dict(os.environ, **extra_env)
@@ -173,9 +187,10 @@ def main():
                     if name == "raw-uvloop" and scenario not in RAW_SCENARIOS:
                         continue
                     args, _ = SCENARIOS[scenario]
-                    run_wrk(args, options.warmup, PORT)
+                    load = run_ws_load if scenario in WS_SCENARIOS else run_wrk
+                    load(args, options.warmup, PORT)
                     cpu_before = cpu_seconds(process.pid)
-                    result = run_wrk(args, options.duration, PORT)
+                    result = load(args, options.duration, PORT)
                     result["server_cpu"] = (cpu_seconds(process.pid) - cpu_before) / options.duration
                     samples.setdefault((scenario, name), []).append(result)
                     print(f"round {round_number + 1} {scenario:16} {name:14} {result['rps'] or 0:>10.0f} req/s",

@@ -1,0 +1,120 @@
+"""Python-level cost of one HTTP request in fastasgi, without sockets.
+
+Drives a real HttpProtocol on a real event loop through a transport that
+only records what is written, so what is measured is fastasgi's own work
+per request (parse, scope, task, app, encode): the part the hot path can
+change.  Deterministic under `valgrind --tool=callgrind`, so instruction
+counts can be compared across changes on a noisy machine:
+
+    python bench/micro_http.py --impl compiled -n 50000
+    FASTASGI_NO_EXTENSIONS=1 python bench/micro_http.py --impl pure
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+        python bench/micro_http.py -n 2000
+"""
+import argparse
+import asyncio
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from fastasgi.config import Config  # noqa: E402
+from fastasgi.protocols.http import HttpProtocol, ServerState  # noqa: E402
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+
+
+async def hello(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")]})
+    await send({"type": "http.response.body", "body": b"Hello, world!"})
+
+
+class Socket:
+    def getpeername(self):
+        return ("127.0.0.1", 50000)
+
+    def getsockname(self):
+        return ("127.0.0.1", 8000)
+
+
+class RecordingTransport:
+    """Just enough of an asyncio transport: counts responses written."""
+
+    def __init__(self):
+        self.writes = 0
+        self.closed = False
+        self.waiter = None
+        self.extra = {"socket": Socket()}
+
+    def get_extra_info(self, name, default=None):
+        return self.extra.get(name, default)
+
+    def write(self, data):
+        self.writes += 1
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+    def get_write_buffer_size(self):
+        return 0
+
+
+async def drive(protocol, transport, count, pipeline):
+    loop = asyncio.get_running_loop()
+    batch = REQUEST * pipeline
+    for _ in range(count // pipeline):
+        target = transport.writes + pipeline
+        protocol.data_received(batch)
+        while transport.writes < target:
+            transport.waiter = loop.create_future()
+            await transport.waiter
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", choices=("compiled", "pure"), default="compiled")
+    parser.add_argument("-n", type=int, default=50000, help="requests")
+    parser.add_argument("--pipeline", type=int, default=1)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = parser.parse_args()
+
+    config = Config(hello, http="httptools" if args.impl == "compiled" else "h11",
+                    lifespan="off", access_log=False, log_level="warning")
+    config.load()
+    if args.loop == "uvloop":
+        import uvloop
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    state = ServerState()
+    state.date_line = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
+    protocol = HttpProtocol(config, state, {}, _loop=loop)
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    loop.run_until_complete(drive(protocol, transport, 2000, args.pipeline))  # warm up
+    started = time.perf_counter()
+    loop.run_until_complete(drive(protocol, transport, args.n, args.pipeline))
+    elapsed = time.perf_counter() - started
+    print(f"{config.hot_paths.IMPLEMENTATION}: {args.n / elapsed:,.0f} requests/s "
+          f"({elapsed / args.n * 1e6:.2f} us per request, pipeline {args.pipeline}, {args.loop})")
+
+
+if __name__ == "__main__":
+    main()
