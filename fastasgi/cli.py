@@ -1,15 +1,29 @@
 """`fastasgi APP`: uvicorn's command line, flag for flag."""
+import logging
 import os
 import platform
+import ssl
 import sys
 
 import click
 
 from . import _speedups
 from ._version import __version__
-from .config import HTTP_CHOICES, INTERFACE_CHOICES, LIFESPAN_CHOICES, LOG_LEVELS, LOOP_CHOICES, WS_CHOICES, Config
+from .config import (
+    HTTP_CHOICES,
+    INTERFACE_CHOICES,
+    LIFESPAN_CHOICES,
+    LOG_LEVELS,
+    LOOP_CHOICES,
+    SSL_PROTOCOL_VERSION,
+    WS_CHOICES,
+    Config,
+    MissingDependency,
+)
 from .logging import LOGGING_CONFIG
 from .server import STARTUP_FAILURE, Server
+
+logger = logging.getLogger("fastasgi.error")
 
 
 def _loop_name():
@@ -44,11 +58,27 @@ def print_version(ctx, param, value):
               help="Bind socket to this port. If 0, an available port will be picked.")
 @click.option("--uds", type=str, default=None, help="Bind to a UNIX domain socket.")
 @click.option("--fd", type=int, default=None, help="Bind to socket from this file descriptor.")
+@click.option("--reload", is_flag=True, default=False, help="Enable auto-reload.")
+@click.option("--reload-dir", "reload_dirs", multiple=True, type=click.Path(exists=True),
+              help="Set reload directories explicitly, instead of using the current working directory.")
+@click.option("--reload-include", "reload_includes", multiple=True,
+              help="Set glob patterns to include while watching for files. Includes '*.py' by default; "
+                   "these defaults can be overridden with `--reload-exclude`.")
+@click.option("--reload-exclude", "reload_excludes", multiple=True,
+              help="Set glob patterns to exclude while watching for files. Includes '.*, .py[cod], .sw.*, ~*' "
+                   "by default; these defaults can be overridden with `--reload-include`.")
+@click.option("--reload-delay", type=float, default=0.25, show_default=True,
+              help="Delay between previous and next check if application needs to be. Defaults to 0.25s.")
+@click.option("--workers", type=int, default=None,
+              help="Number of worker processes. Defaults to the $WEB_CONCURRENCY environment variable "
+                   "if available, or 1. Not valid with --reload.")
 @click.option("--loop", type=click.Choice(LOOP_CHOICES), default="auto", show_default=True,
               help="Event loop implementation.")
 @click.option("--http", type=click.Choice(HTTP_CHOICES), default="auto", show_default=True,
               help="HTTP protocol implementation: httptools runs fastasgi's compiled parser, "
                    "h11 its pure-Python twin.")
+@click.option("--http2", is_flag=True, default=False, show_default=True,
+              help="Enable HTTP/2 support (not available in fastasgi yet: fails at startup).")
 @click.option("--ws", type=click.Choice(WS_CHOICES), default="auto", show_default=True,
               help="WebSocket protocol implementation (websockets' sans-I/O protocol); "
                    "none serves upgrade requests as plain HTTP.")
@@ -65,25 +95,71 @@ def print_version(ctx, param, value):
 @click.option("--lifespan", type=click.Choice(LIFESPAN_CHOICES), default="auto", show_default=True,
               help="Lifespan implementation.")
 @click.option("--interface", type=click.Choice(INTERFACE_CHOICES), default="auto", show_default=True,
-              help="Select ASGI3 or ASGI2 as the application interface.")
+              help="Select ASGI3, ASGI2, or WSGI as the application interface.")
+@click.option("--env-file", type=click.Path(exists=True), default=None,
+              help="Environment configuration file (needs python-dotenv).")
 @click.option("--log-config", type=click.Path(exists=True), default=None,
-              help="Logging configuration file. Supported formats: .ini, .json.")
+              help="Logging configuration file. Supported formats: .ini, .json, .yaml.")
 @click.option("--log-level", type=click.Choice(list(LOG_LEVELS)), default=None,
               help="Log level. [default: info]", show_default=True)
 @click.option("--access-log/--no-access-log", is_flag=True, default=True, help="Enable/Disable access log.")
 @click.option("--use-colors/--no-use-colors", is_flag=True, default=None,
               help="Enable/Disable colorized logging.")
+@click.option("--proxy-headers/--no-proxy-headers", is_flag=True, default=True,
+              help="Enable/Disable X-Forwarded-Proto, X-Forwarded-For to populate url scheme and "
+                   "remote address info.")
+@click.option("--forwarded-allow-ips", type=str, default=None,
+              help="Comma separated list of IP Addresses, IP Networks, or literals (e.g. UNIX Socket path) "
+                   "to trust with proxy headers. Defaults to the $FORWARDED_ALLOW_IPS environment variable "
+                   "if available, or '127.0.0.1,::1'. The literal '*' means trust everything.")
 @click.option("--root-path", type=str, default="",
               help="Set the ASGI 'root_path' for applications submounted below a given URL path.")
+@click.option("--limit-concurrency", type=int, default=None,
+              help="Maximum number of concurrent connections or tasks to allow, before issuing "
+                   "HTTP 503 responses.")
 @click.option("--backlog", type=int, default=2048, show_default=True,
               help="Maximum number of connections to hold in backlog")
+@click.option("--limit-max-requests", type=int, default=None,
+              help="Maximum number of requests to service before terminating the process.")
+@click.option("--limit-max-requests-jitter", type=int, default=0, show_default=True,
+              help="Maximum jitter to add to limit_max_requests. Staggers worker restarts to avoid "
+                   "all workers restarting simultaneously.")
 @click.option("--timeout-keep-alive", type=int, default=5, show_default=True,
               help="Close Keep-Alive connections if no new data is received within this timeout.")
 @click.option("--timeout-graceful-shutdown", type=int, default=None,
               help="Maximum number of seconds to wait for graceful shutdown.")
+@click.option("--timeout-worker-healthcheck", "--worker-healthcheck-timeout", "timeout_worker_healthcheck",
+              type=int, default=5, show_default=True,
+              help="Maximum number of seconds to wait for a worker to respond to a healthcheck.")
+@click.option("--ssl-keyfile", type=str, default=None, help="SSL key file")
+@click.option("--ssl-certfile", type=str, default=None, help="SSL certificate file")
+@click.option("--ssl-keyfile-password", type=str, default=None, help="SSL keyfile password")
+@click.option("--ssl-version", type=int, default=int(SSL_PROTOCOL_VERSION), show_default=True,
+              help="SSL version to use (see stdlib ssl module's)")
+@click.option("--ssl-cert-reqs", type=int, default=int(ssl.CERT_NONE), show_default=True,
+              help="Whether client certificate is required (see stdlib ssl module's)")
+@click.option("--ssl-ca-certs", type=str, default=None, help="CA certificates file")
+@click.option("--ssl-ciphers", type=str, default=None,
+              help="Ciphers to use (see stdlib ssl module's). Defaults to OpenSSL's safe defaults.")
 @click.option("--timeout-request-header", type=float, default=10, show_default=True,
               help="Close a connection whose request head is not complete within this many seconds "
                    "(slow-client protection; fastasgi only).")
+@click.option("--timeout-request-body", type=float, default=60, show_default=True,
+              help="Close a connection whose request body sends no bytes for this many seconds while "
+                   "the app waits for it (answered 408 if no response started; 0 disables; fastasgi only).")
+@click.option("--timeout-write", type=float, default=60, show_default=True,
+              help="Abort a connection whose client reads none of the response for this many seconds "
+                   "while the server has bytes to send (0 disables; fastasgi only).")
+@click.option("--limit-request-line", type=int, default=8190, show_default=True,
+              help="Maximum size of the request line in bytes; longer lines get 414. 0 for no limit.")
+@click.option("--limit-request-fields", type=int, default=100, show_default=True,
+              help="Maximum number of header fields in a request; more get 431. 0 for no limit.")
+@click.option("--limit-request-header-size", type=int, default=65536, show_default=True,
+              help="Maximum size of the request head (request line and headers) in bytes; larger "
+                   "heads get 431. --h11-max-incomplete-event-size overrides it when given.")
+@click.option("--limit-request-body", type=int, default=None,
+              help="Maximum size of a request body in bytes; larger bodies get 413 (by Content-Length "
+                   "up front, by counting for chunked bodies). No limit by default.")
 @click.option("--server-header/--no-server-header", is_flag=True, default=True,
               help="Enable/Disable default Server header.")
 @click.option("--date-header/--no-date-header", is_flag=True, default=True,
@@ -96,28 +172,68 @@ def print_version(ctx, param, value):
 @click.option("--app-dir", default="", show_default=True,
               help="Look for APP in the specified directory, by adding this to the PYTHONPATH. "
                    "Defaults to the current working directory.")
+@click.option("--reset-contextvars", is_flag=True, default=False, show_default=True,
+              help="Run each ASGI request in a fresh contextvars.Context. Hides context set in the lifespan.")
 @click.option("--factory", is_flag=True, default=False,
               help="Treat APP as an application factory, i.e. a () -> <ASGI app> callable.")
 @click.option("--version", is_flag=True, callback=print_version, expose_value=False, is_eager=True,
               help="Display the fastasgi version, implementation and loop, and exit.")
-def main(app, log_config, **options):
-    run(app, log_config=LOGGING_CONFIG if log_config is None else log_config, **options)
+def main(app, log_config, reload_dirs, reload_includes, reload_excludes, **options):
+    run(app, log_config=LOGGING_CONFIG if log_config is None else log_config,
+        reload_dirs=reload_dirs or None, reload_includes=reload_includes or None,
+        reload_excludes=reload_excludes or None, **options)
 
 
 def run(app, **kwargs):
-    """Run an ASGI app until SIGINT/SIGTERM.  Mirrors uvicorn.run."""
+    """Run an ASGI app until SIGINT/SIGTERM.  Mirrors uvicorn.run.
+
+    One process by default; a supervisor with --reload (a child restarted on
+    changes) or --workers N (N children sharing the socket the supervisor binds).
+    """
     kwargs.setdefault("log_config", LOGGING_CONFIG)
-    config = Config(app, **kwargs)
-    server = Server(config)
     try:
-        server.run()
+        config = Config(app, **kwargs)
+    except MissingDependency as exc:
+        logger.error("%s", exc)
+        sys.exit(1)
+    if config.use_subprocess and not isinstance(app, str):
+        logger.warning("You must pass the application as an import string to enable 'reload' or 'workers'.")
+        sys.exit(STARTUP_FAILURE)
+    server = Server(config)
+    exit_code = 0
+    try:
+        if config.should_reload or config.workers > 1:
+            exit_code = _supervise(config)
+        else:
+            server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        if config.uds and server.started and os.path.exists(config.uds):
+        if config.uds and (server.started or config.use_subprocess) and os.path.exists(config.uds):
             os.remove(config.uds)  # the socket file is ours: leave no stale one behind
-    if not server.started:
+    if exit_code:
+        sys.exit(exit_code)
+    if not server.started and not config.use_subprocess:
         sys.exit(STARTUP_FAILURE)
+
+
+def _supervise(config):
+    try:
+        sock = config.bind_socket()
+    except OSError as exc:
+        logger.error(exc)
+        sys.exit(1)
+    try:
+        if config.should_reload:
+            from .supervisors.reload import ChangeReload
+
+            ChangeReload(config, sockets=[sock]).run()
+            return 0
+        from .supervisors.multiprocess import Multiprocess
+
+        return Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 if __name__ == "__main__":

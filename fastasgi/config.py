@@ -7,9 +7,9 @@ pre-encoded header lines the protocol adds to every response.
 import asyncio
 import inspect
 import logging
-import logging.config
 import os
 import socket
+import ssl
 import sys
 
 from . import _speedups
@@ -28,10 +28,40 @@ LOG_LEVELS = {
 LOOP_CHOICES = ("auto", "asyncio", "uvloop")
 HTTP_CHOICES = ("auto", "h11", "httptools")
 LIFESPAN_CHOICES = ("auto", "on", "off")
-INTERFACE_CHOICES = ("auto", "asgi3", "asgi2")
-WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio")
+INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
+# uvicorn's names, so `--ws wsproto` keeps working: every one but "none" is
+# served by fastasgi's websocket protocol.
+WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
+
+SSL_PROTOCOL_VERSION = ssl.PROTOCOL_TLS_SERVER
+STARTUP_FAILURE = 3
+DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 
 logger = logging.getLogger("fastasgi.error")
+
+
+class MissingDependency(ImportError):
+    """An optional library a flag needs is not installed: a one-line error."""
+
+
+def require(module, feature, package):
+    try:
+        return __import__(module)
+    except ImportError:
+        raise MissingDependency(
+            f"{feature} needs the {package} package: pip install 'fastasgi[standard]'"
+        ) from None
+
+
+def create_ssl_context(certfile, keyfile, password, ssl_version, cert_reqs, ca_certs, ciphers):
+    context = ssl.SSLContext(ssl_version)
+    context.load_cert_chain(certfile, keyfile, (lambda: password) if password else None)
+    context.verify_mode = ssl.VerifyMode(cert_reqs)
+    if ca_certs:
+        context.load_verify_locations(ca_certs)
+    if ciphers:
+        context.set_ciphers(ciphers)
+    return context
 
 
 class Config:
@@ -67,6 +97,35 @@ class Config:
         factory=False,
         app_dir=None,
         h11_max_incomplete_event_size=None,
+        *,
+        limit_request_line=8190,
+        limit_request_fields=100,
+        limit_request_header_size=65536,
+        limit_request_body=None,
+        timeout_request_body=60.0,
+        timeout_write=60.0,
+        reload=False,
+        reload_dirs=None,
+        reload_includes=None,
+        reload_excludes=None,
+        reload_delay=0.25,
+        workers=None,
+        env_file=None,
+        proxy_headers=True,
+        forwarded_allow_ips=None,
+        limit_concurrency=None,
+        limit_max_requests=None,
+        limit_max_requests_jitter=0,
+        timeout_worker_healthcheck=5,
+        ssl_keyfile=None,
+        ssl_certfile=None,
+        ssl_keyfile_password=None,
+        ssl_version=SSL_PROTOCOL_VERSION,
+        ssl_cert_reqs=ssl.CERT_NONE,
+        ssl_ca_certs=None,
+        ssl_ciphers=None,
+        http2=False,
+        reset_contextvars=False,
     ):
         self.app = app
         self.host = host
@@ -98,13 +157,86 @@ class Config:
         self.factory = factory
         self.app_dir = app_dir
         self.h11_max_incomplete_event_size = h11_max_incomplete_event_size
+        # Request limits and slow-client timeouts (issue 6; see SECURITY.md).
+        self.limit_request_line = limit_request_line
+        self.limit_request_fields = limit_request_fields
+        self.limit_request_header_size = limit_request_header_size
+        self.limit_request_body = limit_request_body
+        self.timeout_request_body = timeout_request_body
+        self.timeout_write = timeout_write
+        self.reload = reload
+        self.reload_delay = reload_delay
+        self.workers = workers or 1
+        self.proxy_headers = proxy_headers
+        self.limit_concurrency = limit_concurrency
+        self.limit_max_requests = limit_max_requests
+        self.limit_max_requests_jitter = limit_max_requests_jitter
+        self.timeout_worker_healthcheck = timeout_worker_healthcheck
+        self.ssl_keyfile = ssl_keyfile
+        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile_password = ssl_keyfile_password
+        self.ssl_version = ssl_version
+        self.ssl_cert_reqs = ssl_cert_reqs
+        self.ssl_ca_certs = ssl_ca_certs
+        self.ssl_ciphers = ssl_ciphers
+        self.ssl = None
+        self.ssl_server_cert = None
+        self.http2 = http2
+        self.reset_contextvars = reset_contextvars
         self.loaded = False
         self.configure_logging()
+
+        if env_file is not None:
+            dotenv = require("dotenv", "--env-file", "python-dotenv")
+            logger.info("Loading environment from '%s'", env_file)
+            dotenv.load_dotenv(dotenv_path=env_file)
+        # Read after the env file: it may set them.
+        if workers is None and "WEB_CONCURRENCY" in os.environ:
+            self.workers = int(os.environ["WEB_CONCURRENCY"])
+        if forwarded_allow_ips is None:
+            forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_FORWARDED_ALLOW_IPS)
+        self.forwarded_allow_ips = forwarded_allow_ips
+
+        self.reload_dirs, self.reload_includes, self.reload_excludes, self.reload_dirs_excludes = [], [], [], []
+        if (reload_dirs or reload_includes or reload_excludes) and not self.should_reload:
+            logger.warning("Current configuration will not reload as not all conditions are met, "
+                           "please refer to documentation.")
+        if self.should_reload:
+            from .supervisors.reload import resolve_watch
+
+            (self.reload_dirs, self.reload_includes, self.reload_excludes,
+             self.reload_dirs_excludes) = resolve_watch(reload_dirs, reload_includes, reload_excludes)
+        if self.reload and self.workers > 1:
+            logger.warning('"workers" flag is ignored when reloading is enabled.')
+
+    @property
+    def should_reload(self):
+        return isinstance(self.app, str) and self.reload
+
+    @property
+    def use_subprocess(self):
+        return bool(self.reload or self.workers > 1)
+
+    @property
+    def is_ssl(self):
+        return bool(self.ssl_keyfile or self.ssl_certfile)
+
+    @property
+    def asgi_version(self):
+        return "2.0" if self.interface == "asgi2" else "3.0"
 
     # -- settings derived once, at load time ------------------------------
     @property
     def max_head_size(self):
-        return self.h11_max_incomplete_event_size or _speedups.DEFAULT_MAX_HEAD_SIZE
+        return (self.h11_max_incomplete_event_size or self.limit_request_header_size
+                or _speedups.DEFAULT_MAX_HEAD_SIZE)
+
+    @property
+    def parser_limits(self):
+        """Keyword arguments for RequestParser: the request limits, 0 for none."""
+        return {"max_request_line": self.limit_request_line or 0,
+                "max_header_count": self.limit_request_fields or 0,
+                "max_body_size": self.limit_request_body or 0}
 
     def speedups(self):
         """The hot-path implementation this server runs: --http picks the twin."""
@@ -120,20 +252,11 @@ class Config:
     def configure_logging(self):
         logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
         if self.log_config:
-            if isinstance(self.log_config, dict):
-                if self.use_colors in (True, False):
-                    self.log_config["formatters"]["default"]["use_colors"] = self.use_colors
-                    self.log_config["formatters"]["access"]["use_colors"] = self.use_colors
-                logging.config.dictConfig(self.log_config)
-            elif self.log_config.endswith(".json"):
-                import json
+            from .log_config import apply_log_config
 
-                with open(self.log_config) as file:
-                    logging.config.dictConfig(json.load(file))
-            else:
-                logging.config.fileConfig(self.log_config, disable_existing_loggers=False)
+            apply_log_config(self.log_config, self.use_colors)
         if self.log_level is not None:
-            level = LOG_LEVELS[self.log_level] if isinstance(self.log_level, str) else self.log_level
+            level = LOG_LEVELS[self.log_level.lower()] if isinstance(self.log_level, str) else self.log_level
             logging.getLogger("fastasgi.error").setLevel(level)
             logging.getLogger("fastasgi.access").setLevel(level)
             logging.getLogger("fastasgi").setLevel(level)
@@ -168,17 +291,69 @@ class Config:
             sys.exit(1)
         if self.interface == "auto":
             self.interface = "asgi3" if _looks_like_asgi3(self.loaded_app) else "asgi2"
-        if self.interface == "asgi2":
+        if self.interface == "wsgi":
+            from .middleware.wsgi import WSGIMiddleware
+
+            self.loaded_app = WSGIMiddleware(self.loaded_app)
+            self.upgrade_token = None  # WSGI has no websockets: an upgrade is a plain request
+        elif self.interface == "asgi2":
             self.loaded_app = ASGI2Middleware(self.loaded_app)
+        if self.reset_contextvars:
+            from .middleware.contextvars import ResetContextVarsMiddleware
+
+            self.loaded_app = ResetContextVarsMiddleware(self.loaded_app)
+        if logging.getLogger("fastasgi.asgi").isEnabledFor(TRACE_LOG_LEVEL):
+            from .middleware.message_logger import MessageLoggerMiddleware
+
+            self.loaded_app = MessageLoggerMiddleware(self.loaded_app)
+        if self.proxy_headers:
+            from .middleware.proxy_headers import ProxyHeadersMiddleware
+
+            self.loaded_app = ProxyHeadersMiddleware(self.loaded_app, self.forwarded_allow_ips, self.uds)
         self.loaded = True
 
+    def load_ssl(self):
+        """The server's SSLContext from the --ssl-* settings (None without TLS)."""
+        if self.http2:
+            raise ValueError("--http2 is not supported by fastasgi yet; serve HTTP/1.1 or "
+                             "terminate HTTP/2 at a proxy.")
+        if not self.is_ssl:
+            self.ssl = None
+            return None
+        if not self.ssl_certfile:
+            raise ValueError("--ssl-keyfile needs --ssl-certfile.")
+        self.ssl = create_ssl_context(
+            certfile=self.ssl_certfile, keyfile=self.ssl_keyfile, password=self.ssl_keyfile_password,
+            ssl_version=self.ssl_version, cert_reqs=self.ssl_cert_reqs, ca_certs=self.ssl_ca_certs,
+            ciphers=self.ssl_ciphers,
+        )
+        with open(self.ssl_certfile) as file:  # for the ASGI tls extension's server_cert
+            self.ssl_server_cert = file.read()
+        return self.ssl
+
     def bind_socket(self):
-        """A listening TCP socket for host:port (for callers that pre-bind)."""
-        family = socket.AF_INET6 if self.host and ":" in self.host else socket.AF_INET
-        sock = socket.socket(family=family)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        """The listening socket a supervisor binds once and shares with its workers."""
+        if self.uds is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            _remove_stale_socket(self.uds)
+            sock.bind(self.uds)
+            os.chmod(self.uds, 0o666)
+            where, args = "unix socket %s", (self.uds,)
+        elif self.fd is not None:
+            sock = socket.socket(fileno=self.fd)  # family and type come from the fd
+            where, args = "socket %s", (sock.getsockname(),)
+        else:
+            family = socket.AF_INET6 if self.host and ":" in self.host else socket.AF_INET
+            sock = socket.socket(family=family)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            host = f"[{self.host}]" if family == socket.AF_INET6 else self.host
+            where = "%s://%s:%d"
+            args = ("https" if self.is_ssl else "http", host, sock.getsockname()[1])
+        # Listen now, so clients queue in the kernel while the workers start.
+        sock.listen(self.backlog)
         sock.set_inheritable(True)
+        logger.info("fastasgi running on " + where + " (Press CTRL+C to quit)", *args)
         return sock
 
     def setup_event_loop(self):
@@ -205,6 +380,21 @@ class Config:
                 raise
             return asyncio.new_event_loop
         return uvloop.new_event_loop
+
+
+def _remove_stale_socket(path):
+    """Remove a Unix socket file nobody listens on any more (left by a crash)."""
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.remove(path)
+    except OSError:
+        pass  # not a socket, or not ours to judge: bind() will say what is wrong
+    finally:
+        probe.close()
 
 
 def _choice(name, value, choices):

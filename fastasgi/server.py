@@ -3,6 +3,7 @@ import asyncio
 import functools
 import logging
 import os
+import random
 import signal
 import socket
 import sys
@@ -30,6 +31,13 @@ class Server:
         self.servers = []
         self.lifespan = None
         self._last_date = 0
+        # Called every tick once serving: supervisors and gunicorn use it as a heartbeat.
+        self.heartbeat = None
+        limit = config.limit_max_requests
+        if limit is not None:
+            # Jitter staggers the restarts of workers that started together.
+            limit += random.randint(0, config.limit_max_requests_jitter or 0)
+        self.limit_max_requests = limit
 
     def run(self, sockets=None):
         """Serve until told to stop; blocks.  Mirrors uvicorn.Server.run."""
@@ -43,6 +51,18 @@ class Server:
         config = self.config
         if not config.loaded:
             config.load()
+        if config.limit_concurrency is not None:
+            from .middleware.concurrency import ConcurrencyLimitMiddleware
+
+            app = config.loaded_app
+            if isinstance(app, ConcurrencyLimitMiddleware):
+                app = app.app  # a Config served again: count this server's connections
+            config.loaded_app = ConcurrencyLimitMiddleware(app, config.limit_concurrency, self.server_state)
+        try:
+            config.load_ssl()
+        except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError
+            logger.error("Invalid TLS settings: %s", exc)
+            sys.exit(1)
         self.lifespan = Lifespan(config)
         restore = self._install_signal_handlers()
         try:
@@ -68,27 +88,33 @@ class Server:
             HttpProtocol, config=config, server_state=self.server_state,
             app_state=self.lifespan.state, _loop=loop,
         )
+        tls = config.ssl
         try:
             if sockets is not None:
                 for sock in sockets:
-                    self.servers.append(await loop.create_server(create_protocol, sock=sock, backlog=config.backlog))
+                    self.servers.append(await loop.create_server(
+                        create_protocol, sock=sock, ssl=tls, backlog=config.backlog))
             elif config.fd is not None:
-                sock = socket.fromfd(config.fd, socket.AF_UNIX, socket.SOCK_STREAM)
-                self.servers.append(await loop.create_server(create_protocol, sock=sock, backlog=config.backlog))
+                # A dup, so its family and type are read from the descriptor itself.
+                sock = socket.socket(fileno=os.dup(config.fd))
+                self.servers.append(await loop.create_server(
+                    create_protocol, sock=sock, ssl=tls, backlog=config.backlog))
             elif config.uds is not None:
                 mode = 0o666
                 if os.path.exists(config.uds):
                     mode = os.stat(config.uds).st_mode
-                self.servers.append(await loop.create_unix_server(create_protocol, path=config.uds, backlog=config.backlog))
+                self.servers.append(await loop.create_unix_server(
+                    create_protocol, path=config.uds, ssl=tls, backlog=config.backlog))
                 os.chmod(config.uds, mode)
             else:
                 self.servers.append(await loop.create_server(
-                    create_protocol, host=config.host, port=config.port, backlog=config.backlog))
+                    create_protocol, host=config.host, port=config.port, ssl=tls, backlog=config.backlog))
         except OSError as exc:
             logger.error(exc)
             await self.lifespan.shutdown()
             sys.exit(1)
-        self._log_started()
+        if sockets is None:
+            self._log_started()  # a supervisor that bound the sockets has said where
         self.started = True
 
     def _log_started(self):
@@ -101,13 +127,22 @@ class Server:
                 host, port = sock.getsockname()[:2]
                 if sock.family == socket.AF_INET6:
                     host = f"[{host}]"
-                logger.info("fastasgi running on http://%s:%d (Press CTRL+C to quit)", host, port)
+                logger.info("fastasgi running on %s://%s:%d (Press CTRL+C to quit)",
+                            "https" if config.ssl else "http", host, port)
 
     async def main_loop(self):
         loop = asyncio.get_running_loop()
+        limit = self.limit_max_requests
+        if self.heartbeat is not None:
+            self.heartbeat()  # serving from now on: a loop blocked by the first request counts as hung
         while not self.should_exit:
             await asyncio.sleep(TICK_SECONDS)
             self._tick(loop)
+            if self.heartbeat is not None:
+                self.heartbeat()
+            if limit is not None and self.server_state.total_requests >= limit:
+                logger.info("Maximum request limit of %d exceeded. Terminating process.", limit)
+                self.should_exit = True
 
     def _tick(self, loop):
         """Refresh the clock and date header; expire timed-out connections."""
@@ -149,13 +184,18 @@ class Server:
         loop = asyncio.get_running_loop()
         if state.connections and not self.force_exit:
             logger.info("Waiting for connections to close. (CTRL+C to force quit)")
+        # The heartbeat goes on while draining: a slow drain is not a hung worker.
         while state.connections and not self.force_exit:
             await asyncio.sleep(TICK_SECONDS)
             self._tick(loop)
+            if self.heartbeat is not None:
+                self.heartbeat()
         if state.tasks and not self.force_exit:
             logger.info("Waiting for background tasks to complete. (CTRL+C to force quit)")
         while state.tasks and not self.force_exit:
             await asyncio.sleep(TICK_SECONDS)
+            if self.heartbeat is not None:
+                self.heartbeat()
 
     def _install_signal_handlers(self):
         if threading.current_thread() is not threading.main_thread():

@@ -1,0 +1,1 @@
+"""Process supervisors: --workers (multiprocess) and --reload."""

@@ -1,0 +1,192 @@
+"""--log-config (.ini, .json, .yaml), --log-level incl. trace, colours and the access log format."""
+import json
+import re
+import textwrap
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.timeout(30)
+
+APP = "tests.process_apps:app"
+
+DICT_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"tagged": {"format": "CUSTOM %(name)s %(levelname)s %(message)s"}},
+    "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "tagged", "stream": "ext://sys.stdout"}},
+    "loggers": {"fastasgi": {"handlers": ["out"], "level": "INFO", "propagate": False}},
+}
+
+
+def assert_custom_format(server):
+    httpx.get(server.url + "/pid")
+    assert server.wait_for_log('CUSTOM fastasgi.access INFO 127.0.0.1:'), server.log
+    assert "CUSTOM fastasgi.error INFO Application startup complete." in server.log
+
+
+def test_json_log_config(start_server, tmp_path):
+    path = tmp_path / "logging.json"
+    path.write_text(json.dumps(DICT_CONFIG))
+    assert_custom_format(start_server(APP, "compiled", "--log-config", str(path)))
+
+
+def test_yaml_log_config(start_server, tmp_path):
+    yaml = pytest.importorskip("yaml")
+    path = tmp_path / "logging.yaml"
+    path.write_text(yaml.safe_dump(DICT_CONFIG))
+    assert_custom_format(start_server(APP, "compiled", "--log-config", str(path)))
+
+
+def test_ini_log_config(start_server, tmp_path):
+    path = tmp_path / "logging.ini"
+    path.write_text(textwrap.dedent("""
+        [loggers]
+        keys=root,fastasgi
+
+        [handlers]
+        keys=out
+
+        [formatters]
+        keys=tagged
+
+        [logger_root]
+        level=WARNING
+        handlers=
+
+        [logger_fastasgi]
+        level=INFO
+        handlers=out
+        propagate=0
+        qualname=fastasgi
+
+        [handler_out]
+        class=StreamHandler
+        formatter=tagged
+        args=(sys.stdout,)
+
+        [formatter_tagged]
+        format=CUSTOM %(name)s %(levelname)s %(message)s
+    """))
+    assert_custom_format(start_server(APP, "compiled", "--log-config", str(path)))
+
+
+def test_default_access_log_format_matches_uvicorn(start_server):
+    server = start_server(APP, "compiled")
+    httpx.get(server.url + "/pid?x=1")
+    assert server.wait_for_log('"GET /pid?x=1 HTTP/1.1" 200 OK')
+    line = next(line for line in server.lines if "GET /pid?x=1" in line)
+    assert re.fullmatch(r'INFO:     127\.0\.0\.1:\d+ - "GET /pid\?x=1 HTTP/1\.1" 200 OK', line), line
+
+
+def test_no_access_log(start_server):
+    server = start_server(APP, "compiled", "--no-access-log")
+    httpx.get(server.url + "/pid")
+    httpx.get(server.url + "/pid")
+    assert '"GET /pid' not in server.log
+
+
+def test_log_level_warning_hides_info(start_server):
+    server = start_server(APP, "compiled", "--log-level", "warning", wait=False)
+    server.stop()
+    assert "Application startup complete" not in server.log
+
+
+def test_trace_logs_asgi_messages(start_server):
+    server = start_server(APP, "compiled", "--log-level", "trace")
+    httpx.get(server.url + "/pid")
+    assert server.wait_for_log("Completed")
+    assert re.search(r"TRACE:    127\.0\.0\.1:\d+ - ASGI \[\d+\] Started scope=", server.log), server.log
+    assert re.search(r"ASGI \[\d+\] Send \{'type': 'http.response.body', 'body': '<\d+ bytes>'", server.log)
+
+
+@pytest.mark.parametrize("flag, coloured", [("--use-colors", True), ("--no-use-colors", False)])
+def test_colours(start_server, flag, coloured):
+    server = start_server(APP, "compiled", flag)
+    httpx.get(server.url + "/pid")
+    server.wait_for_log("GET /pid")
+    assert ("\x1b[32mINFO\x1b[0m:" in server.log) is coloured
+    assert ("\x1b[" in server.log) is coloured
+
+
+UVICORN_STYLE = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "UVI %(levelprefix)s %(message)s",
+                    "use_colors": False},
+        "access": {"()": "uvicorn.logging.AccessFormatter",
+                   "fmt": 'UVI-ACCESS %(client_addr)s "%(request_line)s" %(status_code)s'},
+    },
+    "handlers": {
+        "default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+        "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": "INFO"},
+        "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def test_a_uvicorn_log_config_keeps_working(start_server, tmp_path):
+    path = tmp_path / "uvicorn-logging.json"
+    path.write_text(json.dumps(UVICORN_STYLE))
+    server = start_server(APP, "compiled", "--log-config", str(path))
+    httpx.get(server.url + "/pid")
+    assert server.wait_for_log('UVI-ACCESS 127.0.0.1:'), server.log
+    assert re.search(r'UVI-ACCESS 127\.0\.0\.1:\d+ "GET /pid HTTP/1\.1" 200 OK', server.log)
+    assert "UVI INFO:     Application startup complete." in server.log
+
+
+def test_a_uvicorn_ini_log_config_keeps_working(start_server, tmp_path):
+    path = tmp_path / "uvicorn-logging.ini"
+    path.write_text(textwrap.dedent("""
+        [loggers]
+        keys=root,uvicorn,access
+
+        [handlers]
+        keys=out
+
+        [formatters]
+        keys=plain
+
+        [logger_root]
+        level=WARNING
+        handlers=
+
+        [logger_uvicorn]
+        level=INFO
+        handlers=out
+        propagate=0
+        qualname=uvicorn
+
+        [logger_access]
+        level=INFO
+        handlers=out
+        propagate=0
+        qualname=uvicorn.access
+
+        [handler_out]
+        class=StreamHandler
+        formatter=plain
+        args=(sys.stdout,)
+
+        [formatter_plain]
+        class=uvicorn.logging.DefaultFormatter
+        format=INI %(levelprefix)s %(name)s %(message)s
+    """))
+    server = start_server(APP, "compiled", "--log-config", str(path))
+    httpx.get(server.url + "/pid")
+    assert server.wait_for_log("INI INFO:     fastasgi.access 127.0.0.1:"), server.log
+    assert "INI INFO:     fastasgi.error Application startup complete." in server.log
+
+
+def test_the_default_config_is_never_modified():
+    from fastasgi.config import Config
+    from fastasgi.logging import LOGGING_CONFIG
+
+    Config("tests.process_apps:app", use_colors=True)
+    assert LOGGING_CONFIG["formatters"]["default"]["use_colors"] is None
+    Config("tests.process_apps:app")
