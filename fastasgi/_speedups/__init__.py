@@ -58,7 +58,7 @@ def load(kind):
 
 
 def _choose():
-    if os.environ.get("FASTASGI_NO_EXTENSIONS") or sys.implementation.name != "cpython":
+    if os.environ.get("FASTASGI_NO_EXTENSIONS", "") not in ("", "0") or sys.implementation.name != "cpython":
         return _load_pure()
     try:
         return _load_compiled()

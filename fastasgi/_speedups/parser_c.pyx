@@ -21,7 +21,10 @@ strict RFC 9112 grammar as the pure twin, which closes the places where
 llhttp is lenient (extra spaces in the request line, stray CR/LF before it).
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.string cimport memcmp
+from libc.string cimport memchr, memcmp
+from libc.stdint cimport SIZE_MAX
+
+cdef Py_ssize_t PY_SSIZE_T_MAX = <Py_ssize_t>(SIZE_MAX >> 1)
 
 import httptools
 
@@ -29,11 +32,25 @@ from .errors import HttpParseError
 from .headers_c cimport TOKEN_CHAR, check_request_headers
 
 DEFAULT_MAX_HEAD_SIZE = 64 * 1024
+# Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
+DEFAULT_MAX_REQUEST_LINE = 8190
+# Header fields per request head before a 431: Apache's and gunicorn's 100.
+DEFAULT_MAX_HEADER_COUNT = 100
 
 cdef enum:
     CR = 13
     LF = 10
     SP = 32
+
+# Where ChunkFraming (see the pure twin) is in a chunked body.
+cdef enum ChunkState:
+    C_SIZE_LINE
+    C_DATA
+    C_DATA_END
+    C_TRAILERS
+    C_DONE
+
+cdef unsigned long long HUGE_CHUNK = 0xFFFFFFFFFFFFFFFF
 
 # What the glue is feeding llhttp right now.
 cdef enum Mode:
@@ -132,9 +149,15 @@ cpdef tuple split_target(bytes target):
         scheme_end = target.find(b"://")
         if scheme_end <= 0:
             raise HttpParseError("Invalid request target")
-        # absolute-form: the path starts after the authority
+        # absolute-form (RFC 9112 3.2.2): an http(s) URI with a host and no
+        # userinfo; the path starts after the authority
+        if target[:scheme_end].lower() not in (b"http", b"https"):
+            raise HttpParseError("Invalid request target scheme")
         slash = target.find(b"/", scheme_end + 3)
         query = target.find(b"?", scheme_end + 3)
+        authority = target[scheme_end + 3:_authority_end(target, slash, query)]
+        if not authority or b"@" in authority:
+            raise HttpParseError("Invalid request target authority")
         if slash < 0 or (0 <= query < slash):
             target = b"/" + (target[query:] if query >= 0 else b"")
         else:
@@ -155,6 +178,36 @@ cpdef tuple split_target(bytes target):
     else:
         path = raw_path.decode("ascii")
     return path, raw_path, query_string
+
+
+cdef inline Py_ssize_t _authority_end(bytes target, Py_ssize_t slash, Py_ssize_t query):
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(target)
+    if 0 <= slash < end:
+        end = slash
+    if 0 <= query < end:
+        end = query
+    return end
+
+
+cpdef object absolute_form_host(bytes target):
+    """The authority of an absolute-form target (already validated), else None."""
+    cdef Py_ssize_t scheme_end
+    if target[:1] == b"/" or target == b"*":
+        return None
+    scheme_end = target.find(b"://")
+    return target[scheme_end + 3:_authority_end(target, target.find(b"/", scheme_end + 3),
+                                                target.find(b"?", scheme_end + 3))]
+
+
+cdef list _replace_host(list headers, bytes host):
+    """RFC 9112 3.2.2: the host of an absolute-form target wins over Host."""
+    cdef Py_ssize_t i
+    for i in range(len(headers)):
+        if headers[i][0] == b"host":
+            headers[i] = (b"host", host)
+            return headers
+    headers.append((b"host", host))
+    return headers
 
 
 cdef bint _head_ok(const unsigned char* p, Py_ssize_t n):
@@ -212,6 +265,37 @@ cdef inline bytes _strip_ows(bytes value):
     return value[start:end]
 
 
+# The request methods llhttp knows, as in the pure twin (CONNECT is refused
+# later, PRI is the HTTP/2 preface).
+cdef frozenset _METHODS = frozenset(
+    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND "
+    b"PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE "
+    b"M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE "
+    b"QUERY".split()
+)
+
+
+cdef int _check_version(bytes head) except -1:
+    """Refuse an HTTP version other than 1.0/1.1 before llhttp sees the head.
+
+    llhttp would report a bad target before the version; the pure twin
+    checks method, then version, then target, and so does this.  A head
+    that passed _head_ok ends its request line with "HTTP/d.d\r\n".
+    """
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
+    cdef Py_ssize_t eol = head.find(b"\r\n")
+    cdef unsigned char major = p[eol - 3], minor = p[eol - 1]
+    if major == 49 and (minor == 48 or minor == 49):  # 1.0 / 1.1: the fast path
+        if memcmp(p, b"PRI ", 4) == 0:  # llhttp takes it for the HTTP/2 preface and waits
+            raise HttpParseError("Invalid method")
+        return 0
+    if head[:head.find(b" ")] not in _METHODS:
+        raise HttpParseError("Invalid method")
+    if major == 48 and minor == 57:
+        raise HttpParseError("Invalid HTTP version")  # 0.9: not an HTTP/1 request line
+    raise HttpParseError("Unsupported HTTP version", 505)
+
+
 cdef object _llhttp_error(object exc):
     """Our status for an llhttp error: 505 for a version it refuses, else 400."""
     message = str(exc.args[0]) if exc.args else str(exc)
@@ -224,6 +308,10 @@ cdef object _llhttp_error(object exc):
 
 cdef class RequestParser:
     cdef public Py_ssize_t max_head_size
+    cdef public Py_ssize_t max_request_line   # 0: no limit
+    cdef public Py_ssize_t max_header_count   # 0: no limit
+    cdef public unsigned long long max_body_size  # 0: no limit
+    cdef public unsigned long long bytes_received  # every byte fed: progress for timeouts
     cdef public object upgrade_token
     cdef public object trailing  # bytes after an upgrade request, for the next protocol
 
@@ -233,6 +321,18 @@ cdef class RequestParser:
     cdef int _match              # how much of CRLFCRLF the last bytes matched (0-3)
     cdef Py_ssize_t _head_size   # bytes of the current head seen so far
     cdef bint _pending_cr        # a lone CR before a head, waiting for its LF
+    cdef bint _line_done         # the request line of the current head ended
+    cdef Py_ssize_t _lines       # line ends (CRLF) seen in the current head
+    cdef unsigned long long _body_size  # body bytes of the current message so far
+    # ChunkFraming, as in the pure twin: chunk-size lines and the trailer
+    # section of a chunked body are bounded by max_head_size
+    cdef ChunkState _c_state
+    cdef Py_ssize_t _c_count
+    cdef unsigned long long _c_remaining, _c_size
+    cdef bint _c_digits
+    cdef Py_ssize_t _c_line
+    cdef unsigned char _c_first
+    cdef object _c_error
     cdef bytearray _partial      # bytes of a head not complete yet
     cdef list _events
     # the message llhttp is parsing
@@ -248,8 +348,14 @@ cdef class RequestParser:
     cdef bint _synthetic         # swallow the callbacks of a framing-only head
     cdef object _error           # our HttpParseError raised inside a callback
 
-    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None):
+    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None,
+                 max_request_line=DEFAULT_MAX_REQUEST_LINE,
+                 max_header_count=DEFAULT_MAX_HEADER_COUNT, max_body_size=0):
         self.max_head_size = max_head_size
+        self.max_request_line = max_request_line or 0
+        self.max_header_count = max_header_count or 0
+        self.max_body_size = max_body_size or 0
+        self.bytes_received = 0
         self.upgrade_token = upgrade_token
         self.trailing = None
         self._parser = _HttpRequestParser(self)
@@ -266,6 +372,7 @@ cdef class RequestParser:
         self._has_length = False
         self._has_chunked = False
         self._length = 0
+        self._body_size = 0
 
     def on_url(self, bytes url):
         self._url += url
@@ -295,6 +402,11 @@ cdef class RequestParser:
         self._events.append(self._head)
 
     def on_body(self, bytes body):
+        if self.max_body_size:
+            self._body_size += PyBytes_GET_SIZE(body)
+            if self._body_size > self.max_body_size:
+                self._error = HttpParseError("Request body too large", 413)
+                raise self._error
         self._events.append(body)
 
     def on_message_complete(self):
@@ -325,6 +437,10 @@ cdef class RequestParser:
         headers = self._headers
         keep_alive, expect_continue, upgrade = check_request_headers(headers, http11)
         path, raw_path, query_string = split_target(self._url)
+        if self._url[:1] != b"/" and self._url != b"*":
+            headers = _replace_host(headers, absolute_form_host(self._url))
+        if self.max_body_size and self._has_length and self._length > self.max_body_size:
+            raise HttpParseError("Request body too large", 413)
         return RequestHead(method.decode("ascii"), path, raw_path, query_string, headers,
                            "1.1" if http11 else "1.0", keep_alive, expect_continue, upgrade)
 
@@ -335,6 +451,7 @@ cdef class RequestParser:
             return []
         if type(data) is not bytes:
             data = bytes(data)
+        self.bytes_received += PyBytes_GET_SIZE(data)
         events = self._events = []
         try:
             self._feed(<bytes>data)
@@ -347,7 +464,13 @@ cdef class RequestParser:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data), i = 0, start, end
         cdef unsigned long long take
         cdef int s
-        cdef bint bare_lf
+        cdef unsigned char c
+        cdef Py_ssize_t v
+        cdef bint line_done
+        cdef Py_ssize_t size, lines
+        cdef Py_ssize_t max_head = self.max_head_size
+        cdef Py_ssize_t max_line = self.max_request_line if self.max_request_line > 0 else PY_SSIZE_T_MAX
+        cdef Py_ssize_t max_fields = self.max_header_count if self.max_header_count > 0 else PY_SSIZE_T_MAX
         cdef bytes head
         while i < n:
             if self._mode == LENGTH:
@@ -378,6 +501,11 @@ cdef class RequestParser:
                     if s == 4:
                         break
                 self._match = 2 if s == 4 else s  # the last CRLF may start the next match
+                v = self._scan_chunks(p, i, end)
+                if v >= 0:  # llhttp sees the bytes before it: an earlier error wins
+                    if v > i and self._feed_llhttp(data, i, v) < 0:
+                        return 0
+                    raise self._c_error
                 if self._feed_llhttp(data, i, end) < 0:
                     return 0
                 i = end
@@ -401,35 +529,52 @@ cdef class RequestParser:
                     if p[i + 1] == LF:
                         i += 2
                         continue
-            # find the CRLFCRLF that ends the head
+            # find the CRLFCRLF that ends the head, checking the limits and
+            # line ends byte by byte: the first bad byte decides the error,
+            # however the stream was split
             start = i
             s = self._match
-            bare_lf = False
+            size = self._head_size  # bytes of this head before p[i]
+            line_done = self._line_done
+            lines = self._lines
             while i < n:
-                if p[i] == CR:
+                c = p[i]
+                if size >= max_head:
+                    raise HttpParseError("Request head too large", 431)
+                if c == CR:
                     s = 3 if s == 2 else 1
-                elif p[i] == LF:
-                    if s == 1 or s == 3:
-                        s += 1
+                elif c == LF:
+                    if s == 1:
+                        s = 2
+                        lines += 1
+                    elif s == 3:
+                        s = 4
                     else:
-                        bare_lf = True
-                        s = 0
+                        raise HttpParseError("Invalid line ending in request head")
                 else:
                     s = 0
+                if not line_done:
+                    if s == 2:
+                        line_done = True
+                    elif size >= max_line and not (size == max_line and c == CR):
+                        raise HttpParseError("Request line too long", 414)
+                elif s == 2 and lines - 1 > max_fields:
+                    raise HttpParseError("Too many header fields", 431)
+                size += 1
                 i += 1
                 if s == 4:
                     break
-            self._head_size += i - start
-            if self._head_size > self.max_head_size:
-                raise HttpParseError("Request head too large", 431)
-            if bare_lf:
-                raise HttpParseError("Invalid line ending in request head")
+            self._head_size = size
+            self._line_done = line_done
+            self._lines = lines
             if s != 4:
                 self._match = s
                 self._partial += data[start:]
                 return 0
             self._match = 0
             self._head_size = 0
+            self._line_done = False
+            self._lines = 0
             if self._partial:
                 self._partial += data[start:i]
                 head = bytes(self._partial)
@@ -440,6 +585,7 @@ cdef class RequestParser:
                 head = data[start:i]
             if not _head_ok(<const unsigned char*>PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head)):
                 raise HttpParseError("Invalid request head")
+            _check_version(head)
             if self._feed_llhttp(head, 0, PyBytes_GET_SIZE(head)) < 0:
                 # upgraded: the rest of this data is the new protocol's
                 self.trailing += data[i:]
@@ -447,10 +593,93 @@ cdef class RequestParser:
             if not self._complete:
                 if self._has_chunked:
                     self._mode = CHUNKED
+                    self._chunks_start()
                 else:
                     self._mode = LENGTH
                     self._remaining = self._length
         return 0
+
+    cdef void _chunks_start(self):
+        self._c_state = C_SIZE_LINE
+        self._c_count = 0
+        self._c_size = 0
+        self._c_digits = True
+        self._c_line = 0
+
+    cdef Py_ssize_t _scan_chunks(self, const unsigned char* p, Py_ssize_t i, Py_ssize_t n):
+        """ChunkFraming.scan of the pure twin over p[i:n]: the first byte over a limit, or -1."""
+        cdef Py_ssize_t limit = self.max_head_size, stop, end
+        cdef unsigned long long take
+        cdef int value
+        cdef ChunkState state
+        cdef const unsigned char* lf
+        while i < n:
+            state = self._c_state
+            if state == C_DATA:
+                take = self._c_remaining
+                if take > <unsigned long long>(n - i):
+                    take = n - i
+                self._c_remaining -= take
+                i += <Py_ssize_t>take
+                if self._c_remaining == 0:
+                    self._c_state = C_DATA_END
+                    self._c_count = 0
+            elif state == C_DATA_END:
+                take = 2 - self._c_count
+                if take > <unsigned long long>(n - i):
+                    take = n - i
+                self._c_count += <Py_ssize_t>take
+                i += <Py_ssize_t>take
+                if self._c_count == 2:
+                    self._chunks_start()
+            elif state == C_DONE:
+                return -1
+            else:
+                lf = <const unsigned char*>memchr(p + i, LF, n - i)
+                stop = n if lf == NULL else lf - p
+                if state == C_SIZE_LINE:
+                    if stop - i > limit - self._c_count:
+                        self._c_error = HttpParseError("Chunk size line too long")
+                        return i + limit - self._c_count
+                    self._c_count += stop - i
+                    if self._c_digits:
+                        for end in range(i, stop):
+                            value = _hex(p[end])
+                            if value < 0:
+                                self._c_digits = False
+                                break
+                            if self._c_size > (HUGE_CHUNK >> 4):
+                                self._c_size = HUGE_CHUNK
+                            else:
+                                self._c_size = self._c_size * 16 + value
+                    if lf == NULL:
+                        return -1
+                    i = stop + 1
+                    if self._c_size:
+                        self._c_state = C_DATA
+                        self._c_remaining = self._c_size
+                    else:
+                        self._c_state = C_TRAILERS
+                        self._c_count = 0
+                        self._c_line = 0
+                else:  # C_TRAILERS
+                    end = stop + 1 if lf != NULL else stop
+                    if end - i > limit - self._c_count:
+                        self._c_error = HttpParseError("Trailer section too large", 431)
+                        return i + limit - self._c_count
+                    self._c_count += end - i
+                    if stop > i:
+                        if self._c_line == 0:
+                            self._c_first = p[i]
+                        self._c_line += stop - i
+                    if lf == NULL:
+                        return -1
+                    i = stop + 1
+                    if self._c_line == 0 or (self._c_line == 1 and self._c_first == CR):
+                        self._c_state = C_DONE
+                        return -1
+                    self._c_line = 0
+        return -1
 
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2:
         """Give llhttp data[start:end]; -1 when the stream was upgraded (stop)."""
@@ -491,6 +720,7 @@ cdef class RequestParser:
             if self._has_chunked:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
                 self._mode = CHUNKED
+                self._chunks_start()
                 self._match = 0
             else:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % self._length)

@@ -24,6 +24,10 @@ from .errors import HttpParseError
 from .headers_py import check_request_headers
 
 DEFAULT_MAX_HEAD_SIZE = 64 * 1024
+# Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
+DEFAULT_MAX_REQUEST_LINE = 8190
+# Header fields per request head before a 431: Apache's and gunicorn's 100.
+DEFAULT_MAX_HEADER_COUNT = 100
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 # Strict head grammar: CRLF line ends only, no obs-fold, no whitespace
@@ -76,9 +80,15 @@ def split_target(target):
         scheme_end = target.find(b"://")
         if scheme_end <= 0:
             raise HttpParseError("Invalid request target")
-        # absolute-form: the path starts after the authority
+        # absolute-form (RFC 9112 3.2.2): an http(s) URI with a host and no
+        # userinfo; the path starts after the authority
+        if target[:scheme_end].lower() not in (b"http", b"https"):
+            raise HttpParseError("Invalid request target scheme")
         slash = target.find(b"/", scheme_end + 3)
         query = target.find(b"?", scheme_end + 3)
+        authority = target[scheme_end + 3:_authority_end(target, slash, query)]
+        if not authority or b"@" in authority:
+            raise HttpParseError("Invalid request target authority")
         if slash < 0 or (0 <= query < slash):
             target = b"/" + (target[query:] if query >= 0 else b"")
         else:
@@ -100,17 +110,57 @@ def split_target(target):
     return path, raw_path, query_string
 
 
-class RequestParser:
-    __slots__ = ("max_head_size", "upgrade_token", "trailing", "_buffer", "_body")
+def _authority_end(target, slash, query):
+    end = len(target)
+    if 0 <= slash < end:
+        end = slash
+    if 0 <= query < end:
+        end = query
+    return end
 
-    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None):
+
+def absolute_form_host(target):
+    """The authority of an absolute-form target (already validated), else None."""
+    if target[:1] == b"/" or target == b"*":
+        return None
+    scheme_end = target.find(b"://")
+    return target[scheme_end + 3:_authority_end(target, target.find(b"/", scheme_end + 3),
+                                                target.find(b"?", scheme_end + 3))]
+
+
+def _replace_host(headers, host):
+    """RFC 9112 3.2.2: the host of an absolute-form target wins over Host."""
+    for i, (name, _) in enumerate(headers):
+        if name == b"host":
+            headers[i] = (b"host", host)
+            return headers
+    headers.append((b"host", host))
+    return headers
+
+
+class RequestParser:
+    __slots__ = ("max_head_size", "max_request_line", "max_header_count", "max_body_size",
+                 "bytes_received", "upgrade_token", "trailing", "_buffer", "_body", "_body_size",
+                 "_chunks", "_length")
+
+    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None,
+                 max_request_line=DEFAULT_MAX_REQUEST_LINE,
+                 max_header_count=DEFAULT_MAX_HEADER_COUNT, max_body_size=0):
         self.max_head_size = max_head_size
+        self.max_request_line = max_request_line or 0  # 0: no limit
+        self.max_header_count = max_header_count or 0  # 0: no limit
+        self.max_body_size = max_body_size or 0  # 0: no limit
+        self.bytes_received = 0  # every byte fed: progress for the body timeout
         self.upgrade_token = upgrade_token
         self.trailing = None  # bytes after an upgrade request, for the next protocol
         self._buffer = bytearray()
-        self._body = None  # the h11 connection framing the current body
+        self._body = None  # the h11 connection framing a chunked body
+        self._length = -1  # body bytes still due of a Content-Length request; -1: none
+        self._body_size = 0
+        self._chunks = None  # the ChunkFraming of a chunked body being read
 
     def feed(self, data):
+        self.bytes_received += len(data)
         events = []
         if self.trailing is not None:
             self.trailing += data
@@ -118,7 +168,7 @@ class RequestParser:
         buffer = self._buffer
         buffer += data
         while buffer:
-            if self._body is None:
+            if self._body is None and self._length < 0:
                 head = self._take_head(buffer)
                 if head is None:
                     break
@@ -129,7 +179,10 @@ class RequestParser:
                     self.trailing = bytes(buffer)
                     buffer.clear()
                     return events
-            if not self._read_body(buffer, events):
+            if self._body is not None:
+                if not self._read_chunked(buffer, events):
+                    break
+            elif not self._read_length(buffer, events):
                 break
         return events
 
@@ -140,14 +193,10 @@ class RequestParser:
                 return None
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
-            if len(buffer) > self.max_head_size:
-                raise HttpParseError("Request head too large", 431)
-            if _BARE_LF.search(buffer) is not None:
-                raise HttpParseError("Invalid line ending in request head")
+            self._check_head_bytes(buffer, len(buffer), False)
             return None
         end += 4
-        if end > self.max_head_size:
-            raise HttpParseError("Request head too large", 431)
+        self._check_head_bytes(buffer, end, True)
         head = bytes(buffer[:end])
         match = _HEAD.fullmatch(head)
         if match is None:
@@ -170,30 +219,121 @@ class RequestParser:
             headers.append((name.lower(), value.strip(b" \t")))
         http11 = minor == b"1"
         keep_alive, expect_continue, upgrade = check_request_headers(headers, http11)
-        path, raw_path, query_string = split_target(match.group(2))
-        body = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_size + 1)
-        body.receive_data(head)
-        try:
-            body.next_event()
-        except h11.RemoteProtocolError as exc:
-            raise HttpParseError(str(exc)) from None
+        target = match.group(2)
+        path, raw_path, query_string = split_target(target)
+        if target[:1] != b"/" and target != b"*":
+            headers = _replace_host(headers, absolute_form_host(target))
+        chunks = None
+        length = 0
+        for name, value in headers:
+            if name == b"transfer-encoding":  # checked above: it ends in chunked
+                chunks = ChunkFraming(self.max_head_size)
+            elif name == b"content-length":  # checked above: digits only
+                length = int(value)
+                if self.max_body_size and length > self.max_body_size:
+                    raise HttpParseError("Request body too large", 413)
+        self._body_size = 0
+        if chunks is not None:
+            # Only a chunked body goes through h11 (a new connection per
+            # request is its largest cost).  ChunkFraming bounds chunk lines
+            # and trailers (split-independent, unlike h11's buffer check,
+            # which this size never reaches).
+            body = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_size + 64)
+            body.receive_data(head)
+            try:
+                body.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise HttpParseError(str(exc)) from None
+            self._body = body
+            self._chunks = chunks
+        else:  # no body or a Content-Length one: counting bytes is all it takes
+            self._length = length
         del buffer[:end]
-        self._body = body
         return RequestHead(method.decode("ascii"), path, raw_path, query_string, headers,
                            "1.1" if http11 else "1.0", keep_alive, expect_continue, upgrade)
 
-    def _read_body(self, buffer, events):
-        """Move body bytes from the buffer through h11; True once the request ended."""
+    def _check_head_bytes(self, buffer, limit, complete):
+        """Raise for the first byte of the head buffer[:limit] that breaks a limit.
+
+        The compiled twin checks these byte by byte as they arrive, so the
+        first offending byte decides the error however the stream was split:
+        find each rule's first offending offset and raise the earliest (ties
+        in the compiled twin's order: size, bare LF, request line, field count).
+        """
+        found = []
+        max_head = self.max_head_size
+        if limit > max_head:
+            found.append((max_head, 0, "Request head too large", 431))
+        max_line = self.max_request_line
+        if max_line:
+            first = buffer.find(b"\r\n", 0, limit)
+            if first > max_line or (first < 0 and limit > max_line):
+                offset = max_line + 1 if buffer[max_line] == 13 else max_line
+                if offset < limit:
+                    found.append((offset, 2, "Request line too long", 414))
+        max_fields = self.max_header_count
+        if max_fields:
+            line_ends = buffer.count(b"\r\n", 0, limit) - (1 if complete else 0)
+            if line_ends - 1 > max_fields:
+                offset = -2
+                for _ in range(max_fields + 2):
+                    offset = buffer.find(b"\r\n", offset + 2, limit)
+                found.append((offset + 1, 3, "Too many header fields", 431))
+        if found or not complete:
+            # A complete head with a bare LF fails the grammar check anyway.
+            bare = _BARE_LF.search(buffer, 0, limit)
+            if bare is not None:
+                found.append((bare.start(), 1, "Invalid line ending in request head", 400))
+        if found:
+            _, _, reason, status = min(found)
+            raise HttpParseError(reason, status)
+
+    def _read_length(self, buffer, events):
+        """Move Content-Length body bytes from the buffer; True once the request ended."""
+        due = self._length
+        if due and buffer:
+            if len(buffer) <= due:
+                data = bytes(buffer)
+                buffer.clear()
+            else:
+                data = bytes(buffer[:due])
+                del buffer[:due]
+            due -= len(data)
+            self._length = due
+            events.append(data)
+        if due:
+            return False
+        events.append(None)
+        self._length = -1
+        return True
+
+    def _read_chunked(self, buffer, events):
+        """Move chunked body bytes from the buffer through h11; True once the request ended."""
         body = self._body
+        violation = None
         if buffer:
-            body.receive_data(bytes(buffer))
+            data = bytes(buffer)
             buffer.clear()
+            chunks = self._chunks
+            if chunks is not None:
+                at = chunks.scan(data)
+                if at >= 0:  # h11 sees the bytes before it: an earlier error wins
+                    violation = chunks.error
+                    data = data[:at]
+            if data:  # b"" would tell h11 the peer closed
+                body.receive_data(data)
         try:
             while True:
                 event = body.next_event()
                 event_type = type(event)
                 if event_type is h11.Data:
+                    if self.max_body_size:
+                        self._body_size += len(event.data)
+                        if self._body_size > self.max_body_size:
+                            raise HttpParseError("Request body too large", 413)
                     events.append(bytes(event.data))
+                elif violation is not None:
+                    raise violation
                 elif event_type is h11.EndOfMessage:
                     events.append(None)
                     self._body = None
@@ -203,6 +343,202 @@ class RequestParser:
                     return False
         except h11.RemoteProtocolError as exc:
             raise HttpParseError(str(exc)) from None
+
+
+_SIZE_LINE, _DATA, _DATA_END, _TRAILERS, _DONE = range(5)
+_MAX_CHUNK_SIZE = 0xFFFFFFFFFFFFFFFF  # llhttp's limit: a larger size is an overflow
+
+# Byte classes for the chunk-line and trailer grammar.
+_C_OTHER, _C_HEX, _C_TOKEN, _C_SEMI, _C_EQ, _C_QUOTE, _C_BSLASH, _C_CR, _C_LF, _C_SP, _C_COLON, \
+    _C_VCHAR, _C_OBS = range(13)
+_CLASS = [_C_OTHER] * 256
+for _c in range(0x21, 0x7F):
+    _CLASS[_c] = _C_VCHAR
+for _c in b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    _CLASS[_c] = _C_TOKEN
+for _c in b"0123456789abcdefABCDEF":
+    _CLASS[_c] = _C_HEX
+for _c in range(0x80, 0x100):
+    _CLASS[_c] = _C_OBS
+_CLASS[ord(";")], _CLASS[ord("=")], _CLASS[ord('"')], _CLASS[ord("\\")] = _C_SEMI, _C_EQ, _C_QUOTE, _C_BSLASH
+_CLASS[13], _CLASS[10], _CLASS[32], _CLASS[9], _CLASS[ord(":")] = _C_CR, _C_LF, _C_SP, _C_SP, _C_COLON
+_CLASS = bytes(_CLASS)
+_HEX_VALUE = {c: int(chr(c), 16) for c in b"0123456789abcdefABCDEF"}
+_NAME = (_C_HEX, _C_TOKEN)  # token characters
+_QDTEXT = (_C_HEX, _C_TOKEN, _C_SEMI, _C_EQ, _C_SP, _C_COLON, _C_VCHAR, _C_OBS)  # not " or \\
+_FIELD_VALUE = _QDTEXT + (_C_QUOTE, _C_BSLASH)
+
+# States inside a chunk-size line (RFC 9112 7.1, as strict as llhttp) ...
+(_S_START, _S_SIZE, _S_SEMI, _S_NAME, _S_VALUE, _S_QUOTED, _S_ESCAPE, _S_QUOTED_END, _S_LF,
+ # ... and inside the trailer section
+ _T_START, _T_NAME, _T_VALUE, _T_LF, _T_END_LF) = range(14)
+
+
+class ChunkFraming:
+    """Follows the framing of a chunked body, the same way in both twins.
+
+    h11 is laxer than llhttp about chunk-size lines and trailers, and its
+    size check depends on how the bytes were split, so the pure twin walks
+    the framing itself, byte by byte (the data is skipped by its length):
+
+    - a chunk-size line: 1*HEXDIG (at most 2**64 - 1), extensions
+      `;name[=token-or-quoted-string]`, no whitespace, CRLF: as llhttp;
+    - trailer fields: token ":" field-value CRLF, no obs-fold, then CRLF;
+    - a chunk-size line (up to its LF) longer than `limit` bytes is a 400,
+      a trailer section longer than `limit` bytes a 431.
+
+    The compiled twin checks only the sizes (llhttp checks the grammar).
+    `scan` returns the offset of the first bad byte, or -1; `error` then
+    says why.  After the end of the body it reads nothing more.
+    """
+
+    __slots__ = ("limit", "state", "line", "count", "remaining", "size", "error")
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.state = _SIZE_LINE
+        self.line = _S_START  # the state inside the current line
+        self.count = 0  # bytes of the size line / trailer section / data CRLF so far
+        self.remaining = 0  # data bytes of the current chunk still due
+        self.size = 0
+        self.error = None
+
+    def scan(self, data):
+        i, n = 0, len(data)
+        limit = self.limit
+        while i < n:
+            state = self.state
+            if state == _DATA:
+                take = min(self.remaining, n - i)
+                self.remaining -= take
+                i += take
+                if not self.remaining:
+                    self.state = _DATA_END
+                    self.count = 0
+                continue
+            if state == _DATA_END:  # the CRLF after the data: h11 checks it
+                take = min(2 - self.count, n - i)
+                self.count += take
+                i += take
+                if self.count == 2:
+                    self.state = _SIZE_LINE
+                    self.line = _S_START
+                    self.count = self.size = 0
+                continue
+            if state == _DONE:
+                return -1
+            line = self.line
+            count = self.count
+            trailers = state == _TRAILERS
+            while i < n:
+                c = data[i]
+                kind = _CLASS[c]
+                if count >= limit and (trailers or kind != _C_LF):
+                    self.error = (HttpParseError("Trailer section too large", 431) if trailers
+                                  else HttpParseError("Chunk size line too long"))
+                    return i
+                if kind != _C_LF or trailers:
+                    count += 1
+                i += 1
+                if line == _S_SIZE or line == _S_START:
+                    if kind == _C_HEX:
+                        self.size = self.size * 16 + _HEX_VALUE[c]
+                        if self.size > _MAX_CHUNK_SIZE:
+                            return self._bad(i - 1, "Chunk size overflow")
+                        line = _S_SIZE
+                        continue
+                    if line == _S_START:
+                        return self._bad(i - 1, "Invalid chunk size")
+                    if kind == _C_SEMI:
+                        line = _S_SEMI
+                    elif kind == _C_CR:
+                        line = _S_LF
+                    else:
+                        return self._bad(i - 1, "Invalid chunk size")
+                elif line == _S_SEMI or line == _S_NAME:
+                    if kind in _NAME:
+                        line = _S_NAME
+                    elif kind == _C_SEMI:
+                        line = _S_SEMI
+                    elif kind == _C_EQ:
+                        line = _S_VALUE
+                    elif kind == _C_CR and line == _S_NAME:
+                        line = _S_LF
+                    else:
+                        return self._bad(i - 1, "Invalid chunk extension")
+                elif line == _S_VALUE:
+                    if kind in _NAME:
+                        pass
+                    elif kind == _C_QUOTE:
+                        line = _S_QUOTED
+                    elif kind == _C_SEMI:
+                        line = _S_SEMI
+                    elif kind == _C_CR:
+                        line = _S_LF
+                    else:
+                        return self._bad(i - 1, "Invalid chunk extension")
+                elif line == _S_QUOTED:
+                    if kind == _C_QUOTE:
+                        line = _S_QUOTED_END
+                    elif kind == _C_BSLASH:
+                        line = _S_ESCAPE
+                    elif kind not in _QDTEXT:
+                        return self._bad(i - 1, "Invalid chunk extension")
+                elif line == _S_ESCAPE:
+                    if kind == _C_OTHER or kind == _C_CR or kind == _C_LF or c == 0x7F:
+                        return self._bad(i - 1, "Invalid chunk extension")
+                    line = _S_QUOTED
+                elif line == _S_QUOTED_END:
+                    if kind == _C_SEMI:
+                        line = _S_SEMI
+                    elif kind == _C_CR:
+                        line = _S_LF
+                    else:
+                        return self._bad(i - 1, "Invalid chunk extension")
+                elif line == _S_LF:
+                    if kind != _C_LF:
+                        return self._bad(i - 1, "Invalid chunk size line ending")
+                    if self.size:
+                        self.state = _DATA
+                        self.remaining = self.size
+                    else:
+                        self.state = _TRAILERS
+                        line = _T_START
+                        count = 0
+                    break
+                elif line == _T_START:
+                    if kind == _C_CR:
+                        line = _T_END_LF
+                    elif kind in _NAME:
+                        line = _T_NAME
+                    else:
+                        return self._bad(i - 1, "Invalid trailer field")
+                elif line == _T_NAME:
+                    if kind == _C_COLON:
+                        line = _T_VALUE
+                    elif kind not in _NAME:
+                        return self._bad(i - 1, "Invalid trailer field")
+                elif line == _T_VALUE:
+                    if kind == _C_CR:
+                        line = _T_LF
+                    elif kind not in _FIELD_VALUE:
+                        return self._bad(i - 1, "Invalid trailer field")
+                elif line == _T_LF:
+                    if kind != _C_LF:
+                        return self._bad(i - 1, "Invalid trailer line ending")
+                    line = _T_START
+                else:  # _T_END_LF
+                    if kind != _C_LF:
+                        return self._bad(i - 1, "Invalid trailer line ending")
+                    self.state = _DONE
+                    return -1
+            self.line = line
+            self.count = count
+        return -1
+
+    def _bad(self, offset, reason):
+        self.error = HttpParseError(reason)
+        return offset
 
 
 def _describe_bad_head(head):

@@ -36,6 +36,12 @@ cpdef bytes status_line(object status):
     return <bytes>line
 
 
+cdef bytes _without_transfer_encoding(bytes block):
+    """The header block minus its Transfer-Encoding lines."""
+    return b"".join(line + b"\r\n" for line in block.split(b"\r\n")
+                    if line and line[:18].lower() != b"transfer-encoding:")
+
+
 cdef class ResponseEncoder:
     """Frames one HTTP/1.1 response; raises ValueError on an app's mistake.
 
@@ -75,6 +81,11 @@ cdef class ResponseEncoder:
         cdef int flags
         cdef int code
         block, content_length, flags = encode_response_headers(headers)
+        if flags & _CHUNKED and not self.http11:
+            # HTTP/1.0 has no chunked framing (RFC 9112 6.1): the app's
+            # Transfer-Encoding goes, the body is framed as for 1.0 below.
+            block = _without_transfer_encoding(block)
+            flags &= ~_CHUNKED
         cdef list parts = [status_line(status), block, default_lines]
         code = status
         if not flags & _HAS_DATE:

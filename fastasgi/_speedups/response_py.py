@@ -29,6 +29,12 @@ def status_line(status):
     return line
 
 
+def _without_transfer_encoding(block):
+    """The header block minus its Transfer-Encoding lines."""
+    return b"".join(line + b"\r\n" for line in block.split(b"\r\n")
+                    if line and line[:18].lower() != b"transfer-encoding:")
+
+
 class ResponseEncoder:
     """Frames one HTTP/1.1 response; raises ValueError on an app's mistake.
 
@@ -55,6 +61,11 @@ class ResponseEncoder:
         are added only when the app did not set its own date/server header.
         """
         block, content_length, flags = encode_response_headers(headers)
+        if flags & CHUNKED and not self.http11:
+            # HTTP/1.0 has no chunked framing (RFC 9112 6.1): the app's
+            # Transfer-Encoding goes, the body is framed as for 1.0 below.
+            block = _without_transfer_encoding(block)
+            flags &= ~CHUNKED
         parts = [status_line(status), block, default_lines]
         if not flags & HAS_DATE:
             parts.append(date_line)

@@ -2,7 +2,7 @@
 
 The cycle knows the ASGI HTTP spec, not the wire format.  It talks to its
 connection through a few methods (write_response_head, write_response_body,
-send_continue, cycle_finished, abort, flow), so the HTTP/1.1 protocol
+send_continue, flush_head_soon, cycle_finished, abort, flow), so the HTTP/1.1 protocol
 today and an HTTP/2 stream later can drive the same cycle.
 """
 import logging
@@ -165,7 +165,7 @@ class RequestResponseCycle:
             self.start_message = (status, message.get("headers", ()))
             # Head and first body chunk go out in one write; an app that
             # waits between them still gets its head sent on the next turn.
-            self.conn.loop.call_soon(self._flush_head)
+            self.conn.flush_head_soon(self)
         else:
             raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
                                "in response to an HTTP request.")

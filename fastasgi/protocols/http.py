@@ -8,9 +8,11 @@ server's tick, not one loop timer per request.
 """
 import asyncio
 import logging
+import sys
 from collections import deque
 
 from .cycle import RequestResponseCycle
+from .tls import tls_extension
 from .websocket import WebSocketProtocol
 from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
 
@@ -18,6 +20,10 @@ logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
 
 MAX_PIPELINE = 32  # queued requests before we stop reading from the client
+# Python 3.12+ can run a task's first step at once instead of on the next
+# loop turn: most apps answer without ever suspending, so the request is
+# served inside data_received with no extra loop iteration.
+EAGER_TASKS = sys.version_info >= (3, 12)
 ERROR_BODIES = {
     400: b"Invalid HTTP request received.",
     408: b"Request Timeout",
@@ -40,6 +46,14 @@ class ServerState:
         self.tasks = set()  # app tasks still running, awaited on shutdown
         self.clock = 0.0  # loop.time() at the last tick: deadlines are coarse on purpose
         self.date_line = b""
+        self.pending_heads = []  # cycles whose response head waits for its first body
+
+    def flush_heads(self):
+        """One loop callback writes every head still waiting, for all connections."""
+        pending = self.pending_heads
+        self.pending_heads = []
+        for cycle in pending:
+            cycle._flush_head()
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -52,7 +66,8 @@ class HttpProtocol(asyncio.Protocol):
         self.server_state = server_state
         self.app_state = app_state
         speedups = config.hot_paths
-        self.parser = speedups.RequestParser(config.max_head_size, config.upgrade_token)
+        self.parser = speedups.RequestParser(config.max_head_size, config.upgrade_token,
+                                             **config.parser_limits)
         self.ParseError = speedups.HttpParseError
         self.ResponseEncoder = speedups.ResponseEncoder
         self.FlowControl = speedups.FlowControl
@@ -64,6 +79,12 @@ class HttpProtocol(asyncio.Protocol):
         self.date_header = config.date_header
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_header = config.timeout_request_header
+        self.timeout_request_body = config.timeout_request_body or 0.0  # 0: off
+        self.timeout_write = config.timeout_write or 0.0  # 0: off
+        # While a request runs, `deadline` is a watchdog that looks at the
+        # connection this often: body progress, a client that stopped reading.
+        self.watch_interval = max(0.1, min([1.0] + [timeout / 4 for timeout in (
+            self.timeout_request_body, self.timeout_write) if timeout > 0]))
 
         self.transport = None
         self.flow = None
@@ -80,6 +101,13 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = False  # no more requests on this connection
         self.deadline = 0.0  # loop time when this connection times out; 0 while a request runs
         self.reading_head = False
+        self.idle = True  # between requests: the deadline is the keep-alive one
+        self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
+        self.watch_since = 0.0  # ... and the loop time it saw it
+        self.write_paused_at = 0.0  # loop time the transport paused writing; 0 when it is not
+        self.closed_at = 0.0  # loop time the watchdog found the transport closing
+        self.starting = None  # a cycle to start once the current data is parsed
+        self.dispatching = False  # inside _dispatch: it starts the next request itself
 
     # -- transport callbacks ---------------------------------------------
     def connection_made(self, transport):
@@ -88,6 +116,7 @@ class HttpProtocol(asyncio.Protocol):
         self.server = get_local_addr(transport)
         self.client = get_remote_addr(transport)
         self.scheme = "https" if is_ssl(transport) else "http"
+        self.tls = tls_extension(transport, self.config.ssl_server_cert) if self.scheme == "https" else None
         self.access_log = self.config.access_log and access_logger.isEnabledFor(logging.INFO)
         self.server_state.connections.add(self)
         self.deadline = self.server_state.clock + self.timeout_keep_alive
@@ -108,12 +137,17 @@ class HttpProtocol(asyncio.Protocol):
 
     def pause_writing(self):
         self.flow.pause_writing()
+        self.write_paused_at = self.server_state.clock  # --timeout-write counts from here
+        if not self.deadline:
+            self.deadline = self.write_paused_at + self.watch_interval
 
     def resume_writing(self):
         self.flow.resume_writing()
+        self.write_paused_at = 0.0
 
     def data_received(self, data):
-        if self.deadline and not self.reading_head:
+        if self.idle:
+            self.idle = False
             # A new head starts: it must be complete within the header timeout.
             self.reading_head = True
             self.deadline = self.server_state.clock + self.timeout_request_header
@@ -133,12 +167,20 @@ class HttpProtocol(asyncio.Protocol):
                     self.cycle.body_complete()
             else:
                 self._on_request_head(event)
+        if self.starting is not None:
+            # Started after the body bytes of this read are fed, so an app
+            # that reads a small body finds it complete at once.
+            cycle = self.starting
+            self.starting = None
+            self._dispatch(cycle)
         if self.parser.trailing is not None:
             self.handle_upgrade()
 
     # -- requests --------------------------------------------------------
     def _scope(self, head, scope_type, scheme, extensions):
         root_path = self.root_path
+        if self.tls is not None:
+            extensions["tls"] = self.tls
         return {
             "type": scope_type,
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -158,7 +200,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _on_request_head(self, head):
         self.reading_head = False
-        self.deadline = 0.0
+        self.deadline = self.server_state.clock + self.watch_interval  # the request watchdog
         self.server_state.total_requests += 1
         if head.upgrade is not None and head.upgrade == self.config.upgrade_token:
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
@@ -169,16 +211,44 @@ class HttpProtocol(asyncio.Protocol):
         cycle.wire = head
         self.cycle = cycle
         if self.running is None and not self.closing:
-            self._start(cycle)
+            self.running = cycle
+            self.starting = cycle
         else:
             self.pipeline.append(cycle)
             if len(self.pipeline) >= MAX_PIPELINE:
                 self.flow.pause_reading()
 
+    def _dispatch(self, cycle):
+        """Run `cycle`'s app, then each pipelined request its response frees.
+
+        With eager tasks an app may finish inside _start; looping here
+        instead of starting the next request from _response_complete keeps
+        the stack flat however deep the pipeline is.
+        """
+        self.dispatching = True
+        try:
+            while cycle is not None:
+                self._start(cycle)
+                cycle = None
+                if self.running is None and self.pipeline and not self.closing:
+                    cycle = self.pipeline.popleft()
+                    self._resume_reading_pipeline()
+        finally:
+            self.dispatching = False
+
     def _start(self, cycle):
         self.running = cycle
-        cycle.task = self.loop.create_task(cycle.run_asgi(self.app))
-        self.server_state.tasks.add(cycle.task)
+        if EAGER_TASKS:
+            task = asyncio.Task(cycle.run_asgi(self.app), loop=self.loop, eager_start=True)
+        else:
+            task = self.loop.create_task(cycle.run_asgi(self.app))
+        if not task.done():
+            cycle.task = task
+            self.server_state.tasks.add(task)
+
+    def _resume_reading_pipeline(self):
+        if len(self.pipeline) < MAX_PIPELINE // 2:
+            self.flow.resume_reading()
 
     def handle_upgrade(self):
         """Hand the connection to the websocket protocol, after earlier responses."""
@@ -199,6 +269,14 @@ class HttpProtocol(asyncio.Protocol):
         self.flow.resume_reading()
 
     # -- the connection side of RequestResponseCycle --------------------
+    def flush_head_soon(self, cycle):
+        # Usually the first body chunk comes first and takes the head along;
+        # one shared callback per loop turn covers the apps that wait.
+        state = self.server_state
+        if not state.pending_heads:
+            self.loop.call_soon(state.flush_heads)
+        state.pending_heads.append(cycle)
+
     def send_continue(self):
         if not self.closing:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -238,14 +316,16 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
             return
         if self.pipeline:
-            self._start(self.pipeline.popleft())
-            if len(self.pipeline) < MAX_PIPELINE // 2:
-                self.flow.resume_reading()
+            if not self.dispatching:
+                self.running = next_cycle = self.pipeline.popleft()
+                self._resume_reading_pipeline()
+                self._dispatch(next_cycle)
         elif self.upgrade_head is not None:
             self.handle_upgrade()
         elif self.pending_error is not None:
             self._send_error_and_close(self.pending_error.status_code, self.pending_error.reason)
         elif self.cycle is cycle or self.cycle is None:
+            self.idle = True
             self.deadline = self.server_state.clock + self.timeout_keep_alive
 
     def cycle_finished(self, cycle):
@@ -279,8 +359,8 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- errors, timeouts, shutdown --------------------------------------
     def _parse_error(self, exc):
-        logger.warning("Invalid HTTP request received from %s: %s",
-                       _format_addr(self.client), exc.reason)
+        logger.warning("Invalid HTTP request received from %s: %s (%d)",
+                       _format_addr(self.client), exc.reason, exc.status_code)
         cycle = self.cycle
         if cycle is not None and cycle.more_body:
             # The bad bytes are in the body of a request already handed to
@@ -326,16 +406,82 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.close()
 
     def on_deadline(self):
-        """Called by the server's tick when `deadline` has passed."""
+        """Called by the server's tick when `deadline` has passed.
+
+        Between requests it is the keep-alive or the request-head timeout;
+        while a request runs it is a watchdog, re-armed every watch_interval,
+        for --timeout-request-body and --timeout-write; once we closed the
+        transport it bounds the flush to a client that does not read.
+        """
         self.deadline = 0.0
-        if self.transport.is_closing():
+        transport = self.transport
+        now = self.server_state.clock
+        if transport.is_closing():
+            if not self.closed_at:
+                self.closed_at = now
+            elif self.timeout_write and now - self.closed_at >= self.timeout_write:
+                logger.info("Client %s did not read the end of the response within %s s: aborting.",
+                            _format_addr(self.client), self.timeout_write)
+                transport.abort()
+                return
+            self.deadline = now + self.watch_interval
             return
         if self.reading_head:
-            logger.debug("Request head from %s not complete in time: closing.", _format_addr(self.client))
-            self._send_error_and_close(408, "")
-        else:
+            cycle = self.cycle
+            if cycle is not None and cycle.more_body and cycle.response_complete:
+                # Still draining the body of a request already answered: a 408
+                # now would read as the answer to a request never sent.
+                logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
+                self.closing = True
+                transport.close()
+            else:
+                logger.info("Request head from %s not complete within %s s: 408.",
+                            _format_addr(self.client), self.timeout_request_header)
+                self._send_error_and_close(408, "")
+            self.deadline = now + self.watch_interval
+        elif self.idle and self.running is None:
             self.closing = True
-            self.transport.close()  # idle keep-alive connection
+            transport.close()  # idle keep-alive connection
+            self.deadline = now + self.watch_interval
+        else:
+            self._watch(now)
+
+    def _watch(self, now):
+        """The watchdog of a running request: slow request bodies, stalled writes."""
+        flow = self.flow
+        if flow.write_paused:
+            if not self.write_paused_at:
+                self.write_paused_at = now
+            elif self.timeout_write and now - self.write_paused_at >= self.timeout_write:
+                logger.info("Client %s read none of the response for %s s: aborting.",
+                            _format_addr(self.client), self.timeout_write)
+                self.closing = True
+                self.transport.abort()
+                return
+        cycle = self.cycle
+        if (cycle is not None and cycle.more_body and not cycle.disconnected and not flow.read_paused
+                and not cycle.expect_continue):  # a client waiting for 100 Continue is not late
+            received = self.parser.bytes_received
+            if received != self.watch_mark:
+                self.watch_mark = received
+                self.watch_since = now
+            elif self.timeout_request_body and now - self.watch_since >= self.timeout_request_body:
+                self._body_timed_out(cycle)
+                return
+        else:
+            self.watch_since = now  # not waiting on the client: the idle clock restarts
+        self.deadline = now + self.watch_interval
+
+    def _body_timed_out(self, cycle):
+        logger.info("Request body from %s sent nothing for %s s: %s.", _format_addr(self.client),
+                    self.timeout_request_body, "408" if not cycle.response_started else "closing")
+        self.cycle = None
+        self.closing = True
+        if cycle is self.running and not cycle.response_started:
+            self._send_error_and_close(408, "")
+        cycle.disconnect()
+        self.abort()
+        self.deadline = self.server_state.clock + self.watch_interval  # bound the flush
 
     def shutdown(self):
         """Server shutdown: finish the running response, then close."""
