@@ -20,6 +20,11 @@ def flag(name):
 
 
 class OptionalBuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:  # the four modules compile side by side
+            self.parallel = True
+
     def run(self):
         try:
             super().run()
