@@ -41,6 +41,24 @@ def test_in_flight_response_is_delivered(start_server, implementation, sig):
     assert "Finished server process" in server.log
 
 
+def test_request_sent_just_after_shutdown_starts_on_an_accepted_connection_is_answered(
+        start_server, implementation):
+    # The connection was accepted before the signal; its request arrives
+    # after: closing it unanswered would reset a request the client sent.
+    server = start_server("tests.apps:app", implementation)
+    with server.connect() as sock:
+        time.sleep(0.2)  # accepted by the server now
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.2)  # shutdown has begun
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = recv_until_closed(sock)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 200 OK"
+    assert b"connection: close" in head.split(b"\r\n")
+    assert body == b"Hello, world!"
+    assert wait_exit(server) == 0
+
+
 def test_idle_keep_alive_connections_are_closed(start_server, implementation):
     server = start_server("tests.apps:app", implementation)
     idle = []

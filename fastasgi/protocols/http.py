@@ -9,7 +9,6 @@ server's tick, not one loop timer per request.
 import asyncio
 import logging
 import sys
-from collections import deque
 
 from .cycle import RequestResponseCycle
 from .tls import tls_extension
@@ -20,6 +19,9 @@ logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
 
 MAX_PIPELINE = 32  # queued requests before we stop reading from the client
+# At shutdown, how long a connection accepted but still without its first
+# request may wait for it: the client may have sent it already.
+SHUTDOWN_FIRST_REQUEST_GRACE = 0.5
 # Python 3.12+ can run a task's first step at once instead of on the next
 # loop turn: most apps answer without ever suspending, so the request is
 # served inside data_received with no extra loop iteration.
@@ -57,6 +59,18 @@ class ServerState:
 
 
 class HttpProtocol(asyncio.Protocol):
+    # Slots, not a __dict__: an idle keep-alive connection costs less memory.
+    __slots__ = (
+        "FlowControl", "ParseError", "ResponseEncoder", "access_log", "app", "app_state", "client",
+        "closed_at", "closing", "config", "cycle", "date_header", "deadline", "default_lines",
+        "dispatching", "encoder", "flow", "fresh", "idle", "last_call", "loop", "parser",
+        "pending_error", "pipeline", "raw_root_path", "reading_head", "root_path", "running",
+        "scheme", "server", "server_line", "server_state", "starting", "status_line",
+        "timeout_keep_alive", "timeout_request_body", "timeout_request_header", "timeout_write",
+        "tls", "transport", "upgrade_head", "watch_interval", "watch_mark", "watch_since",
+        "write_paused_at",
+    )
+
     def __init__(self, config, server_state, app_state, _loop=None):
         if not config.loaded:
             config.load()
@@ -94,7 +108,7 @@ class HttpProtocol(asyncio.Protocol):
         self.access_log = False
         self.cycle = None  # the cycle whose request body is being read
         self.running = None  # the cycle whose response is being written
-        self.pipeline = deque()  # requests waiting for the response before them
+        self.pipeline = []  # requests waiting for the response before them (a few at most)
         self.encoder = None
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
@@ -107,6 +121,8 @@ class HttpProtocol(asyncio.Protocol):
         self.write_paused_at = 0.0  # loop time the transport paused writing; 0 when it is not
         self.closed_at = 0.0  # loop time the watchdog found the transport closing
         self.starting = None  # a cycle to start once the current data is parsed
+        self.fresh = True  # no request head seen yet on this connection
+        self.last_call = False  # shutting down: answer the request on its way, then close
         self.dispatching = False  # inside _dispatch: it starts the next request itself
 
     # -- transport callbacks ---------------------------------------------
@@ -200,6 +216,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _on_request_head(self, head):
         self.reading_head = False
+        self.fresh = False
         self.deadline = self.server_state.clock + self.watch_interval  # the request watchdog
         self.server_state.total_requests += 1
         if head.upgrade is not None and head.upgrade == self.config.upgrade_token:
@@ -231,7 +248,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._start(cycle)
                 cycle = None
                 if self.running is None and self.pipeline and not self.closing:
-                    cycle = self.pipeline.popleft()
+                    cycle = self.pipeline.pop(0)
                     self._resume_reading_pipeline()
         finally:
             self.dispatching = False
@@ -267,6 +284,8 @@ class HttpProtocol(asyncio.Protocol):
         del scope["method"]
         websocket.start(self.transport, self.flow, head, scope, self.parser.trailing)
         self.flow.resume_reading()
+        if self.last_call:  # arrived during shutdown: it gets the shutdown's answer
+            websocket.shutdown()
 
     # -- the connection side of RequestResponseCycle --------------------
     def flush_head_soon(self, cycle):
@@ -284,7 +303,7 @@ class HttpProtocol(asyncio.Protocol):
     def write_response_head(self, cycle, status, headers, body, more_body):
         head = cycle.wire
         encoder = self.encoder = self.ResponseEncoder(
-            head.method == "HEAD", head.http_version == "1.1", head.keep_alive and not self.closing
+            head.method == "HEAD", head.http_version == "1.1", head.keep_alive and not self.closing and not self.last_call
         )
         data = encoder.encode_head(status, headers, body, more_body, self.default_lines,
                                    self.server_state.date_line if self.date_header else b"",
@@ -317,7 +336,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.pipeline:
             if not self.dispatching:
-                self.running = next_cycle = self.pipeline.popleft()
+                self.running = next_cycle = self.pipeline.pop(0)
                 self._resume_reading_pipeline()
                 self._dispatch(next_cycle)
         elif self.upgrade_head is not None:
@@ -331,12 +350,15 @@ class HttpProtocol(asyncio.Protocol):
     def cycle_finished(self, cycle):
         """The app of `cycle` returned: forget the body it never read."""
         self.server_state.tasks.discard(cycle.task)
+        cycle.task = None
         if cycle.body:
             self.flow.body_consumed(sum(len(chunk) for chunk in cycle.body))
             cycle.body.clear()
         if cycle is self.cycle and cycle.more_body:
             # The rest of the body will be parsed and dropped; reading must go on.
             self.flow.resume_reading()
+        elif cycle is self.cycle and cycle.response_complete:
+            self.cycle = None  # done with: an idle connection keeps no request alive
 
     def send_error(self, status):
         """Answer `status` for the running request and close (the app failed)."""
@@ -485,8 +507,16 @@ class HttpProtocol(asyncio.Protocol):
 
     def shutdown(self):
         """Server shutdown: finish the running response, then close."""
-        self.closing = True
         self.pipeline.clear()
+        if self.running is None and (self.fresh or self.reading_head):
+            # Accepted, but its first request is not (all) here yet: closing
+            # now would reset a request the client may have sent already.
+            # Answer that one request, then close.
+            self.last_call = True
+            if not self.reading_head:
+                self.deadline = self.server_state.clock + SHUTDOWN_FIRST_REQUEST_GRACE
+            return
+        self.closing = True
         if self.running is None:
             self.transport.close()
         elif self.encoder is not None:
