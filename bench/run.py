@@ -23,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,9 +33,9 @@ SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
 
-def server_commands(python, port):
+def server_commands(python, port, pypy=None):
     common_flags = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    return {
+    commands = {
         "fastasgi": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags], {}),
         "fastasgi-pure": ([python, "-m", "fastasgi", "app:app", "--http", "h11", *common_flags],
                           {"FASTASGI_NO_EXTENSIONS": "1"}),
@@ -44,6 +45,18 @@ def server_commands(python, port):
                      "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "app:app"], {}),
         "raw-uvloop": ([python, "raw_uvloop.py", str(port)], {}),
     }
+    if pypy:  # the pure twin where PyPy users run it, against uvicorn's pure-Python path
+        commands["fastasgi-pypy"] = ([pypy, "-m", "fastasgi", "app:app", *common_flags], {})
+        commands["uvicorn-h11-pypy"] = ([pypy, "-m", "uvicorn", "app:app", "--http", "h11", "--loop", "asyncio",
+                                         *common_flags], {})
+    return commands
+
+
+# The server each one's ratio is taken against: uvicorn (httptools + uvloop),
+# except on PyPy, where the peer is uvicorn's h11 path on the same PyPy.
+BASELINE = {"fastasgi-pypy": "uvicorn-h11-pypy", "uvicorn-h11-pypy": "uvicorn-h11-pypy"}
+# PyPy's JIT needs a longer warm-up before its figures mean anything.
+PYPY_WARMUP = 5
 
 
 SCENARIOS = {
@@ -147,12 +160,21 @@ def start_server(name, commands):
     env = dict(os.environ, **extra_env)
     if "FASTASGI_NO_EXTENSIONS" not in extra_env:
         env.pop("FASTASGI_NO_EXTENSIONS", None)
+    # The server's log goes to a file: a pipe nobody reads would block a
+    # server that logs a lot once its buffer is full.
+    log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(["taskset", "-c", SERVER_CPU, *command], cwd=HERE, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process.log = log
     if not wait_for_port(PORT):
         process.kill()
-        raise RuntimeError(f"{name} did not start: {process.stderr.read()}")
+        raise RuntimeError(f"{name} did not start: {server_log(process)}")
     return process
+
+
+def server_log(process, tail=2000):
+    process.log.seek(0)
+    return process.log.read()[-tail:]
 
 
 def stop_server(process):
@@ -162,6 +184,7 @@ def stop_server(process):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    process.log.close()
 
 
 def main():
@@ -171,12 +194,19 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--pypy", metavar="PYTHON",
+                        help="a PyPy with fastasgi and uvicorn installed (e.g. .venv-pypy/bin/python): "
+                             "adds the servers fastasgi-pypy and uvicorn-h11-pypy")
     options = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     python = sys.executable
-    commands = server_commands(python, PORT)
+    if options.pypy:
+        options.pypy = os.path.abspath(options.pypy)  # the servers run from bench/
+    commands = server_commands(python, PORT, options.pypy)
     servers = options.servers.split(",")
+    if options.pypy:
+        servers += [name for name in ("fastasgi-pypy", "uvicorn-h11-pypy") if name not in servers]
     scenarios = options.scenarios.split(",")
     samples = {}  # (scenario, server) -> list of results
     for round_number in range(options.rounds):
@@ -188,9 +218,16 @@ def main():
                         continue
                     args, _ = SCENARIOS[scenario]
                     load = run_ws_load if scenario in WS_SCENARIOS else run_wrk
-                    load(args, options.warmup, PORT)
-                    cpu_before = cpu_seconds(process.pid)
-                    result = load(args, options.duration, PORT)
+                    try:
+                        load(args, PYPY_WARMUP if name.endswith("-pypy") else options.warmup, PORT)
+                        cpu_before = cpu_seconds(process.pid)
+                        result = load(args, options.duration, PORT)
+                    except Exception as exc:  # noqa: BLE001 - one failure must not lose the run
+                        print(f"round {round_number + 1} {scenario:16} {name:14} FAILED: {exc}\n"
+                              f"{server_log(process)}", file=sys.stderr, flush=True)
+                        stop_server(process)
+                        process = start_server(name, commands)  # a fresh one for the next scenario
+                        continue
                     result["server_cpu"] = (cpu_seconds(process.pid) - cpu_before) / options.duration
                     samples.setdefault((scenario, name), []).append(result)
                     print(f"round {round_number + 1} {scenario:16} {name:14} {result['rps'] or 0:>10.0f} req/s",
@@ -208,8 +245,8 @@ def median(values):
 def report(samples, servers, scenarios, options):
     rows = []
     for scenario in scenarios:
-        base = median([r["rps"] for r in samples.get((scenario, "uvicorn"), [])])
         for name in servers:
+            base = median([r["rps"] for r in samples.get((scenario, BASELINE.get(name, "uvicorn")), [])])
             results = samples.get((scenario, name))
             if not results:
                 continue
@@ -232,7 +269,7 @@ def report(samples, servers, scenarios, options):
         json.dump({"meta": meta, "rows": rows}, file, indent=2)
     lines = [f"`{meta['command']}` ({meta['rounds']} rounds x {meta['duration_s']:g} s, Python {meta['python']}, "
              "server on CPU 0, wrk on CPU 1; medians; * = wrk saturated its core, a lower bound)", "",
-             "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn | errors |",
+             "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn (PyPy rows: x uvicorn-h11-pypy) | errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         star = "*" if row["client_bound"] else ""

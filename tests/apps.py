@@ -201,6 +201,14 @@ async def start_then_wait(scope, receive, send, query):
     await send({"type": "http.response.body", "body": b"late body"})
 
 
+async def chunk_then_wait(scope, receive, send, query):
+    """A first chunk, then a wait: the chunk must not wait with the app (server-sent events)."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"first", "more_body": True})
+    await asyncio.sleep(float(query.get("s", "1")))
+    await send({"type": "http.response.body", "body": b"last"})
+
+
 ROUTES = {
     "/": hello,
     "/echo": echo,
@@ -223,6 +231,7 @@ ROUTES = {
     "/state": state,
     "/send-after-disconnect": send_after_disconnect,
     "/start-then-wait": start_then_wait,
+    "/chunk-then-wait": chunk_then_wait,
 }
 
 

@@ -19,6 +19,9 @@ logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
 
 MAX_PIPELINE = 32  # queued requests before we stop reading from the client
+# Response bytes held back to be written together (a streamed body's chunks,
+# pipelined responses) before they are written anyway.
+OUT_BUFFER_MAX = 64 * 1024
 # At shutdown, how long a connection accepted but still without its first
 # request may wait for it: the client may have sent it already.
 SHUTDOWN_FIRST_REQUEST_GRACE = 0.5
@@ -48,14 +51,22 @@ class ServerState:
         self.tasks = set()  # app tasks still running, awaited on shutdown
         self.clock = 0.0  # loop.time() at the last tick: deadlines are coarse on purpose
         self.date_line = b""
-        self.pending_heads = []  # cycles whose response head waits for its first body
+        # Output to write at the end of this loop turn, for all connections:
+        # heads waiting for their first body chunk, held response bytes.
+        self.pending_flushes = []
 
-    def flush_heads(self):
-        """One loop callback writes every head still waiting, for all connections."""
-        pending = self.pending_heads
-        self.pending_heads = []
-        for cycle in pending:
-            cycle._flush_head()
+    def flush_soon(self, loop, flush):
+        if not self.pending_flushes:
+            loop.call_soon(self.flush_pending)
+        self.pending_flushes.append(flush)
+
+    def flush_pending(self):
+        """One loop callback does every flush asked for this turn."""
+        while self.pending_flushes:
+            pending = self.pending_flushes
+            self.pending_flushes = []
+            for flush in pending:
+                flush()
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -68,7 +79,7 @@ class HttpProtocol(asyncio.Protocol):
         "scheme", "server", "server_line", "server_state", "starting", "status_line",
         "timeout_keep_alive", "timeout_request_body", "timeout_request_header", "timeout_write",
         "tls", "transport", "upgrade_head", "watch_interval", "watch_mark", "watch_since",
-        "write_paused_at",
+        "write_paused_at", "out", "out_size",
     )
 
     def __init__(self, config, server_state, app_state, _loop=None):
@@ -109,6 +120,8 @@ class HttpProtocol(asyncio.Protocol):
         self.cycle = None  # the cycle whose request body is being read
         self.running = None  # the cycle whose response is being written
         self.pipeline = []  # requests waiting for the response before them (a few at most)
+        self.out = None  # response bytes held back, written together by flush()
+        self.out_size = 0
         self.encoder = None
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
@@ -257,11 +270,22 @@ class HttpProtocol(asyncio.Protocol):
         self.running = cycle
         if EAGER_TASKS:
             task = asyncio.Task(cycle.run_asgi(self.app), loop=self.loop, eager_start=True)
+            if self.out is not None and not cycle.response_complete:
+                self.flush()  # the app waits: what is held must not wait with it
         else:
             task = self.loop.create_task(cycle.run_asgi(self.app))
+            if self.out is not None:
+                self.loop.call_soon(self._after_first_step, cycle)
         if not task.done():
             cycle.task = task
             self.server_state.tasks.add(task)
+
+    def _after_first_step(self, cycle):
+        # Runs right after the app's first step (the task's step was queued
+        # just before): responses held for a pipelined batch go out now
+        # unless this app answered at once and its own completion took over.
+        if not cycle.response_complete:
+            self.flush()
 
     def _resume_reading_pipeline(self):
         if len(self.pipeline) < MAX_PIPELINE // 2:
@@ -272,6 +296,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.running is not None or self.pipeline:
             self.flow.pause_reading()
             return
+        self.flush()  # earlier responses, before the websocket's first bytes
         head = self.upgrade_head
         self.upgrade_head = None
         self.server_state.connections.discard(self)
@@ -291,14 +316,62 @@ class HttpProtocol(asyncio.Protocol):
     def flush_head_soon(self, cycle):
         # Usually the first body chunk comes first and takes the head along;
         # one shared callback per loop turn covers the apps that wait.
-        state = self.server_state
-        if not state.pending_heads:
-            self.loop.call_soon(state.flush_heads)
-        state.pending_heads.append(cycle)
+        self.server_state.flush_soon(self.loop, cycle._flush_head)
 
     def send_continue(self):
         if not self.closing:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.flush()  # the client waits for it
+
+    # -- output: held back so that small writes go out together ------------
+    def _write(self, data):
+        """Hold `data` until the end of this loop turn (or until enough is held)."""
+        out = self.out
+        if out is None:
+            if len(data) >= OUT_BUFFER_MAX:
+                self._send(data)
+                return
+            self.out = [data]
+            self.out_size = len(data)
+            self.server_state.flush_soon(self.loop, self.flush)
+        else:
+            out.append(data)
+            self.out_size += len(data)
+            if self.out_size >= OUT_BUFFER_MAX:
+                self.flush()
+
+    def flush(self):
+        out = self.out
+        if out is not None:
+            self.out = None
+            if len(out) == 1:
+                self._send(out[0])
+            elif not self.transport.is_closing():
+                self.transport.writelines(out)
+
+    def _send(self, data):
+        # A transport that is closing (the client went away) takes nothing
+        # more: asyncio's would log a warning for every write.
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _write_last(self, data, keep_alive):
+        """The end of a response: written now, unless more responses follow at once."""
+        if self.out is None:
+            if keep_alive and self.pipeline and not self.closing:
+                self.out = [data]  # the next pipelined response joins it
+                self.out_size = len(data)
+            elif data:
+                self._send(data)
+        else:
+            self.out.append(data)
+            self.out_size += len(data)
+            if not (keep_alive and self.pipeline and not self.closing) or self.out_size >= OUT_BUFFER_MAX:
+                self.flush()
+
+    def _close(self):
+        self.flush()
+        self.transport.close()
 
     def write_response_head(self, cycle, status, headers, body, more_body):
         head = cycle.wire
@@ -308,31 +381,34 @@ class HttpProtocol(asyncio.Protocol):
         data = encoder.encode_head(status, headers, body, more_body, self.default_lines,
                                    self.server_state.date_line if self.date_header else b"",
                                    self.server_line)
-        self.transport.write(data)
         if self.access_log:
             access_logger.info('%s - "%s %s HTTP/%s" %d', client_addr_for_log(cycle.scope),
                                head.method, _path_with_query(cycle.scope), head.http_version,
                                status)
         if encoder.complete:
-            self._response_complete(cycle)
+            self._response_complete(cycle, data)
+        else:
+            self._write(data)
 
     def write_response_body(self, cycle, body, more_body):
         encoder = self.encoder
         data = encoder.encode_body(body, more_body)
-        if data:
-            self.transport.write(data)
         if encoder.complete:
-            self._response_complete(cycle)
+            self._response_complete(cycle, data)
+        elif data:
+            self._write(data)
 
-    def _response_complete(self, cycle):
+    def _response_complete(self, cycle, data):
+        """`data`, the last bytes of `cycle`'s response, go out; then what's next."""
         cycle.response_complete = True
         cycle._wake()
         keep_alive = self.encoder.keep_alive
         self.encoder = None
         self.running = None
+        self._write_last(data, keep_alive)
         if not keep_alive or self.closing:
             self.closing = True
-            self.transport.close()
+            self._close()
             return
         if self.pipeline:
             if not self.dispatching:
@@ -377,7 +453,7 @@ class HttpProtocol(asyncio.Protocol):
         self.running = None
         self.encoder = None
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+            self._close()  # earlier, complete responses still go out
 
     # -- errors, timeouts, shutdown --------------------------------------
     def _parse_error(self, exc):
@@ -415,7 +491,7 @@ class HttpProtocol(asyncio.Protocol):
         body = ERROR_BODIES.get(status, b"")
         if status != 400 and reason:
             body = reason.encode("ascii", "replace")
-        self.transport.write(b"".join((
+        self._write(b"".join((
             self.status_line(status),
             b"content-type: text/plain; charset=utf-8\r\n",
             b"content-length: %d\r\n" % len(body),
@@ -425,7 +501,7 @@ class HttpProtocol(asyncio.Protocol):
             b"\r\n",
             body,
         )))
-        self.transport.close()
+        self._close()
 
     def on_deadline(self):
         """Called by the server's tick when `deadline` has passed.
@@ -455,7 +531,7 @@ class HttpProtocol(asyncio.Protocol):
                 # now would read as the answer to a request never sent.
                 logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
                 self.closing = True
-                transport.close()
+                self._close()
             else:
                 logger.info("Request head from %s not complete within %s s: 408.",
                             _format_addr(self.client), self.timeout_request_header)
@@ -463,7 +539,7 @@ class HttpProtocol(asyncio.Protocol):
             self.deadline = now + self.watch_interval
         elif self.idle and self.running is None:
             self.closing = True
-            transport.close()  # idle keep-alive connection
+            self._close()  # idle keep-alive connection
             self.deadline = now + self.watch_interval
         else:
             self._watch(now)
@@ -518,7 +594,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.closing = True
         if self.running is None:
-            self.transport.close()
+            self._close()
         elif self.encoder is not None:
             self.encoder.keep_alive = False
 

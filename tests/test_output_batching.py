@@ -1,0 +1,80 @@
+"""Small writes go out together, never late.
+
+The protocol holds response bytes back so that a streamed body's chunks, or
+the responses to a pipelined batch, leave in one write; these tests pin the
+other half of that bargain: nothing waits for an app that is waiting.
+"""
+import time
+
+import pytest
+
+from .conftest import read_response
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def get(path, extra=b""):
+    return b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n" + extra + b"\r\n"
+
+
+def test_a_chunk_is_sent_while_the_app_waits(start_server, implementation):
+    server = start_server("tests.apps:app", implementation)
+    with server.connect() as sock:
+        started = time.monotonic()
+        sock.sendall(get(b"/chunk-then-wait?s=2"))
+        sock.settimeout(1.5)
+        data = b""
+        while b"first" not in data:
+            data += sock.recv(65536)
+        assert time.monotonic() - started < 1.5  # long before the app's last chunk
+        status, headers, body, head, rest = read_response(sock, buffer=data)
+    assert (status, body) == (200, b"firstlast")
+
+
+def test_a_pipelined_response_does_not_wait_for_a_slow_one_after_it(start_server, implementation):
+    server = start_server("tests.apps:app", implementation)
+    with server.connect() as sock:
+        started = time.monotonic()
+        sock.sendall(get(b"/") + get(b"/sleep?s=1.5") + get(b"/"))
+        status, _, body, _, rest = read_response(sock)
+        first_at = time.monotonic() - started
+        assert (status, body) == (200, b"Hello, world!")
+        assert first_at < 1.0  # not held until the slow app answered
+        status, _, body, _, rest = read_response(sock, buffer=rest)
+        assert (status, body) == (200, b"slept")
+        status, _, body, _, rest = read_response(sock, buffer=rest)
+        assert (status, body) == (200, b"Hello, world!")
+
+
+def test_a_pipelined_batch_is_answered_in_order(start_server, implementation):
+    server = start_server("tests.apps:app", implementation)
+    requests = []
+    expected = []
+    for index in range(24):
+        if index % 3 == 0:
+            requests.append(get(b"/"))
+            expected.append(b"Hello, world!")
+        elif index % 3 == 1:
+            requests.append(get(b"/stream?n=4&size=%d" % (index + 1)))
+            expected.append(b"x" * 4 * (index + 1))
+        else:
+            body = b"body %d" % index
+            requests.append(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            expected.append(body)
+    with server.connect() as sock:
+        sock.sendall(b"".join(requests))
+        rest = b""
+        for body_expected in expected:
+            status, _, body, _, rest = read_response(sock, buffer=rest)
+            assert (status, body) == (200, body_expected)
+
+
+def test_a_long_stream_arrives_whole_and_in_order(start_server, implementation):
+    # More than the bytes held back at once: written in several pieces.
+    server = start_server("tests.apps:app", implementation)
+    with server.connect() as sock:
+        sock.sendall(get(b"/stream?n=300&size=1000") + get(b"/"))
+        status, headers, body, _, rest = read_response(sock)
+        assert (status, body) == (200, b"x" * 300_000)
+        status, _, body, _, _ = read_response(sock, buffer=rest)
+        assert (status, body) == (200, b"Hello, world!")
