@@ -184,6 +184,7 @@ class Config:
         self.http2 = http2
         self.reset_contextvars = reset_contextvars
         self.loaded = False
+        self.forwarded_policy = None  # set by load() under --proxy-headers
         self.configure_logging()
 
         if env_file is not None:
@@ -306,10 +307,13 @@ class Config:
             from .middleware.message_logger import MessageLoggerMiddleware
 
             self.loaded_app = MessageLoggerMiddleware(self.loaded_app)
+        # Proxy headers are applied by the protocols as they build each scope
+        # (trust is decided once per connection), not by a wrapping middleware.
+        self.forwarded_policy = None
         if self.proxy_headers:
-            from .middleware.proxy_headers import ProxyHeadersMiddleware
+            from .middleware.proxy_headers import ForwardedPolicy
 
-            self.loaded_app = ProxyHeadersMiddleware(self.loaded_app, self.forwarded_allow_ips, self.uds)
+            self.forwarded_policy = ForwardedPolicy(self.forwarded_allow_ips, self.uds)
         self.loaded = True
 
     def load_ssl(self):

@@ -82,33 +82,33 @@ def split_host_port(value):
     return value, 0
 
 
-class ProxyHeadersMiddleware:
-    def __init__(self, app, trusted_hosts="127.0.0.1", unix_socket=None):
-        self.app = app
+class ForwardedPolicy:
+    """--proxy-headers with --forwarded-allow-ips: whom to believe, and what it changes.
+
+    The server asks `trusts(client)` once per connection (the peer does not
+    change) and calls `apply(scope)` for each request of a trusted one.
+    """
+
+    def __init__(self, trusted_hosts="127.0.0.1", unix_socket=None):
         self.trusted = TrustedHosts(trusted_hosts)
         # A Unix socket peer has no address: the socket's path, listed as a
         # literal, is what trusts it.
         self.trust_unix = self.trusted.always or (unix_socket is not None and unix_socket in self.trusted.literals)
 
-    def __call__(self, scope, receive, send):
-        # A plain function returning the app's coroutine: no extra frame per request.
-        if scope["type"] != "lifespan":
-            client = scope.get("client")
-            if client is None:
-                trusted = self.trust_unix
-            else:
-                trusted = client[0] in self.trusted
-            if trusted:
-                self._apply(scope)
-        return self.app(scope, receive, send)
+    def trusts(self, client):
+        if client is None:
+            return self.trust_unix
+        return client[0] in self.trusted
 
-    def _apply(self, scope):
+    def apply(self, scope):
         proto = None
-        forwarded_for = []
+        forwarded_for = None
         for name, value in scope["headers"]:
             if name == b"x-forwarded-proto":
                 proto = value
             elif name == b"x-forwarded-for":
+                if forwarded_for is None:
+                    forwarded_for = []
                 forwarded_for.append(value)
         if proto is not None:
             proto = proto.decode("latin-1").strip().lower()
@@ -120,3 +120,21 @@ class ProxyHeadersMiddleware:
             host, port = self.trusted.client_from(b", ".join(forwarded_for).decode("latin-1"))
             if host:  # an empty header names no one: keep the peer
                 scope["client"] = (host, port)
+
+
+class ProxyHeadersMiddleware:
+    """The same policy as ASGI middleware, for apps that wrap themselves (as with uvicorn's).
+
+    The server does not use it: it applies `ForwardedPolicy` while building
+    each scope, deciding trust once per connection.
+    """
+
+    def __init__(self, app, trusted_hosts="127.0.0.1", unix_socket=None):
+        self.app = app
+        self.policy = ForwardedPolicy(trusted_hosts, unix_socket)
+
+    def __call__(self, scope, receive, send):
+        # A plain function returning the app's coroutine: no extra frame per request.
+        if scope["type"] != "lifespan" and self.policy.trusts(scope.get("client")):
+            self.policy.apply(scope)
+        return self.app(scope, receive, send)

@@ -55,18 +55,27 @@ class ServerState:
         # heads waiting for their first body chunk, held response bytes.
         self.pending_flushes = []
 
-    def flush_soon(self, loop, flush):
+    def flush_soon(self, loop, protocol):
         if not self.pending_flushes:
             loop.call_soon(self.flush_pending)
-        self.pending_flushes.append(flush)
+        self.pending_flushes.append(protocol)
 
     def flush_pending(self):
-        """One loop callback does every flush asked for this turn."""
+        """One loop callback does every flush asked for this turn.
+
+        The list holds request cycles (a head waiting for its first body
+        chunk: most found theirs and have nothing left to do) and protocols
+        (response bytes held back).
+        """
         while self.pending_flushes:
             pending = self.pending_flushes
             self.pending_flushes = []
-            for flush in pending:
-                flush()
+            for item in pending:
+                if item.__class__ is RequestResponseCycle:
+                    if item.start_message is not None:
+                        item._flush_head()
+                else:
+                    item.flush()
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -79,7 +88,7 @@ class HttpProtocol(asyncio.Protocol):
         "scheme", "server", "server_line", "server_state", "starting", "status_line",
         "timeout_keep_alive", "timeout_request_body", "timeout_request_header", "timeout_write",
         "tls", "transport", "upgrade_head", "watch_interval", "watch_mark", "watch_since",
-        "write_paused_at", "out", "out_size",
+        "write_paused_at", "out", "out_size", "forwarded",
     )
 
     def __init__(self, config, server_state, app_state, _loop=None):
@@ -122,6 +131,7 @@ class HttpProtocol(asyncio.Protocol):
         self.pipeline = []  # requests waiting for the response before them (a few at most)
         self.out = None  # response bytes held back, written together by flush()
         self.out_size = 0
+        self.forwarded = None  # the ForwardedPolicy when the peer is a trusted proxy
         self.encoder = None
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
@@ -146,6 +156,10 @@ class HttpProtocol(asyncio.Protocol):
         self.client = get_remote_addr(transport)
         self.scheme = "https" if is_ssl(transport) else "http"
         self.tls = tls_extension(transport, self.config.ssl_server_cert) if self.scheme == "https" else None
+        # Proxy headers count only from a trusted peer; the peer is this
+        # connection's for its whole life, so it is asked once.
+        policy = self.config.forwarded_policy
+        self.forwarded = policy if policy is not None and policy.trusts(self.client) else None
         self.access_log = self.config.access_log and access_logger.isEnabledFor(logging.INFO)
         self.server_state.connections.add(self)
         self.deadline = self.server_state.clock + self.timeout_keep_alive
@@ -192,8 +206,11 @@ class HttpProtocol(asyncio.Protocol):
                     cycle.feed_body(event)
                     self.flow.body_received(len(event))
             elif event is None:
-                if self.cycle is not None:
-                    self.cycle.body_complete()
+                cycle = self.cycle
+                if cycle is not None:
+                    cycle.more_body = False  # cycle.body_complete(), inlined: once per request
+                    if cycle.waiter is not None:
+                        cycle._wake()
             else:
                 self._on_request_head(event)
         if self.starting is not None:
@@ -210,7 +227,7 @@ class HttpProtocol(asyncio.Protocol):
         root_path = self.root_path
         if self.tls is not None:
             extensions["tls"] = self.tls
-        return {
+        scope = {
             "type": scope_type,
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": head.http_version,
@@ -226,6 +243,9 @@ class HttpProtocol(asyncio.Protocol):
             "state": self.app_state.copy(),
             "extensions": extensions,
         }
+        if self.forwarded is not None:
+            self.forwarded.apply(scope)
+        return scope
 
     def _on_request_head(self, head):
         self.reading_head = False
@@ -251,34 +271,31 @@ class HttpProtocol(asyncio.Protocol):
     def _dispatch(self, cycle):
         """Run `cycle`'s app, then each pipelined request its response frees.
 
-        With eager tasks an app may finish inside _start; looping here
-        instead of starting the next request from _response_complete keeps
-        the stack flat however deep the pipeline is.
+        With eager tasks (3.12+) an app may finish before its task is even
+        returned; looping here instead of starting the next request from
+        _response_complete keeps the stack flat however deep the pipeline is.
         """
         self.dispatching = True
         try:
             while cycle is not None:
-                self._start(cycle)
+                self.running = cycle
+                if EAGER_TASKS:
+                    task = asyncio.Task(cycle.run_asgi(self.app), loop=self.loop, eager_start=True)
+                    if self.out is not None and not cycle.response_complete:
+                        self.flush()  # the app waits: what is held must not wait with it
+                else:
+                    task = self.loop.create_task(cycle.run_asgi(self.app))
+                    if self.out is not None:
+                        self.loop.call_soon(self._after_first_step, cycle)
+                if not task.done():
+                    cycle.task = task
+                    self.server_state.tasks.add(task)
                 cycle = None
                 if self.running is None and self.pipeline and not self.closing:
                     cycle = self.pipeline.pop(0)
                     self._resume_reading_pipeline()
         finally:
             self.dispatching = False
-
-    def _start(self, cycle):
-        self.running = cycle
-        if EAGER_TASKS:
-            task = asyncio.Task(cycle.run_asgi(self.app), loop=self.loop, eager_start=True)
-            if self.out is not None and not cycle.response_complete:
-                self.flush()  # the app waits: what is held must not wait with it
-        else:
-            task = self.loop.create_task(cycle.run_asgi(self.app))
-            if self.out is not None:
-                self.loop.call_soon(self._after_first_step, cycle)
-        if not task.done():
-            cycle.task = task
-            self.server_state.tasks.add(task)
 
     def _after_first_step(self, cycle):
         # Runs right after the app's first step (the task's step was queued
@@ -316,7 +333,10 @@ class HttpProtocol(asyncio.Protocol):
     def flush_head_soon(self, cycle):
         # Usually the first body chunk comes first and takes the head along;
         # one shared callback per loop turn covers the apps that wait.
-        self.server_state.flush_soon(self.loop, cycle._flush_head)
+        state = self.server_state
+        if not state.pending_flushes:
+            self.loop.call_soon(state.flush_pending)
+        state.pending_flushes.append(cycle)
 
     def send_continue(self):
         if not self.closing:
@@ -333,7 +353,7 @@ class HttpProtocol(asyncio.Protocol):
                 return
             self.out = [data]
             self.out_size = len(data)
-            self.server_state.flush_soon(self.loop, self.flush)
+            self.server_state.flush_soon(self.loop, self)
         else:
             out.append(data)
             self.out_size += len(data)
@@ -401,11 +421,18 @@ class HttpProtocol(asyncio.Protocol):
     def _response_complete(self, cycle, data):
         """`data`, the last bytes of `cycle`'s response, go out; then what's next."""
         cycle.response_complete = True
-        cycle._wake()
+        if cycle.waiter is not None:
+            cycle._wake()
         keep_alive = self.encoder.keep_alive
         self.encoder = None
         self.running = None
-        self._write_last(data, keep_alive)
+        if self.out is None and not (keep_alive and self.pipeline):
+            # The usual case, inlined: nothing held, nothing after it: write now.
+            transport = self.transport
+            if data and not transport.is_closing():
+                transport.write(data)
+        else:
+            self._write_last(data, keep_alive)
         if not keep_alive or self.closing:
             self.closing = True
             self._close()
