@@ -33,7 +33,8 @@ sys.path.insert(0, ROOT)
 
 import h11  # noqa: E402,F401 - instrumented below
 from fastasgi import _speedups  # noqa: E402
-from fastasgi._speedups import HttpParseError, headers_py, parser_py  # noqa: E402,F401
+from fastasgi._speedups import headers_py, parser_py  # noqa: E402,F401
+from tests.parser_events import parse_all  # noqa: E402
 
 atheris.instrument_all()  # coverage feedback from every Python function loaded so far
 
@@ -68,27 +69,7 @@ LIMITS = {
 
 
 def run(ns, pieces, limits):
-    parser = ns.RequestParser(**limits)
-    events = []
-    try:
-        for piece in pieces:
-            for event in parser.feed(piece):
-                if type(event) is bytes:
-                    if not event:
-                        raise AssertionError("empty body chunk")
-                    if events and type(events[-1]) is bytes:
-                        events[-1] += event
-                    else:
-                        events.append(event)
-                elif event is None:
-                    events.append(None)
-                else:
-                    events.append((event.method, event.path, event.raw_path, event.query_string,
-                                   list(event.headers), event.http_version, event.keep_alive,
-                                   event.expect_continue, event.upgrade))
-    except HttpParseError as exc:
-        return ("error", exc.status_code)
-    return ("ok", events, parser.trailing)
+    return parse_all(ns, pieces, **limits)
 
 
 def test_one_input(raw):

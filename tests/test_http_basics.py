@@ -1,10 +1,9 @@
 """Requests and responses over a real socket: framing, keep-alive, scope."""
-import json
 
 import httpx
 import pytest
 
-from .conftest import read_response, recv_until_closed
+from .conftest import read_response
 
 pytestmark = pytest.mark.timeout(30)
 

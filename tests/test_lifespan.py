@@ -1,5 +1,4 @@
 """The ASGI lifespan protocol against a real server process."""
-import json
 import signal
 
 import httpx

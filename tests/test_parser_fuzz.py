@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from fastasgi import _speedups  # noqa: E402
-from fastasgi._speedups import HttpParseError  # noqa: E402
+
+from .parser_events import parse_all  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -115,32 +116,12 @@ def limits(draw):
     )
 
 
-def head_fields(head):
-    return (head.method, head.path, head.raw_path, head.query_string, list(head.headers),
-            head.http_version, head.keep_alive, head.expect_continue, head.upgrade)
-
-
 def run(ns, pieces, limits):
-    """(outcome, events, trailing): body chunks joined, errors as their status."""
-    parser = ns.RequestParser(**limits)
-    events = []
-    try:
-        for piece in pieces:
-            for event in parser.feed(piece):
-                if type(event) is bytes:
-                    assert event, "empty body chunk"
-                    if events and type(events[-1]) is bytes:
-                        events[-1] += event
-                    else:
-                        events.append(event)
-                elif event is None:
-                    events.append(None)
-                else:
-                    events.append(head_fields(event))
-    except HttpParseError as exc:
-        assert isinstance(exc.status_code, int) and 400 <= exc.status_code <= 505
-        return ("error", exc.status_code)
-    return ("ok", events, parser.trailing)
+    """(outcome, events, trailing) or ("error", status); every status is an HTTP error."""
+    outcome = parse_all(ns, pieces, **limits)
+    if outcome[0] == "error":
+        assert isinstance(outcome[1], int) and 400 <= outcome[1] <= 505
+    return outcome
 
 
 def cut(data, points):

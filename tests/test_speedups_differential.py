@@ -13,6 +13,8 @@ import pytest
 from fastasgi import _speedups
 from fastasgi._speedups import HttpParseError
 
+from .parser_events import head_fields, parse_all
+
 pytestmark = pytest.mark.timeout(30)
 
 if not _speedups.compiled_available():
@@ -170,37 +172,8 @@ CORPUS = VALID + INVALID
 SMALL = [entry for entry in CORPUS if len(entry[1]) <= 400]
 
 
-def head_fields(head):
-    return (head.method, head.path, head.raw_path, head.query_string, list(head.headers),
-            head.http_version, head.keep_alive, head.expect_continue, head.upgrade)
-
-
-def normalize(events):
-    """Heads as attribute tuples; consecutive body chunks joined."""
-    out = []
-    for event in events:
-        if type(event) is bytes:
-            assert event, "empty body chunk"
-            if out and type(out[-1]) is bytes:
-                out[-1] += event
-            else:
-                out.append(event)
-        elif event is None:
-            out.append(None)
-        else:
-            out.append(("head", head_fields(event)))
-    return out
-
-
 def run(ns, pieces, max_head_size=MAX_HEAD, upgrade_token=b"websocket"):
-    parser = ns.RequestParser(max_head_size, upgrade_token)
-    events = []
-    try:
-        for piece in pieces:
-            events.extend(parser.feed(piece))
-    except HttpParseError as exc:
-        return ("error", exc.status_code)
-    return ("ok", normalize(events), parser.trailing)
+    return parse_all(ns, pieces, max_head_size=max_head_size, upgrade_token=upgrade_token)
 
 
 def splits(data):

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import ROOT, ServerProcess
+from .conftest import ROOT
 from .process_utils import alive, get, started_pids, wait_serving, wait_until
 
 pytestmark = pytest.mark.timeout(45)

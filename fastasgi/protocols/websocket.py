@@ -18,7 +18,6 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from .cycle import ClientDisconnected
-from .utils import get_local_addr, get_remote_addr, is_ssl
 
 logger = logging.getLogger("fastasgi.error")
 
