@@ -325,4 +325,6 @@ def test_sigterm_under_load_loses_no_started_request(start_server, implementatio
     for sock in socks:
         sock.close()
     assert results == [(200, b"slow done")] * count
-    assert server.stop() == 0
+    # It exits by itself: a second SIGTERM (server.stop) could land after its
+    # handlers are gone and read as a crash.
+    assert server.process.wait(15) == 0

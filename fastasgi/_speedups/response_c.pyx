@@ -77,6 +77,20 @@ cdef class ResponseEncoder:
         default_lines: pre-encoded --header lines; date_line and server_line
         are added only when the app did not set its own date/server header.
         """
+        cdef list parts = self._head_parts(status, headers, body, more_body, default_lines, date_line,
+                                           server_line)
+        parts.append(self.encode_body(body, more_body))
+        return b"".join(parts)
+
+    cpdef bytes frame_head(self, object status, object headers, object body, bint more_body,
+                           bytes default_lines, bytes date_line, bytes server_line):
+        """The status line and headers alone, framed for `body`, which encode_body
+        must then be given: a large body is written beside its head, not copied into it."""
+        return b"".join(self._head_parts(status, headers, body, more_body, default_lines, date_line,
+                                         server_line))
+
+    cdef list _head_parts(self, object status, object headers, object body, bint more_body,
+                          bytes default_lines, bytes date_line, bytes server_line):
         cdef bytes block
         cdef int flags
         cdef int code
@@ -113,8 +127,7 @@ cdef class ResponseEncoder:
         if not self.keep_alive and not flags & _CONNECTION_CLOSE:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
-        parts.append(self.encode_body(body, more_body))
-        return b"".join(parts)
+        return parts
 
     cpdef bytes encode_body(self, object body, bint more_body):
         """Frame one body chunk; at the end of the body mark the response complete."""

@@ -60,6 +60,17 @@ class ResponseEncoder:
         default_lines: pre-encoded --header lines; date_line and server_line
         are added only when the app did not set its own date/server header.
         """
+        parts = self._head_parts(status, headers, body, more_body, default_lines, date_line, server_line)
+        parts.append(self.encode_body(body, more_body))
+        return b"".join(parts)
+
+    def frame_head(self, status, headers, body, more_body, default_lines, date_line, server_line):
+        """The status line and headers alone, framed for `body`, which encode_body
+        must then be given: a large body is written beside its head, not copied into it."""
+        return b"".join(self._head_parts(status, headers, body, more_body, default_lines, date_line,
+                                         server_line))
+
+    def _head_parts(self, status, headers, body, more_body, default_lines, date_line, server_line):
         block, content_length, flags = encode_response_headers(headers)
         if flags & CHUNKED and not self.http11:
             # HTTP/1.0 has no chunked framing (RFC 9112 6.1): the app's
@@ -92,8 +103,7 @@ class ResponseEncoder:
         if not self.keep_alive and not flags & CONNECTION_CLOSE:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
-        parts.append(self.encode_body(body, more_body))
-        return b"".join(parts)
+        return parts
 
     def encode_body(self, body, more_body):
         """Frame one body chunk; at the end of the body mark the response complete."""

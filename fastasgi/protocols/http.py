@@ -22,6 +22,8 @@ MAX_PIPELINE = 32  # queued requests before we stop reading from the client
 # Response bytes held back to be written together (a streamed body's chunks,
 # pipelined responses) before they are written anyway.
 OUT_BUFFER_MAX = 64 * 1024
+# A first body chunk this large is not copied into the response head's buffer.
+LARGE_BODY = 16 * 1024
 # At shutdown, how long a connection accepted but still without its first
 # request may wait for it: the client may have sent it already.
 SHUTDOWN_FIRST_REQUEST_GRACE = 0.5
@@ -398,9 +400,14 @@ class HttpProtocol(asyncio.Protocol):
         encoder = self.encoder = self.ResponseEncoder(
             head.method == "HEAD", head.http_version == "1.1", head.keep_alive and not self.closing and not self.last_call
         )
-        data = encoder.encode_head(status, headers, body, more_body, self.default_lines,
-                                   self.server_state.date_line if self.date_header else b"",
-                                   self.server_line)
+        date_line = self.server_state.date_line if self.date_header else b""
+        if len(body) < LARGE_BODY:
+            data = encoder.encode_head(status, headers, body, more_body, self.default_lines, date_line,
+                                       self.server_line)
+        else:  # written beside its head (one writev), not copied into it
+            self._write(encoder.frame_head(status, headers, body, more_body, self.default_lines, date_line,
+                                           self.server_line))
+            data = encoder.encode_body(body, more_body)
         if self.access_log:
             access_logger.info('%s - "%s %s HTTP/%s" %d', client_addr_for_log(cycle.scope),
                                head.method, _path_with_query(cycle.scope), head.http_version,
