@@ -390,6 +390,33 @@ def state(encoder):
             encoder.remaining, encoder.no_body, encoder.started, encoder.complete)
 
 
+FRAMING_CASES = [
+    # (status, headers, body, more_body, head_request, http11)
+    (200, [], b"x" * 20000, False, False, True),
+    (200, [], b"x" * 20000, True, False, True),
+    (200, [], b"x" * 20000, True, False, False),
+    (200, [(b"content-length", b"20000")], b"x" * 20000, False, False, True),
+    (200, [(b"transfer-encoding", b"chunked")], b"abc", True, False, False),
+    (200, [], b"abc", False, True, True),
+    (204, [], b"", False, False, True),
+]
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("case", FRAMING_CASES)
+def test_frame_head_then_body_is_encode_head(ns, case):
+    # The protocol writes a large first chunk beside its head: the bytes and
+    # the encoder's state must be the same as from encode_head.
+    status, headers, body, more_body, head_request, http11 = case
+    whole = ns.ResponseEncoder(head_request, http11, True)
+    expected = whole.encode_head(status, list(headers), body, more_body, b"", DATE, SERVER)
+    split = ns.ResponseEncoder(head_request, http11, True)
+    head = split.frame_head(status, list(headers), body, more_body, b"", DATE, SERVER)
+    assert head.endswith(b"\r\n\r\n")
+    assert head + split.encode_body(body, more_body) == expected
+    assert state(split) == state(whole)
+
+
 @pytest.mark.parametrize("ns", TWINS)
 def test_response_whole_body_gets_content_length(ns):
     encoder, data = encode(ns, body=b"hello", headers=[(b"content-type", b"text/plain")])
