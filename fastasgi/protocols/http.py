@@ -205,7 +205,9 @@ class HttpProtocol(asyncio.Protocol):
             if event.__class__ is bytes:
                 cycle = self.cycle
                 if not cycle.response_complete and not cycle.disconnected:
-                    cycle.feed_body(event)
+                    cycle.body.append(event)  # cycle.feed_body(), inlined: the hot path
+                    if cycle.waiter is not None:
+                        cycle._wake()
                     self.flow.body_received(len(event))
             elif event is None:
                 cycle = self.cycle
@@ -295,7 +297,8 @@ class HttpProtocol(asyncio.Protocol):
                 cycle = None
                 if self.running is None and self.pipeline and not self.closing:
                     cycle = self.pipeline.pop(0)
-                    self._resume_reading_pipeline()
+                    if self.flow.read_paused:
+                        self._resume_reading_pipeline()
         finally:
             self.dispatching = False
 
