@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from run import PORT, RESULTS, server_commands, start_server, stop_server  # noqa: E402
+from run import PORT, RESULTS, process_family, server_commands, start_server, stop_server  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 ENDS = (b"Hello, world!", b"\r\n0\r\n\r\n")
@@ -40,20 +40,8 @@ SERVER_FLAGS = {
 
 def rss_mib(pid):
     """Resident memory of a process and its descendants (granian forks a worker)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as file:
-                    parent = int(file.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(parent, []).append(int(entry))
     total_kib = 0
-    pending = [pid]
-    while pending:
-        member = pending.pop()
-        pending.extend(children.get(member, []))
+    for member in process_family(pid):
         try:
             with open(f"/proc/{member}/status") as file:
                 for line in file:

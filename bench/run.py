@@ -85,29 +85,35 @@ def wait_for_port(port, timeout=15):
     return False
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process and all its descendants (granian forks workers), from /proc."""
-    stats = {}
+def process_family(pid):
+    """`pid` and all its descendants (granian forks workers), from /proc."""
+    children = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as file:
-                    fields = file.read().rsplit(")", 1)[1].split()
+                    parent = int(file.read().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+            children.setdefault(parent, []).append(int(entry))
+    family, pending = [], [pid]
+    while pending:
+        member = pending.pop()
+        family.append(member)
+        pending.extend(children.get(member, []))
+    return family
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process and its descendants."""
     total = 0
-    family = {pid}
-    changed = True
-    while changed:  # collect descendants, whatever order /proc lists them in
-        changed = False
-        for child, (parent, _) in stats.items():
-            if parent in family and child not in family:
-                family.add(child)
-                changed = True
-    for member in family:
-        if member in stats:
-            total += stats[member][1]
+    for member in process_family(pid):
+        try:
+            with open(f"/proc/{member}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 
