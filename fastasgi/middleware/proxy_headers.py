@@ -3,7 +3,9 @@
 A request's `client` and `scheme` are taken from the proxy headers only
 when the connecting peer is trusted (--forwarded-allow-ips): IP
 addresses, CIDR networks, '*' for everyone, or literals such as a Unix
-socket path.  Anyone else could forge them.
+socket path.  Anyone else could forge them.  Not a wrapping middleware:
+the protocols ask ForwardedPolicy once per connection and apply it while
+they build each scope.
 """
 import functools
 import ipaddress
@@ -121,20 +123,3 @@ class ForwardedPolicy:
             if host:  # an empty header names no one: keep the peer
                 scope["client"] = (host, port)
 
-
-class ProxyHeadersMiddleware:
-    """The same policy as ASGI middleware, for apps that wrap themselves (as with uvicorn's).
-
-    The server does not use it: it applies `ForwardedPolicy` while building
-    each scope, deciding trust once per connection.
-    """
-
-    def __init__(self, app, trusted_hosts="127.0.0.1", unix_socket=None):
-        self.app = app
-        self.policy = ForwardedPolicy(trusted_hosts, unix_socket)
-
-    def __call__(self, scope, receive, send):
-        # A plain function returning the app's coroutine: no extra frame per request.
-        if scope["type"] != "lifespan" and self.policy.trusts(scope.get("client")):
-            self.policy.apply(scope)
-        return self.app(scope, receive, send)

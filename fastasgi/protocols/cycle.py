@@ -40,13 +40,17 @@ class RequestResponseCycle:
         self.task = None  # the task running the app for this cycle
 
     # -- called by the connection ----------------------------------------
+    # feed_body and body_complete run for every request: _wake is called
+    # only when the app is actually waiting.
     def feed_body(self, chunk):
         self.body.append(chunk)
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
 
     def body_complete(self):
         self.more_body = False
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
 
     def disconnect(self):
         self.disconnected = True

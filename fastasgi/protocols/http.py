@@ -57,11 +57,6 @@ class ServerState:
         # heads waiting for their first body chunk, held response bytes.
         self.pending_flushes = []
 
-    def flush_soon(self, loop, protocol):
-        if not self.pending_flushes:
-            loop.call_soon(self.flush_pending)
-        self.pending_flushes.append(protocol)
-
     def flush_pending(self):
         """One loop callback does every flush asked for this turn.
 
@@ -205,16 +200,12 @@ class HttpProtocol(asyncio.Protocol):
             if event.__class__ is bytes:
                 cycle = self.cycle
                 if not cycle.response_complete and not cycle.disconnected:
-                    cycle.body.append(event)  # cycle.feed_body(), inlined: the hot path
-                    if cycle.waiter is not None:
-                        cycle._wake()
+                    cycle.feed_body(event)
                     self.flow.body_received(len(event))
             elif event is None:
                 cycle = self.cycle
                 if cycle is not None:
-                    cycle.more_body = False  # cycle.body_complete(), inlined: once per request
-                    if cycle.waiter is not None:
-                        cycle._wake()
+                    cycle.body_complete()
             else:
                 self._on_request_head(event)
         if self.starting is not None:
@@ -335,13 +326,18 @@ class HttpProtocol(asyncio.Protocol):
             websocket.shutdown()
 
     # -- the connection side of RequestResponseCycle --------------------
-    def flush_head_soon(self, cycle):
-        # Usually the first body chunk comes first and takes the head along;
-        # one shared callback per loop turn covers the apps that wait.
+    def flush_soon(self, item):
+        """Flush `item` at the end of this loop turn: this protocol's held
+        bytes, or a cycle's head still waiting for its first body chunk.
+        One callback per turn serves every connection."""
         state = self.server_state
         if not state.pending_flushes:
             self.loop.call_soon(state.flush_pending)
-        state.pending_flushes.append(cycle)
+        state.pending_flushes.append(item)
+
+    # What the cycle calls after http.response.start: usually the first body
+    # chunk comes first and takes the head along; this covers apps that wait.
+    flush_head_soon = flush_soon
 
     def send_continue(self):
         if not self.closing:
@@ -358,7 +354,7 @@ class HttpProtocol(asyncio.Protocol):
                 return
             self.out = [data]
             self.out_size = len(data)
-            self.server_state.flush_soon(self.loop, self)
+            self.flush_soon(self)
         else:
             out.append(data)
             self.out_size += len(data)
@@ -379,20 +375,6 @@ class HttpProtocol(asyncio.Protocol):
         # more: asyncio's would log a warning for every write.
         if not self.transport.is_closing():
             self.transport.write(data)
-
-    def _write_last(self, data, keep_alive):
-        """The end of a response: written now, unless more responses follow at once."""
-        if self.out is None:
-            if keep_alive and self.pipeline and not self.closing:
-                self.out = [data]  # the next pipelined response joins it
-                self.out_size = len(data)
-            elif data:
-                self._send(data)
-        else:
-            self.out.append(data)
-            self.out_size += len(data)
-            if not (keep_alive and self.pipeline and not self.closing) or self.out_size >= OUT_BUFFER_MAX:
-                self.flush()
 
     def _close(self):
         self.flush()
@@ -436,13 +418,21 @@ class HttpProtocol(asyncio.Protocol):
         keep_alive = self.encoder.keep_alive
         self.encoder = None
         self.running = None
-        if self.out is None and not (keep_alive and self.pipeline):
-            # The usual case, inlined: nothing held, nothing after it: write now.
-            transport = self.transport
-            if data and not transport.is_closing():
-                transport.write(data)
+        # The last bytes go out now, unless more responses follow at once (a
+        # pipelined batch): then they wait to leave with the next one.
+        hold = keep_alive and self.pipeline and not self.closing
+        out = self.out
+        if out is None:
+            if hold:
+                self.out = [data]
+                self.out_size = len(data)
+            elif data:
+                self._send(data)
         else:
-            self._write_last(data, keep_alive)
+            out.append(data)
+            self.out_size += len(data)
+            if not hold or self.out_size >= OUT_BUFFER_MAX:
+                self.flush()
         if not keep_alive or self.closing:
             self.closing = True
             self._close()
@@ -450,7 +440,8 @@ class HttpProtocol(asyncio.Protocol):
         if self.pipeline:
             if not self.dispatching:
                 self.running = next_cycle = self.pipeline.pop(0)
-                self._resume_reading_pipeline()
+                if self.flow.read_paused:
+                    self._resume_reading_pipeline()
                 self._dispatch(next_cycle)
         elif self.upgrade_head is not None:
             self.handle_upgrade()
