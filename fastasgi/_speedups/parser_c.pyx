@@ -20,7 +20,8 @@ with one).  Before llhttp sees a head, it is checked against the same
 strict RFC 9112 grammar as the pure twin, which closes the places where
 llhttp is lenient (extra spaces in the request line, stray CR/LF before it).
 """
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.string cimport memchr, memcmp
 from libc.stdint cimport SIZE_MAX
 
@@ -142,8 +143,8 @@ cdef str _percent_decode(bytes raw):
 
 cpdef tuple split_target(bytes target):
     """Request target -> (path, raw_path, query_string), RFC 9112 section 3.2."""
-    cdef Py_ssize_t scheme_end, slash, query, fragment
-    if target[:1] != b"/":
+    cdef Py_ssize_t scheme_end, slash, query
+    if PyBytes_GET_SIZE(target) == 0 or PyBytes_AS_STRING(target)[0] != 47:  # not "/..."
         if target == b"*":
             return "*", b"*", b""
         scheme_end = target.find(b"://")
@@ -162,21 +163,25 @@ cpdef tuple split_target(bytes target):
             target = b"/" + (target[query:] if query >= 0 else b"")
         else:
             target = target[slash:]
+    # origin-form: memchr and direct copies, no bytes.find() argument parsing
+    cdef const char* p = PyBytes_AS_STRING(target)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(target), path_end
+    cdef const char* mark = <const char*>memchr(p, 63, n)  # "?"
     cdef bytes raw_path, query_string
-    query = target.find(b"?")
-    if query >= 0:
-        raw_path = target[:query]
-        query_string = target[query + 1:]
+    if mark != NULL:
+        path_end = mark - p
+        query_string = PyBytes_FromStringAndSize(mark + 1, n - path_end - 1)
     else:
-        raw_path = target
+        path_end = n
         query_string = b""
-    fragment = raw_path.find(b"#")
-    if fragment >= 0:
-        raw_path = raw_path[:fragment]
-    if b"%" in raw_path:
+    mark = <const char*>memchr(p, 35, path_end)  # "#"
+    if mark != NULL:
+        path_end = mark - p
+    raw_path = target if path_end == n else PyBytes_FromStringAndSize(p, path_end)
+    if memchr(p, 37, path_end) != NULL:  # "%"
         path = _percent_decode(raw_path)
     else:
-        path = raw_path.decode("ascii")
+        path = PyUnicode_DecodeASCII(p, path_end, NULL)
     return path, raw_path, query_string
 
 
@@ -250,6 +255,23 @@ cdef bint _head_ok(const unsigned char* p, Py_ssize_t n):
     return False
 
 
+cdef inline bytes _lower(bytes name):
+    """bytes.lower() without a method call, and the same object when already lower case."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(name)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(name), i = 0
+    while i < n and not 65 <= p[i] <= 90:
+        i += 1
+    if i == n:
+        return name
+    cdef bytes result = PyBytes_FromStringAndSize(<const char*>p, n)
+    cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(result)
+    while i < n:
+        if 65 <= q[i] <= 90:
+            q[i] += 32
+        i += 1
+    return result
+
+
 cdef inline bytes _strip_ows(bytes value):
     # llhttp drops the leading whitespace of a value but keeps the trailing
     # one; strip both (SP / HTAB), returning the same object when clean.
@@ -275,6 +297,17 @@ cdef frozenset _METHODS = frozenset(
 )
 
 
+cdef str _method_str(const char* p, Py_ssize_t n):
+    """The method as str: the common ones without a new object each time."""
+    if n == 3 and memcmp(p, b"GET", 3) == 0:
+        return "GET"
+    if n == 4 and memcmp(p, b"POST", 4) == 0:
+        return "POST"
+    if n == 4 and memcmp(p, b"HEAD", 4) == 0:
+        return "HEAD"
+    return p[:n].decode("ascii")
+
+
 cdef int _check_version(bytes head) except -1:
     """Refuse an HTTP version other than 1.0/1.1 before llhttp sees the head.
 
@@ -283,7 +316,8 @@ cdef int _check_version(bytes head) except -1:
     that passed _head_ok ends its request line with "HTTP/d.d\r\n".
     """
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
-    cdef Py_ssize_t eol = head.find(b"\r\n")
+    # the first CR ends the request line: _head_ok allows none before it
+    cdef Py_ssize_t eol = <const unsigned char*>memchr(p, CR, PyBytes_GET_SIZE(head)) - p
     cdef unsigned char major = p[eol - 3], minor = p[eol - 1]
     if major == 49 and (minor == 48 or minor == 49):  # 1.0 / 1.1: the fast path
         if memcmp(p, b"PRI ", 4) == 0:  # llhttp takes it for the HTTP/2 preface and waits
@@ -338,6 +372,8 @@ cdef class RequestParser:
     # the message llhttp is parsing
     cdef list _headers
     cdef bytes _url
+    cdef str _method
+    cdef bint _http11
     cdef bint _in_head           # before on_headers_complete: headers, not trailers
     cdef bint _has_length        # framing of the body, from the head
     cdef bint _has_chunked
@@ -363,30 +399,25 @@ cdef class RequestParser:
         self._partial = bytearray()
         self._headers = []
         self._url = b""
+        self._method = ""
 
     # llhttp callbacks -------------------------------------------------
-    def on_message_begin(self):
-        self._headers = []
-        self._url = b""
-        self._in_head = True
-        self._has_length = False
-        self._has_chunked = False
-        self._length = 0
-        self._body_size = 0
-
-    def on_url(self, bytes url):
-        self._url += url
-
+    # There is no on_message_begin or on_url: the glue hands llhttp one
+    # whole head at a time and has already read its request line, so it
+    # resets the message state itself (_begin) and takes method, target
+    # and version from the head's bytes.  Each callback avoided is one
+    # Python-level call per request.
     def on_header(self, bytes name, bytes value):
         if not self._in_head:
             return  # a trailer field: the pure twin drops those too
-        name = name.lower()
+        name = _lower(name)
         value = _strip_ows(value)
         self._headers.append((name, value))
-        if name == b"content-length":
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(name)
+        if size == 14 and memcmp(PyBytes_AS_STRING(name), b"content-length", 14) == 0:
             self._has_length = True
             self._length = int(value)
-        elif name == b"transfer-encoding":
+        elif size == 17 and memcmp(PyBytes_AS_STRING(name), b"transfer-encoding", 17) == 0:
             self._has_chunked = True
 
     def on_headers_complete(self):
@@ -419,30 +450,52 @@ cdef class RequestParser:
             self._events.append(None)
         # else: _feed_llhttp decides, once llhttp says where the head ended
 
+    cdef void _begin(self, bytes head):
+        """A new message starts with `head`: what on_message_begin and on_url would do.
+
+        `head` passed _head_ok and _check_version: its request line is
+        "method SP target SP HTTP/1.x CRLF".
+        """
+        cdef const char* p = PyBytes_AS_STRING(head)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(head)
+        cdef Py_ssize_t method_end = <const char*>memchr(p, SP, n) - p
+        cdef Py_ssize_t target_end = <const char*>memchr(p + method_end + 1, SP, n - method_end - 1) - p
+        self._method = _method_str(p, method_end)
+        self._url = head[method_end + 1:target_end]
+        self._http11 = p[target_end + 8] == 49  # "HTTP/1.1": the minor digit
+        self._reset_message()
+
+    cdef void _reset_message(self):
+        self._headers = []
+        self._in_head = True
+        self._has_length = False
+        self._has_chunked = False
+        self._length = 0
+        self._body_size = 0
+
     cdef RequestHead _make_head(self):
-        parser = self._parser
-        version = parser.get_http_version()
-        cdef bint http11
-        if version == "1.1":
-            http11 = True
-        elif version == "1.0":
-            http11 = False
-        elif version == "0.9":
-            raise HttpParseError("Invalid HTTP version")
-        else:
-            raise HttpParseError("Unsupported HTTP version", 505)
-        method = parser.get_method()
-        if method == b"CONNECT":
+        if self._method == "CONNECT":
             raise HttpParseError("CONNECT is not supported")
-        headers = self._headers
+        cdef list headers = self._headers
+        cdef bint http11 = self._http11
         keep_alive, expect_continue, upgrade = check_request_headers(headers, http11)
         path, raw_path, query_string = split_target(self._url)
-        if self._url[:1] != b"/" and self._url != b"*":
+        if PyBytes_AS_STRING(self._url)[0] != 47 and self._url != b"*":  # not origin-form
             headers = _replace_host(headers, absolute_form_host(self._url))
         if self.max_body_size and self._has_length and self._length > self.max_body_size:
             raise HttpParseError("Request body too large", 413)
-        return RequestHead(method.decode("ascii"), path, raw_path, query_string, headers,
-                           "1.1" if http11 else "1.0", keep_alive, expect_continue, upgrade)
+        # Filled in directly: RequestHead(...) would parse nine arguments.
+        cdef RequestHead result = RequestHead.__new__(RequestHead)
+        result.method = self._method
+        result.path = path
+        result.raw_path = raw_path
+        result.query_string = query_string
+        result.headers = headers
+        result.http_version = "1.1" if http11 else "1.0"
+        result.keep_alive = keep_alive
+        result.expect_continue = expect_continue
+        result.upgrade = upgrade
+        return result
 
     # feeding ------------------------------------------------------------
     def feed(self, data):
@@ -586,6 +639,7 @@ cdef class RequestParser:
             if not _head_ok(<const unsigned char*>PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head)):
                 raise HttpParseError("Invalid request head")
             _check_version(head)
+            self._begin(head)
             if self._feed_llhttp(head, 0, PyBytes_GET_SIZE(head)) < 0:
                 # upgraded: the rest of this data is the new protocol's
                 self.trailing += data[i:]
@@ -717,15 +771,18 @@ cdef class RequestParser:
         self._mode = HEAD
         if self._has_chunked or (self._has_length and self._length > 0):
             self._synthetic = True
-            if self._has_chunked:
+            chunked = self._has_chunked
+            length = self._length
+            self._reset_message()  # the callbacks set the framing again
+            if chunked:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
                 self._mode = CHUNKED
                 self._chunks_start()
                 self._match = 0
             else:
-                self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % self._length)
+                self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % length)
                 self._mode = LENGTH
-                self._remaining = self._length
+                self._remaining = length
         else:
             self._events.append(None)
         if rest:
