@@ -4,6 +4,7 @@ The protocol holds response bytes back so that a streamed body's chunks, or
 the responses to a pipelined batch, leave in one write; these tests pin the
 other half of that bargain: nothing waits for an app that is waiting.
 """
+import sys
 import time
 
 import pytest
@@ -78,3 +79,48 @@ def test_a_long_stream_arrives_whole_and_in_order(start_server, implementation):
         assert (status, body) == (200, b"x" * 300_000)
         status, _, body, _, _ = read_response(sock, buffer=rest)
         assert (status, body) == (200, b"Hello, world!")
+
+
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])  # auto: uvloop where installed
+def test_large_bodies_leave_beside_their_heads_on_either_loop(start_server, implementation, loop):
+    # A body from LARGE_BODY up is written next to its head, not copied into
+    # it: as one writev on uvloop, as two writes where the transport's
+    # writelines() would join them (asyncio before 3.12, PyPy).
+    server = start_server("tests.apps:app", implementation, "--loop", loop)
+    bodies = [bytes([65 + index]) * size for index, size in enumerate((200_000, 16 * 1024, 70_000))]
+    requests = []
+    for body in bodies:
+        requests.append(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        requests.append(get(b"/"))
+    with server.connect() as sock:
+        sock.sendall(b"".join(requests))
+        rest = b""
+        for body_expected in bodies:
+            status, _, body, _, rest = read_response(sock, buffer=rest)
+            assert (status, body) == (200, body_expected)
+            status, _, body, _, rest = read_response(sock, buffer=rest)
+            assert (status, body) == (200, b"Hello, world!")
+
+
+def test_writes_vectors_tells_joining_transports_apart():
+    import asyncio
+
+    from fastasgi.protocols.http import writes_vectors
+
+    async def transports():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        try:
+            return writes_vectors(transport), type(transport)
+        finally:
+            transport.close()
+            server.close()
+
+    # asyncio's socket transport has its own writelines() (sendmsg) from 3.12 on
+    joins = sys.implementation.name != "cpython" or sys.version_info < (3, 12)
+    assert asyncio.run(transports())[0] is not joins
+    if sys.implementation.name == "cpython":
+        import uvloop
+        assert uvloop.run(transports())[0] is True
