@@ -360,6 +360,21 @@ def test_encode_response_headers_types(ns):
         ns.encode_response_headers([(b"content-length", b"1"), (b"Content-Length", b"1")])
 
 
+@pytest.mark.parametrize("ns", TWINS)
+def test_encode_response_headers_order_and_iterables(ns):
+    # Any iterable of pairs, and the first bad header decides the error
+    # whatever types come after it.
+    pairs = [(b"a", b"1"), [b"b", b"2"]]
+    assert ns.encode_response_headers(iter(pairs)) == (b"a: 1\r\nb: 2\r\n", -1, 0)
+    assert ns.encode_response_headers(tuple(pairs)) == (b"a: 1\r\nb: 2\r\n", -1, 0)
+    with pytest.raises(ValueError):
+        ns.encode_response_headers([(bytearray(b"x"), b"bad\n"), (1, b"v")])
+    with pytest.raises(ValueError):
+        ns.encode_response_headers([(b"x", b"bad\n"), ("str", b"v")])
+    with pytest.raises(TypeError):
+        ns.encode_response_headers([(b"x", b"ok"), (1, b"bad\n")])
+
+
 def test_flag_constants_agree():
     from fastasgi._speedups import headers_c, headers_py, response_c, response_py
     for name in ("HAS_DATE", "HAS_SERVER", "CONNECTION_CLOSE", "CHUNKED"):

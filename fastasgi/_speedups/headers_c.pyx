@@ -5,7 +5,8 @@ head.  Response side: validation and encoding of an application's headers.
 Same names, same results and same exceptions as the pure module; the
 character classes are lookup tables so the checks are plain C loops.
 """
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memcpy
 
 from .errors import HttpParseError
 
@@ -166,6 +167,68 @@ cpdef tuple encode_response_headers(object headers):
     and flags is a bitmask of HAS_DATE, HAS_SERVER, CONNECTION_CLOSE and
     CHUNKED telling the response encoder what the app already set.
     """
+    if type(headers) is not list and type(headers) is not tuple:
+        headers = list(headers)  # walked twice below
+    cdef object content_length = -1
+    cdef int flags = 0
+    cdef Py_ssize_t total = 0
+    cdef object name, value
+    cdef bytes bname, bvalue
+    # First pass: validate, collect the flags and the block's size.  The
+    # block is then written once, without a temporary per header line.
+    for header in headers:
+        name, value = header
+        if type(name) is not bytes or type(value) is not bytes:
+            return _encode_converting(headers)  # rare: str/bytearray/... from the app
+        bname = <bytes>name
+        bvalue = <bytes>value
+        content_length = _check_response_header(bname, bvalue, content_length, &flags)
+        total += PyBytes_GET_SIZE(bname) + PyBytes_GET_SIZE(bvalue) + 4
+    cdef bytes block = PyBytes_FromStringAndSize(NULL, total)
+    cdef char* q = PyBytes_AS_STRING(block)
+    for name, value in headers:
+        q = _put(q, <bytes>name)
+        q[0] = 58  # ":"
+        q[1] = 32  # " "
+        q = _put(q + 2, <bytes>value)
+        q[0] = 13
+        q[1] = 10
+        q += 2
+    return block, content_length, flags
+
+
+cdef inline char* _put(char* q, bytes data):
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    memcpy(q, PyBytes_AS_STRING(data), n)
+    return q + n
+
+
+cdef object _check_response_header(bytes bname, bytes bvalue, object content_length, int* flags):
+    """Validate one header of the app's; returns the Content-Length seen so far."""
+    if not _valid_name(bname):
+        raise ValueError(f"Invalid HTTP header name: {bname!r}")
+    if not _valid_value(bvalue):
+        raise ValueError(f"Invalid HTTP header value: {bvalue!r}")
+    if _name_is(bname, b"content-length", 14):
+        if content_length != -1 or not bvalue.strip().isdigit():
+            raise ValueError(f"Invalid Content-Length header: {bvalue!r}")
+        content_length = int(bvalue)
+    elif _name_is(bname, b"date", 4):
+        flags[0] |= _HAS_DATE
+    elif _name_is(bname, b"server", 6):
+        flags[0] |= _HAS_SERVER
+    elif _name_is(bname, b"connection", 10):
+        if b"close" in bvalue.lower():
+            flags[0] |= _CONNECTION_CLOSE
+    elif _name_is(bname, b"transfer-encoding", 17):
+        if b"chunked" in bvalue.lower():
+            flags[0] |= _CHUNKED
+    return content_length
+
+
+cdef tuple _encode_converting(object headers):
+    """encode_response_headers for headers that are not all bytes: convert
+    each one, in order, so that errors come in the same order as the pure twin's."""
     cdef list lines = []
     cdef object content_length = -1
     cdef int flags = 0
@@ -173,29 +236,9 @@ cpdef tuple encode_response_headers(object headers):
     cdef bytes bname, bvalue
     for header in headers:
         name, value = header
-        if type(name) is not bytes or type(value) is not bytes:
-            name = _as_bytes(name, "name")
-            value = _as_bytes(value, "value")
-        bname = <bytes>name
-        bvalue = <bytes>value
-        if not _valid_name(bname):
-            raise ValueError(f"Invalid HTTP header name: {bname!r}")
-        if not _valid_value(bvalue):
-            raise ValueError(f"Invalid HTTP header value: {bvalue!r}")
-        if _name_is(bname, b"content-length", 14):
-            if content_length != -1 or not bvalue.strip().isdigit():
-                raise ValueError(f"Invalid Content-Length header: {bvalue!r}")
-            content_length = int(bvalue)
-        elif _name_is(bname, b"date", 4):
-            flags |= _HAS_DATE
-        elif _name_is(bname, b"server", 6):
-            flags |= _HAS_SERVER
-        elif _name_is(bname, b"connection", 10):
-            if b"close" in bvalue.lower():
-                flags |= _CONNECTION_CLOSE
-        elif _name_is(bname, b"transfer-encoding", 17):
-            if b"chunked" in bvalue.lower():
-                flags |= _CHUNKED
+        bname = _as_bytes(name, "name")
+        bvalue = _as_bytes(value, "value")
+        content_length = _check_response_header(bname, bvalue, content_length, &flags)
         lines.append(bname + b": " + bvalue + b"\r\n")
     return b"".join(lines), content_length, flags
 

@@ -5,6 +5,10 @@ adds the server defaults the app did not set, picks the framing
 (Content-Length, chunked, or close-delimited) and returns the bytes to
 write, status line + headers + first body chunk in one buffer.
 """
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdio cimport snprintf
+from libc.string cimport memcpy
+
 from http import HTTPStatus
 
 from .headers_c cimport encode_response_headers
@@ -34,6 +38,29 @@ cpdef bytes status_line(object status):
         line = b"HTTP/1.1 %d %s\r\n" % (status, phrase)
         _STATUS_LINES[status] = line
     return <bytes>line
+
+
+cdef bytes _concat(list parts):
+    """b"".join(parts) for a list of bytes, without the buffer protocol per item."""
+    cdef Py_ssize_t total = 0, n
+    cdef bytes part
+    for part in parts:
+        if part is None:  # as join() would: a typed bytes argument may be None
+            raise TypeError("expected bytes, got None")
+        total += PyBytes_GET_SIZE(part)
+    cdef bytes result = PyBytes_FromStringAndSize(NULL, total)
+    cdef char* q = PyBytes_AS_STRING(result)
+    for part in parts:
+        n = PyBytes_GET_SIZE(part)
+        memcpy(q, PyBytes_AS_STRING(part), n)
+        q += n
+    return result
+
+
+cdef bytes _content_length_line(Py_ssize_t size):
+    cdef char line[48]
+    cdef int n = snprintf(line, sizeof(line), "content-length: %zd\r\n", size)
+    return PyBytes_FromStringAndSize(line, n)
 
 
 cdef bytes _without_transfer_encoding(bytes block):
@@ -80,20 +107,21 @@ cdef class ResponseEncoder:
         cdef list parts = self._head_parts(status, headers, body, more_body, default_lines, date_line,
                                            server_line)
         parts.append(self.encode_body(body, more_body))
-        return b"".join(parts)
+        return _concat(parts)
 
     cpdef bytes frame_head(self, object status, object headers, object body, bint more_body,
                            bytes default_lines, bytes date_line, bytes server_line):
         """The status line and headers alone, framed for `body`, which encode_body
         must then be given: a large body is written beside its head, not copied into it."""
-        return b"".join(self._head_parts(status, headers, body, more_body, default_lines, date_line,
-                                         server_line))
+        return _concat(self._head_parts(status, headers, body, more_body, default_lines, date_line,
+                                        server_line))
 
     cdef list _head_parts(self, object status, object headers, object body, bint more_body,
                           bytes default_lines, bytes date_line, bytes server_line):
         cdef bytes block
         cdef int flags
         cdef int code
+        cdef Py_ssize_t size
         block, content_length, flags = encode_response_headers(headers)
         if flags & _CHUNKED and not self.http11:
             # HTTP/1.0 has no chunked framing (RFC 9112 6.1): the app's
@@ -117,8 +145,9 @@ cdef class ResponseEncoder:
             self.chunked = True
         elif not more_body:
             # The whole body is here: frame it by length, cheaper than chunks.
-            self.remaining = len(body)
-            parts.append(b"content-length: %d\r\n" % self.remaining)
+            size = len(body)
+            self.remaining = size
+            parts.append(_content_length_line(size))
         elif self.http11:
             self.chunked = True
             parts.append(b"transfer-encoding: chunked\r\n")
