@@ -11,6 +11,7 @@ import threading
 import time
 from email.utils import formatdate
 
+from .allocator import tune_malloc
 from .lifespan import Lifespan
 from .protocols.http import HttpProtocol, ServerState
 
@@ -49,6 +50,8 @@ class Server:
 
     async def serve(self, sockets=None):
         config = self.config
+        if tune_malloc():  # per process: forked and spawned workers all come through here
+            logger.debug("glibc malloc tuned for serving (FASTASGI_NO_MALLOC_TUNING=1 turns this off).")
         if not config.loaded:
             config.load()
         if config.limit_concurrency is not None:

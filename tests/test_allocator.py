@@ -1,0 +1,75 @@
+"""The serving process keeps freed heap instead of trimming it after every burst (glibc only)."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fastasgi.allocator import is_glibc, tune_malloc, user_tuned
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.timeout(30)
+
+needs_glibc = pytest.mark.skipif(not is_glibc(), reason="malloc tuning is for glibc only")
+
+# Allocates 4 MiB in 16 KiB blocks (below both the mmap threshold and the
+# default one, so from the heap), frees them, and prints how far the
+# program break came back down: glibc's default trims it at once.
+HEAP_SHRINK = textwrap.dedent("""
+    import ctypes, sys
+    from fastasgi.allocator import tune_malloc
+    tuned = tune_malloc() if sys.argv[1] == "tune" else False
+    libc = ctypes.CDLL(None)
+    libc.sbrk.restype = ctypes.c_void_p
+    libc.sbrk.argtypes = (ctypes.c_ssize_t,)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = (ctypes.c_size_t,)
+    libc.free.argtypes = (ctypes.c_void_p,)
+    libc.memset.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t)
+    blocks = []
+    for _ in range(256):
+        block = libc.malloc(16 * 1024)
+        libc.memset(block, 1, 16 * 1024)
+        blocks.append(block)
+    top = libc.sbrk(0)
+    for block in reversed(blocks):
+        libc.free(block)
+    print(tuned, top - libc.sbrk(0))
+""")
+
+
+def heap_given_back(mode):
+    # A clean environment: no MALLOC_* setting of the caller's may decide
+    result = subprocess.run([sys.executable, "-c", HEAP_SHRINK, mode], capture_output=True, text=True,
+                            timeout=20, env={"PATH": "/usr/bin:/bin"}, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    tuned, shrunk = result.stdout.split()
+    return tuned == "True", int(shrunk)
+
+
+@needs_glibc
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="PyPy's own GC heap moves the break too")
+def test_a_tuned_process_keeps_its_freed_heap():
+    tuned, shrunk = heap_given_back("tune")
+    assert tuned
+    assert shrunk == 0
+    tuned, shrunk = heap_given_back("default")
+    assert not tuned
+    assert shrunk >= 2 * 1024 * 1024  # glibc's default handed most of the 4 MiB back
+
+
+def test_the_user_and_the_environment_win():
+    assert not tune_malloc({"FASTASGI_NO_MALLOC_TUNING": "1"})
+    assert not tune_malloc({"MALLOC_TRIM_THRESHOLD_": "65536"})
+    assert not tune_malloc({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=65536"})
+    assert user_tuned({"MALLOC_TOP_PAD_": "0"})
+    assert not user_tuned({"GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=512", "PATH": "/bin"})
+
+
+@needs_glibc
+@pytest.mark.parametrize("env, tuned", [({}, True), ({"FASTASGI_NO_MALLOC_TUNING": "1"}, False)])
+def test_the_server_tunes_its_own_process(start_server, implementation, env, tuned):
+    server = start_server("tests.apps:app", implementation, "--log-level", "debug", env=env)
+    assert server.wait_for_log("Application startup complete.")
+    assert ("glibc malloc tuned for serving" in server.log) is tuned, server.log
