@@ -7,6 +7,7 @@ status must match.  The other three modules are checked on both twins with
 the same assertions.
 """
 import asyncio
+import gc
 
 import pytest
 
@@ -373,6 +374,33 @@ def test_encode_response_headers_order_and_iterables(ns):
         ns.encode_response_headers([(b"x", b"bad\n"), ("str", b"v")])
     with pytest.raises(TypeError):
         ns.encode_response_headers([(b"x", b"ok"), (1, b"bad\n")])
+
+
+@pytest.mark.parametrize("ns", TWINS)
+def test_a_closed_parser_is_freed_without_the_garbage_collector(ns):
+    # A connection's parser must not be part of a reference cycle once
+    # closed: else every connection leaves work for the cyclic GC.
+    requests = (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            parser = ns.RequestParser(65536, "websocket")
+            assert parser.feed(requests)
+            parser.close()
+            del parser
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("ns", TWINS)
+def test_feed_after_close_is_an_error(ns):
+    parser = ns.RequestParser(65536, "websocket")
+    parser.close()
+    with pytest.raises(RuntimeError):
+        parser.feed(b"GET / HTTP/1.1\r\n")
 
 
 def test_flag_constants_agree():

@@ -502,6 +502,8 @@ cdef class RequestParser:
         if self.trailing is not None:
             self.trailing += data
             return []
+        if self._parser is None:
+            raise RuntimeError("RequestParser.feed() after close()")
         if type(data) is not bytes:
             data = bytes(data)
         self.bytes_received += PyBytes_GET_SIZE(data)
@@ -511,6 +513,13 @@ cdef class RequestParser:
         finally:
             self._events = None
         return events
+
+    def close(self):
+        """The connection is done: let go of llhttp.  Its callbacks are bound
+        methods of this object, so the two form a reference cycle that only
+        the garbage collector could free: about ten objects per connection."""
+        self._parser = None
+        self._head = None
 
     cdef int _feed(self, bytes data) except -1:
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)

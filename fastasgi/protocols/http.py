@@ -171,6 +171,7 @@ class HttpProtocol(asyncio.Protocol):
             if cycle is not None:
                 cycle.disconnect()
         self.pipeline.clear()
+        self.parser.close()
         if self.flow is not None:
             self.flow.connection_lost(exc)
 
@@ -323,6 +324,7 @@ class HttpProtocol(asyncio.Protocol):
         scope = self._scope(head, "websocket", scheme, {"websocket.http.response": {}})
         del scope["method"]
         websocket.start(self.transport, self.flow, head, scope, self.parser.trailing)
+        self.parser.close()
         self.flow.resume_reading()
         if self.last_call:  # arrived during shutdown: it gets the shutdown's answer
             websocket.shutdown()
