@@ -18,6 +18,20 @@ def get(path, extra=b""):
     return b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n" + extra + b"\r\n"
 
 
+def post_echo(body):
+    return b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def assert_answered_in_order(server, requests, bodies):
+    """Send `requests` in one write: each gets a 200 with its body from `bodies`, in order."""
+    with server.connect() as sock:
+        sock.sendall(b"".join(requests))
+        rest = b""
+        for body_expected in bodies:
+            status, _, body, _, rest = read_response(sock, buffer=rest)
+            assert (status, body) == (200, body_expected)
+
+
 def test_a_chunk_is_sent_while_the_app_waits(start_server, implementation):
     server = start_server("tests.apps:app", implementation)
     with server.connect() as sock:
@@ -60,14 +74,9 @@ def test_a_pipelined_batch_is_answered_in_order(start_server, implementation):
             expected.append(b"x" * 4 * (index + 1))
         else:
             body = b"body %d" % index
-            requests.append(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            requests.append(post_echo(body))
             expected.append(body)
-    with server.connect() as sock:
-        sock.sendall(b"".join(requests))
-        rest = b""
-        for body_expected in expected:
-            status, _, body, _, rest = read_response(sock, buffer=rest)
-            assert (status, body) == (200, body_expected)
+    assert_answered_in_order(server, requests, expected)
 
 
 def test_a_long_stream_arrives_whole_and_in_order(start_server, implementation):
@@ -89,17 +98,11 @@ def test_large_bodies_leave_beside_their_heads_on_either_loop(start_server, impl
     server = start_server("tests.apps:app", implementation, "--loop", loop)
     bodies = [bytes([65 + index]) * size for index, size in enumerate((200_000, 16 * 1024, 70_000))]
     requests = []
+    expected = []
     for body in bodies:
-        requests.append(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        requests.append(get(b"/"))
-    with server.connect() as sock:
-        sock.sendall(b"".join(requests))
-        rest = b""
-        for body_expected in bodies:
-            status, _, body, _, rest = read_response(sock, buffer=rest)
-            assert (status, body) == (200, body_expected)
-            status, _, body, _, rest = read_response(sock, buffer=rest)
-            assert (status, body) == (200, b"Hello, world!")
+        requests += [post_echo(body), get(b"/")]
+        expected += [body, b"Hello, world!"]
+    assert_answered_in_order(server, requests, expected)
 
 
 def test_writes_vectors_tells_joining_transports_apart():
