@@ -1,10 +1,13 @@
 """--log-config (.ini, .json, .yaml), --log-level incl. trace, colours and the access log format."""
 import json
+import logging
 import re
 import textwrap
 
 import httpx
 import pytest
+
+from .conftest import read_response
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -190,3 +193,82 @@ def test_the_default_config_is_never_modified():
     Config("tests.process_apps:app", use_colors=True)
     assert LOGGING_CONFIG["formatters"]["default"]["use_colors"] is None
     Config("tests.process_apps:app")
+
+
+def test_the_access_lines_of_a_pipelined_batch_all_arrive_in_order(start_server):
+    # The default access handler writes one loop turn's lines together.
+    server = start_server("tests.apps:app", "compiled")
+    paths = [b"/?n=%d" % index for index in range(40)]
+    with server.connect() as sock:
+        sock.sendall(b"".join(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n" for path in paths))
+        rest = b""
+        for _ in paths:
+            status, _, _, _, rest = read_response(sock, buffer=rest)
+            assert status == 200
+    assert server.wait_for_log('"GET /?n=39 HTTP/1.1" 200 OK'), server.log
+    logged = re.findall(r'"GET /\?n=(\d+) HTTP/1\.1" 200 OK', server.log)
+    assert logged == [str(index) for index in range(40)]
+
+
+def test_batching_handler_writes_at_the_end_of_the_loop_turn():
+    import asyncio
+    import io
+
+    from fastasgi.logging import BatchingStreamHandler
+
+    stream = io.StringIO()
+    handler = BatchingStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("tests.batching")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("outside a loop")  # written on the spot
+        assert stream.getvalue() == "outside a loop\n"
+
+        async def turns():
+            logger.info("one")
+            logger.info("two")
+            assert stream.getvalue() == "outside a loop\n"  # held until the turn ends
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert stream.getvalue() == "outside a loop\none\ntwo\n"
+            logger.info("three")  # pending when the handler is closed
+
+        asyncio.run(turns())
+        handler.close()
+        assert stream.getvalue() == "outside a loop\none\ntwo\nthree\n"
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_access_records_and_formats_are_uvicorn_s():
+    from fastasgi.logging import AccessFormatter, log_access
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger = logging.getLogger("tests.access")
+    logger.propagate = False
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        log_access(logger, "1.2.3.4:5", "GET", "/a?b=1", "1.1", 404)
+    finally:
+        logger.removeHandler(keep)
+    (record,) = records
+    assert (record.levelno, record.name) == (logging.INFO, "tests.access")
+    assert record.getMessage() == '1.2.3.4:5 - "GET /a?b=1 HTTP/1.1" 404'
+    fmt = '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+    plain = AccessFormatter(fmt, use_colors=False)
+    for _ in range(2):  # the second time from its caches
+        assert plain.format(record) == 'INFO:     1.2.3.4:5 - "GET /a?b=1 HTTP/1.1" 404 Not Found'
+    assert AccessFormatter(fmt, use_colors=True).format(record) == (
+        '\x1b[32mINFO\x1b[0m:     1.2.3.4:5 - "\x1b[1mGET /a?b=1 HTTP/1.1\x1b[0m" \x1b[31m404 Not Found\x1b[0m')
+    record.args = ("1.2.3.4:5", "GET", "/", "1.1", 599)
+    assert plain.format(record) == 'INFO:     1.2.3.4:5 - "GET / HTTP/1.1" 599 '
+    assert "client_addr" not in record.__dict__  # formatting worked on a copy

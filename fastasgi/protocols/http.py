@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sys
 
+from ..logging import log_access
 from .cycle import RequestResponseCycle
 from .tls import tls_extension
 from .websocket import WebSocketProtocol
@@ -400,9 +401,8 @@ class HttpProtocol(asyncio.Protocol):
                 self.flush()  # the head alone: a joining writelines() would copy the body
             data = encoder.encode_body(body, more_body)
         if self.access_log:
-            access_logger.info('%s - "%s %s HTTP/%s" %d', client_addr_for_log(cycle.scope),
-                               head.method, _path_with_query(cycle.scope), head.http_version,
-                               status)
+            log_access(access_logger, client_addr_for_log(cycle.scope), head.method,
+                       _path_with_query(cycle.scope), head.http_version, status)
         if encoder.complete:
             self._response_complete(cycle, data)
         else:
