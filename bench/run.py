@@ -38,6 +38,7 @@ MALLOC_TUNING = {"MALLOC_TRIM_THRESHOLD_": str(8 * 1024 * 1024), "MALLOC_MMAP_TH
 
 def server_commands(python, port, pypy=None):
     common_flags = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    logging_flags = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
     commands = {
         "fastasgi": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags], {}),
         "fastasgi-pure": ([python, "-m", "fastasgi", "app:app", "--http", "h11", *common_flags],
@@ -48,6 +49,11 @@ def server_commands(python, port, pypy=None):
         # (fastasgi/allocator.py): not in the default list, for a fair look at echo.
         "uvicorn-malloc": ([python, "-m", "uvicorn", "app:app", "--http", "httptools", "--loop", "uvloop",
                             *common_flags], MALLOC_TUNING),
+        # Access log on, as uvicorn's default is (to /dev/null): optional, each
+        # against the other.
+        "fastasgi-accesslog": ([python, "-m", "fastasgi", "app:app", *logging_flags], {}),
+        "uvicorn-accesslog": ([python, "-m", "uvicorn", "app:app", "--http", "httptools", "--loop", "uvloop",
+                               *logging_flags], {}),
         "granian": ([python, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                      "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "app:app"], {}),
         "raw-uvloop": ([python, "raw_uvloop.py", str(port)], {}),
@@ -60,8 +66,10 @@ def server_commands(python, port, pypy=None):
 
 
 # The server each one's ratio is taken against: uvicorn (httptools + uvloop),
-# except on PyPy, where the peer is uvicorn's h11 path on the same PyPy.
-BASELINE = {"fastasgi-pypy": "uvicorn-h11-pypy", "uvicorn-h11-pypy": "uvicorn-h11-pypy"}
+# except on PyPy, where the peer is uvicorn's h11 path on the same PyPy, and
+# with the access log on, where it is uvicorn with its access log on.
+BASELINE = {"fastasgi-pypy": "uvicorn-h11-pypy", "uvicorn-h11-pypy": "uvicorn-h11-pypy",
+            "fastasgi-accesslog": "uvicorn-accesslog", "uvicorn-accesslog": "uvicorn-accesslog"}
 # PyPy's JIT needs a longer warm-up before its figures mean anything.
 PYPY_WARMUP = 5
 
@@ -282,7 +290,7 @@ def report(samples, servers, scenarios, options):
         json.dump({"meta": meta, "rows": rows}, file, indent=2)
     lines = [f"`{meta['command']}` ({meta['rounds']} rounds x {meta['duration_s']:g} s, Python {meta['python']}, "
              "server on CPU 0, wrk on CPU 1; medians; * = wrk saturated its core, a lower bound)", "",
-             "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn (PyPy rows: x uvicorn-h11-pypy) | errors |",
+             "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn (PyPy rows: x uvicorn-h11-pypy; accesslog rows: x uvicorn-accesslog) | errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         star = "*" if row["client_bound"] else ""
