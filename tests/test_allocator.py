@@ -56,7 +56,10 @@ def test_a_tuned_process_keeps_its_freed_heap():
     assert shrunk == 0
     tuned, shrunk = heap_given_back("default")
     assert not tuned
-    assert shrunk >= 2 * 1024 * 1024  # glibc's default handed most of the 4 MiB back
+    # glibc's default handed some of the 4 MiB back: all of it above its trim
+    # threshold, 128 KiB unless the interpreter's own startup raised it
+    # (3.13 frees an mmap()ed block early: 288 KiB came back there)
+    assert shrunk > 0
 
 
 def test_the_user_and_the_environment_win():
