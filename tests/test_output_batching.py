@@ -93,10 +93,12 @@ def test_a_long_stream_arrives_whole_and_in_order(start_server, implementation):
 @pytest.mark.parametrize("loop", ["auto", "asyncio"])  # auto: uvloop where installed
 def test_large_bodies_leave_beside_their_heads_on_either_loop(start_server, implementation, loop):
     # A body from LARGE_BODY up is written next to its head, not copied into
-    # it: as one writev on uvloop, as two writes where the transport's
-    # writelines() would join them (asyncio before 3.12, PyPy).
+    # it: as one writev on uvloop; where the transport's writelines() would
+    # join them (asyncio before 3.12, PyPy), as a write of its own from
+    # OWN_WRITE_BODY up.
     server = start_server("tests.apps:app", implementation, "--loop", loop)
-    bodies = [bytes([65 + index]) * size for index, size in enumerate((200_000, 16 * 1024, 70_000))]
+    sizes = (300_000, 16 * 1024, 70_000, 256 * 1024, 600_000)
+    bodies = [bytes([65 + index]) * size for index, size in enumerate(sizes)]
     requests = []
     expected = []
     for body in bodies:

@@ -25,6 +25,10 @@ MAX_PIPELINE = 32  # queued requests before we stop reading from the client
 OUT_BUFFER_MAX = 64 * 1024
 # A first body chunk this large is not copied into the response head's buffer.
 LARGE_BODY = 16 * 1024
+# Where writelines() joins its buffers (see writes_vectors), a body goes out
+# in a write of its own from this size: below it, one copy costs less than
+# a second send().
+OWN_WRITE_BODY = 256 * 1024
 # At shutdown, how long a connection accepted but still without its first
 # request may wait for it: the client may have sent it already.
 SHUTDOWN_FIRST_REQUEST_GRACE = 0.5
@@ -86,7 +90,7 @@ class HttpProtocol(asyncio.Protocol):
         "scheme", "server", "server_line", "server_state", "starting", "status_line",
         "timeout_keep_alive", "timeout_request_body", "timeout_request_header", "timeout_write",
         "tls", "transport", "upgrade_head", "watch_interval", "watch_mark", "watch_since",
-        "write_paused_at", "out", "out_size", "forwarded", "writev",
+        "write_paused_at", "out", "out_size", "forwarded", "large_body",
     )
 
     def __init__(self, config, server_state, app_state, _loop=None):
@@ -129,7 +133,7 @@ class HttpProtocol(asyncio.Protocol):
         self.pipeline = []  # requests waiting for the response before them (a few at most)
         self.out = None  # response bytes held back, written together by flush()
         self.out_size = 0
-        self.writev = True  # transport.writelines() writes without joining (see connection_made)
+        self.large_body = LARGE_BODY  # first body chunks from here up are not copied (see connection_made)
         self.forwarded = None  # the ForwardedPolicy when the peer is a trusted proxy
         self.encoder = None
         self.pending_error = None  # a parse error to answer once earlier responses are out
@@ -150,7 +154,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- transport callbacks ---------------------------------------------
     def connection_made(self, transport):
         self.transport = transport
-        self.writev = writes_vectors(transport)
+        self.large_body = LARGE_BODY if writes_vectors(transport) else OWN_WRITE_BODY
         self.flow = self.FlowControl(transport)
         self.server = get_local_addr(transport)
         self.client = get_remote_addr(transport)
@@ -391,13 +395,13 @@ class HttpProtocol(asyncio.Protocol):
             head.method == "HEAD", head.http_version == "1.1", head.keep_alive and not self.closing and not self.last_call
         )
         date_line = self.server_state.date_line if self.date_header else b""
-        if len(body) < LARGE_BODY:
+        if len(body) < self.large_body:
             data = encoder.encode_head(status, headers, body, more_body, self.default_lines, date_line,
                                        self.server_line)
         else:  # written beside its head (one writev), not copied into it
             self._write(encoder.frame_head(status, headers, body, more_body, self.default_lines, date_line,
                                            self.server_line))
-            if not self.writev:
+            if self.large_body != LARGE_BODY:
                 self.flush()  # the head alone: a joining writelines() would copy the body
             data = encoder.encode_body(body, more_body)
         if self.access_log:
