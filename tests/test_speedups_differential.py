@@ -386,7 +386,7 @@ def test_a_closed_parser_is_freed_without_the_garbage_collector(ns):
     gc.disable()
     try:
         for _ in range(20):
-            parser = ns.RequestParser(65536, "websocket")
+            parser = ns.RequestParser(65536, b"websocket")
             assert parser.feed(requests)
             parser.close()
             del parser
@@ -396,8 +396,18 @@ def test_a_closed_parser_is_freed_without_the_garbage_collector(ns):
 
 
 @pytest.mark.parametrize("ns", TWINS)
+def test_bytes_received_counts_every_byte_fed(ns):
+    parser = ns.RequestParser(65536, b"websocket")
+    upgrade = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    parser.feed(upgrade + b"frame")
+    parser.feed(bytearray(b"more"))  # after the upgrade: the next protocol's, still counted
+    assert parser.trailing == b"framemore"
+    assert parser.bytes_received == len(upgrade) + 9
+
+
+@pytest.mark.parametrize("ns", TWINS)
 def test_feed_after_close_is_an_error(ns):
-    parser = ns.RequestParser(65536, "websocket")
+    parser = ns.RequestParser(65536, b"websocket")
     parser.close()
     with pytest.raises(RuntimeError):
         parser.feed(b"GET / HTTP/1.1\r\n")

@@ -499,14 +499,14 @@ cdef class RequestParser:
 
     # feeding ------------------------------------------------------------
     def feed(self, data):
+        if type(data) is not bytes:
+            data = bytes(data)
+        self.bytes_received += PyBytes_GET_SIZE(data)  # every byte, as the pure twin counts
         if self.trailing is not None:
             self.trailing += data
             return []
         if self._parser is None:
             raise RuntimeError("RequestParser.feed() after close()")
-        if type(data) is not bytes:
-            data = bytes(data)
-        self.bytes_received += PyBytes_GET_SIZE(data)
         events = self._events = []
         try:
             self._feed(<bytes>data)
