@@ -309,7 +309,8 @@ cdef str _method_str(const char* p, Py_ssize_t n):
 
 
 cdef int _check_version(bytes head) except -1:
-    """Refuse an HTTP version other than 1.0/1.1 before llhttp sees the head.
+    """Refuse an HTTP version other than 1.0/1.1 before llhttp sees the head;
+    else 1 for HTTP/1.1, 0 for HTTP/1.0.
 
     llhttp would report a bad target before the version; the pure twin
     checks method, then version, then target, and so does this.  A head
@@ -322,7 +323,7 @@ cdef int _check_version(bytes head) except -1:
     if major == 49 and (minor == 48 or minor == 49):  # 1.0 / 1.1: the fast path
         if memcmp(p, b"PRI ", 4) == 0:  # llhttp takes it for the HTTP/2 preface and waits
             raise HttpParseError("Invalid method")
-        return 0
+        return minor == 49
     if head[:head.find(b" ")] not in _METHODS:
         raise HttpParseError("Invalid method")
     if major == 48 and minor == 57:
@@ -450,11 +451,11 @@ cdef class RequestParser:
             self._events.append(None)
         # else: _feed_llhttp decides, once llhttp says where the head ended
 
-    cdef void _begin(self, bytes head):
+    cdef int _begin(self, bytes head, bint http11) except -1:
         """A new message starts with `head`: what on_message_begin and on_url would do.
 
-        `head` passed _head_ok and _check_version: its request line is
-        "method SP target SP HTTP/1.x CRLF".
+        `head` passed _head_ok and _check_version, which gave `http11`: its
+        request line is "method SP target SP HTTP/1.x CRLF".
         """
         cdef const char* p = PyBytes_AS_STRING(head)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(head)
@@ -462,8 +463,9 @@ cdef class RequestParser:
         cdef Py_ssize_t target_end = <const char*>memchr(p + method_end + 1, SP, n - method_end - 1) - p
         self._method = _method_str(p, method_end)
         self._url = head[method_end + 1:target_end]
-        self._http11 = p[target_end + 8] == 49  # "HTTP/1.1": the minor digit
+        self._http11 = http11
         self._reset_message()
+        return 0
 
     cdef void _reset_message(self):
         self._headers = []
@@ -647,8 +649,7 @@ cdef class RequestParser:
                 head = data[start:i]
             if not _head_ok(<const unsigned char*>PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head)):
                 raise HttpParseError("Invalid request head")
-            _check_version(head)
-            self._begin(head)
+            self._begin(head, _check_version(head))
             if self._feed_llhttp(head, 0, PyBytes_GET_SIZE(head)) < 0:
                 # upgraded: the rest of this data is the new protocol's
                 self.trailing += data[i:]
