@@ -195,9 +195,9 @@ def test_the_default_config_is_never_modified():
     Config("tests.process_apps:app")
 
 
-def test_the_access_lines_of_a_pipelined_batch_all_arrive_in_order(start_server):
+def test_the_access_lines_of_a_pipelined_batch_all_arrive_in_order(start_server, implementation):
     # The default access handler writes one loop turn's lines together.
-    server = start_server("tests.apps:app", "compiled")
+    server = start_server("tests.apps:app", implementation)
     paths = [b"/?n=%d" % index for index in range(40)]
     with server.connect() as sock:
         sock.sendall(b"".join(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n" for path in paths))

@@ -401,8 +401,8 @@ class HttpProtocol(asyncio.Protocol):
         else:  # written beside its head (one writev), not copied into it
             self._write(encoder.frame_head(status, headers, body, more_body, self.default_lines, date_line,
                                            self.server_line))
-            if self.large_body != LARGE_BODY:
-                self.flush()  # the head alone: a joining writelines() would copy the body
+            if self.large_body == OWN_WRITE_BODY:  # writelines() joins on this transport:
+                self.flush()  # the head goes alone, so the body is not copied
             data = encoder.encode_body(body, more_body)
         if self.access_log:
             log_access(access_logger, client_addr_for_log(cycle.scope), head.method,
