@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from fastasgi.allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 PORT = 8765
@@ -33,7 +35,8 @@ SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
 
-MALLOC_TUNING = {"MALLOC_TRIM_THRESHOLD_": str(8 * 1024 * 1024), "MALLOC_MMAP_THRESHOLD_": str(1024 * 1024)}
+# fastasgi's own glibc malloc settings, as environment variables for a peer
+MALLOC_TUNING = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
 
 
 def server_commands(python, port, pypy=None):
