@@ -68,10 +68,6 @@ LIMITS = {
 }
 
 
-def run(ns, pieces, limits):
-    return parse_all(ns, pieces, **limits)
-
-
 def test_one_input(raw):
     elapsed = time.monotonic() - STARTED
     if elapsed >= REPORT["next"] or (elapsed >= REPORT["end"] - 1 and not REPORT["done"]):
@@ -88,12 +84,12 @@ def test_one_input(raw):
         pieces.append(data[last:cut])
         last = cut
     pieces.append(data[last:])
-    pure = run(PURE, [data], limits)
+    pure = parse_all(PURE, [data], **limits)
     STATS[pure[0] if pure[0] == "ok" else pure] += 1
-    assert run(PURE, pieces, limits) == pure, ("pure: pieces differ from one piece", pieces, limits)
+    assert parse_all(PURE, pieces, **limits) == pure, ("pure: pieces differ from one piece", pieces, limits)
     if COMPILED is not None:
-        compiled = run(COMPILED, [data], limits)
-        assert run(COMPILED, pieces, limits) == compiled, ("compiled: pieces differ", pieces, limits)
+        compiled = parse_all(COMPILED, [data], **limits)
+        assert parse_all(COMPILED, pieces, **limits) == compiled, ("compiled: pieces differ", pieces, limits)
         if compiled != pure:
             raise AssertionError(("twins differ", data, limits, pure, compiled))
 
