@@ -129,3 +129,48 @@ def test_writes_vectors_tells_joining_transports_apart():
     if sys.implementation.name == "cpython":
         import uvloop
         assert uvloop.run(transports())[0] is True
+
+
+def test_asyncio_transports_read_at_most_read_size():
+    """The read size stays small on asyncio's transports, and nothing is lost by it."""
+    import asyncio
+
+    from fastasgi.protocols.utils import READ_SIZE, limit_read_size
+
+    payload = bytes(range(256)) * (4 * READ_SIZE // 256 + 7)
+
+    class Collect(asyncio.Protocol):
+        def __init__(self):
+            self.chunks = []
+            self.done = asyncio.get_running_loop().create_future()
+
+        def connection_made(self, transport):
+            limit_read_size(transport)
+
+        def data_received(self, data):
+            self.chunks.append(data)
+
+        def eof_received(self):
+            self.done.set_result(None)
+
+    async def receive():
+        loop = asyncio.get_running_loop()
+        collector = Collect()
+        server = await loop.create_server(lambda: collector, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(payload)
+            writer.write_eof()
+            await asyncio.wait_for(collector.done, 10)
+            writer.close()
+            return collector.chunks
+        finally:
+            server.close()
+
+    chunks = asyncio.run(receive())
+    assert b"".join(chunks) == payload
+    assert max(map(len, chunks)) <= READ_SIZE
+    if sys.implementation.name == "cpython":
+        import uvloop  # reads into a buffer of its own: limit_read_size leaves it be
+        assert b"".join(uvloop.run(receive())) == payload

@@ -14,7 +14,7 @@ from ..logging import log_access
 from .cycle import RequestResponseCycle
 from .tls import tls_extension
 from .websocket import WebSocketProtocol
-from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
+from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl, limit_read_size
 
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
@@ -154,6 +154,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- transport callbacks ---------------------------------------------
     def connection_made(self, transport):
         self.transport = transport
+        limit_read_size(transport)
         self.large_body = LARGE_BODY if writes_vectors(transport) else OWN_WRITE_BODY
         self.flow = self.FlowControl(transport)
         self.server = get_local_addr(transport)
