@@ -13,7 +13,7 @@ from email.utils import formatdate
 
 from .allocator import tune_malloc
 from .lifespan import Lifespan
-from .protocols.http import HttpProtocol, ServerState
+from .protocols.http import ServerState, http_protocol_class
 
 logger = logging.getLogger("fastasgi.error")
 
@@ -88,7 +88,7 @@ class Server:
             self.should_exit = True
             return
         create_protocol = functools.partial(
-            HttpProtocol, config=config, server_state=self.server_state,
+            http_protocol_class(loop), config=config, server_state=self.server_state,
             app_state=self.lifespan.state, _loop=loop,
         )
         tls = config.ssl

@@ -131,46 +131,110 @@ def test_writes_vectors_tells_joining_transports_apart():
         assert uvloop.run(transports())[0] is True
 
 
-def test_asyncio_transports_read_at_most_read_size():
-    """The read size stays small on asyncio's transports, and nothing is lost by it."""
+
+def test_asyncio_loops_get_the_buffered_protocols():
     import asyncio
 
-    from fastasgi.protocols.utils import READ_SIZE, limit_read_size
+    from fastasgi.protocols.http import BufferedHttpProtocol, HttpProtocol, http_protocol_class
+    from fastasgi.protocols.websocket import BufferedWebSocketProtocol
 
-    payload = bytes(range(256)) * (4 * READ_SIZE // 256 + 7)
+    def protocol_class(new_loop):
+        loop = new_loop()
+        try:
+            return http_protocol_class(loop)
+        finally:
+            loop.close()
 
-    class Collect(asyncio.Protocol):
+    assert protocol_class(asyncio.new_event_loop) is BufferedHttpProtocol
+    assert issubclass(BufferedHttpProtocol, asyncio.BufferedProtocol)
+    assert BufferedHttpProtocol.websocket_class is BufferedWebSocketProtocol
+    assert issubclass(BufferedWebSocketProtocol, asyncio.BufferedProtocol)
+    if sys.implementation.name == "cpython":
+        import uvloop  # reads into a buffer of its own and hands over bytes
+        assert protocol_class(uvloop.new_event_loop) is HttpProtocol
+
+
+
+def test_shared_read_buffer_hands_over_every_byte():
+    """Two connections' reads, larger than the shared buffer, arrive whole and apart."""
+    import asyncio
+
+    from fastasgi.protocols.asyncio_loop import READ_SIZE, SharedReadBuffer
+
+    payloads = [bytes(range(256)) * (4 * READ_SIZE // 256 + 7), b"second " * 50_000]
+
+    class Collect(SharedReadBuffer):
         def __init__(self):
             self.chunks = []
             self.done = asyncio.get_running_loop().create_future()
 
-        def connection_made(self, transport):
-            limit_read_size(transport)
-
         def data_received(self, data):
+            assert type(data) is bytes
             self.chunks.append(data)
 
         def eof_received(self):
-            self.done.set_result(None)
+            self.done.set_result(b"".join(self.chunks))
 
     async def receive():
         loop = asyncio.get_running_loop()
-        collector = Collect()
-        server = await loop.create_server(lambda: collector, "127.0.0.1", 0)
+        collectors = []
+
+        def factory():
+            collectors.append(Collect())
+            return collectors[-1]
+
+        server = await loop.create_server(factory, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(payload)
-            writer.write_eof()
-            await asyncio.wait_for(collector.done, 10)
-            writer.close()
-            return collector.chunks
+            streams = [await asyncio.open_connection("127.0.0.1", port) for _ in payloads]
+            for (_, writer), payload in zip(streams, payloads):
+                writer.write(payload)
+            for _, writer in streams:
+                writer.write_eof()
+            while len(collectors) < len(payloads):
+                await asyncio.sleep(0.01)
+            received = await asyncio.wait_for(asyncio.gather(*(c.done for c in collectors)), 10)
+            for _, writer in streams:
+                writer.close()
+            return received
         finally:
             server.close()
 
-    chunks = asyncio.run(receive())
-    assert b"".join(chunks) == payload
-    assert max(map(len, chunks)) <= READ_SIZE
-    if sys.implementation.name == "cpython":
-        import uvloop  # reads into a buffer of its own: limit_read_size leaves it be
-        assert b"".join(uvloop.run(receive())) == payload
+    assert asyncio.run(receive()) == payloads
+
+
+def test_first_step_runs_at_once_outside_a_task():
+    import asyncio
+
+    from fastasgi.protocols.asyncio_loop import run_first_step
+
+    seen = []
+
+    async def step():
+        seen.append(asyncio.current_task())
+        await asyncio.sleep(0)
+        seen.append("second step")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def callback():  # a transport callback: no task is running
+            task = loop.create_task(step())
+            assert run_first_step(loop, task) is True
+            assert seen == [task]  # ran inside this call, as the current task
+            done.set_result(task)
+
+        loop.call_soon(callback)
+        task = await done
+        await task
+        assert seen == [task, "second step"]
+        # inside a task (this one) a step can't nest: it stays queued
+        seen.clear()
+        inner = loop.create_task(step())
+        assert run_first_step(loop, inner) is False
+        assert seen == []
+        await inner
+        assert seen == [inner, "second step"]
+
+    asyncio.run(main())

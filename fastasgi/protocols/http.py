@@ -13,8 +13,9 @@ import sys
 from ..logging import log_access
 from .cycle import RequestResponseCycle
 from .tls import tls_extension
-from .websocket import WebSocketProtocol
-from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl, limit_read_size
+from .websocket import BufferedWebSocketProtocol, WebSocketProtocol
+from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, run_first_step
+from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
 
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
@@ -93,6 +94,10 @@ class HttpProtocol(asyncio.Protocol):
         "write_paused_at", "out", "out_size", "forwarded", "large_body",
     )
 
+    # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
+    websocket_class = WebSocketProtocol
+    first_step_at_once = False  # run_first_step() before 3.12's eager tasks
+
     def __init__(self, config, server_state, app_state, _loop=None):
         if not config.loaded:
             config.load()
@@ -154,7 +159,6 @@ class HttpProtocol(asyncio.Protocol):
     # -- transport callbacks ---------------------------------------------
     def connection_made(self, transport):
         self.transport = transport
-        limit_read_size(transport)
         self.large_body = LARGE_BODY if writes_vectors(transport) else OWN_WRITE_BODY
         self.flow = self.FlowControl(transport)
         self.server = get_local_addr(transport)
@@ -289,7 +293,10 @@ class HttpProtocol(asyncio.Protocol):
                         self.flush()  # the app waits: what is held must not wait with it
                 else:
                     task = self.loop.create_task(cycle.run_asgi(self.app))
-                    if self.out is not None:
+                    if self.first_step_at_once and run_first_step(self.loop, task):
+                        if self.out is not None and not cycle.response_complete:
+                            self.flush()
+                    elif self.out is not None:
                         self.loop.call_soon(self._after_first_step, cycle)
                 if not task.done():
                     cycle.task = task
@@ -324,7 +331,7 @@ class HttpProtocol(asyncio.Protocol):
         self.server_state.connections.discard(self)
         self.deadline = 0.0
         self.closing = True
-        websocket = WebSocketProtocol(self.config, self.server_state, self.app_state, self.loop)
+        websocket = self.websocket_class(self.config, self.server_state, self.app_state, self.loop)
         self.transport.set_protocol(websocket)
         scheme = "wss" if self.scheme == "https" else "ws"
         scope = self._scope(head, "websocket", scheme, {"websocket.http.response": {}})
@@ -636,6 +643,19 @@ class HttpProtocol(asyncio.Protocol):
             self._close()
         elif self.encoder is not None:
             self.encoder.keep_alive = False
+
+
+class BufferedHttpProtocol(SharedReadBuffer, HttpProtocol):
+    """HttpProtocol for asyncio's own event loop: see asyncio_loop.py."""
+
+    __slots__ = ()
+    websocket_class = BufferedWebSocketProtocol
+    first_step_at_once = not EAGER_TASKS
+
+
+def http_protocol_class(loop):
+    """The HTTP protocol to serve `loop`'s connections with."""
+    return BufferedHttpProtocol if is_asyncio_loop(loop) else HttpProtocol
 
 
 def writes_vectors(transport):

@@ -1,19 +1,4 @@
-"""Addresses and transport facts for the ASGI scope, and the read size."""
-
-# Bytes asked for per recv() on asyncio's own socket transports, which ask
-# for 256 KiB.  PyPy allocates that whole buffer on every call (and its GC
-# counts it), CPython too unless malloc is tuned: measured on a socketpair,
-# a 16 KiB read cost 10.6 us on PyPy (26 us on CPython with glibc's default
-# mmap threshold) at 256 KiB, 3.4-3.9 us at 64 KiB.  uvloop reads into a
-# buffer of its own and has no such setting.
-READ_SIZE = 64 * 1024
-
-
-def limit_read_size(transport):
-    """Make an asyncio socket transport read READ_SIZE bytes at most per call."""
-    if getattr(transport, "max_size", 0) > READ_SIZE:
-        transport.max_size = READ_SIZE
-
+"""Addresses and transport facts for the ASGI scope."""
 
 def get_remote_addr(transport):
     return _address(transport, "peername", "getpeername")

@@ -17,6 +17,7 @@ from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from .asyncio_loop import SharedReadBuffer
 from .cycle import ClientDisconnected
 
 logger = logging.getLogger("fastasgi.error")
@@ -410,3 +411,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._disconnected(1012, "")
         elif not self.handshake_complete:
             self._send_http_error(503)
+
+
+class BufferedWebSocketProtocol(SharedReadBuffer, WebSocketProtocol):
+    """WebSocketProtocol for asyncio's own event loop: see asyncio_loop.py."""
