@@ -155,16 +155,20 @@ def test_asyncio_loops_get_the_buffered_protocols():
 
 
 
-def test_shared_read_buffer_hands_over_every_byte():
-    """Two connections' reads, larger than the shared buffer, arrive whole and apart."""
+
+def receive_through_shared_buffer(payloads):
+    """Send each of `payloads` on its own connection to a server whose
+    protocols read through SharedReadBuffer; what each one received."""
     import asyncio
+    import types
 
-    from fastasgi.protocols.asyncio_loop import READ_SIZE, SharedReadBuffer
+    from fastasgi.protocols.asyncio_loop import SharedReadBuffer, new_read_buffer
 
-    payloads = [bytes(range(256)) * (4 * READ_SIZE // 256 + 7), b"second " * 50_000]
+    server_state = types.SimpleNamespace(read_buffer=new_read_buffer())
 
     class Collect(SharedReadBuffer):
         def __init__(self):
+            self.server_state = server_state
             self.chunks = []
             self.done = asyncio.get_running_loop().create_future()
 
@@ -193,15 +197,44 @@ def test_shared_read_buffer_hands_over_every_byte():
                 writer.write_eof()
             while len(collectors) < len(payloads):
                 await asyncio.sleep(0.01)
-            received = await asyncio.wait_for(asyncio.gather(*(c.done for c in collectors)), 10)
+            received = await asyncio.wait_for(asyncio.gather(*(c.done for c in collectors)), 20)
             for _, writer in streams:
                 writer.close()
             return received
         finally:
             server.close()
 
-    assert asyncio.run(receive()) == payloads
+    return asyncio.run(receive())
 
+
+def test_shared_read_buffer_hands_over_every_byte():
+    """Two connections' reads, larger than the buffer, arrive whole and apart."""
+    from fastasgi.protocols.asyncio_loop import READ_SIZE
+
+    payloads = [bytes(range(256)) * (4 * READ_SIZE // 256 + 7), b"second " * 50_000]
+    assert receive_through_shared_buffer(payloads) == payloads
+
+
+def test_each_server_reads_into_a_buffer_of_its_own():
+    """A server in another thread may recv_into() between this one's read and
+    its copy (recv_into() lets go of the GIL): that read must not land here."""
+    from fastasgi.protocols.asyncio_loop import SharedReadBuffer
+    from fastasgi.protocols.http import ServerState
+
+    class Record(SharedReadBuffer):
+        def __init__(self, server_state):
+            self.server_state = server_state
+            self.received = []
+
+        def data_received(self, data):
+            self.received.append(data)
+
+    here, there = Record(ServerState()), Record(ServerState())
+    here.get_buffer(-1)[:5] = b"here!"  # this server's read lands ...
+    there.get_buffer(-1)[:6] = b"there!"  # ... the other thread reads meanwhile ...
+    there.buffer_updated(6)
+    here.buffer_updated(5)  # ... and only then is this one's copied out
+    assert (here.received, there.received) == ([b"here!"], [b"there!"])
 
 def test_first_step_runs_at_once_outside_a_task():
     import asyncio

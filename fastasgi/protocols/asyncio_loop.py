@@ -8,8 +8,8 @@ under a 16 KiB POST echo load, its major collections took about half of
 the server's time.  So on this loop:
 
 - the HTTP and websocket protocols are BufferedProtocols that read into
-  one buffer shared by every connection of the process (the loop reads for
-  one connection at a time, and its bytes are copied out at once);
+  one buffer shared by all the connections of a server (its loop reads for
+  one connection at a time, and the bytes are copied out at once);
 - before Python 3.12, whose eager tasks do this themselves, an app's first
   step runs at once inside data_received() instead of on the next loop
   turn: a request body is used while it is young, not kept alive across a
@@ -21,7 +21,12 @@ import asyncio
 # recv(256 KiB) and 3.7-3.9 us with recv(64 KiB) or recv_into().
 READ_SIZE = 64 * 1024
 
-_read_view = memoryview(bytearray(READ_SIZE))
+
+def new_read_buffer():
+    """The read buffer of one server: one per server, not per process, since
+    servers in other threads read while this one's recv_into() has let go
+    of the GIL."""
+    return memoryview(bytearray(READ_SIZE))
 
 
 def is_asyncio_loop(loop):
@@ -30,15 +35,16 @@ def is_asyncio_loop(loop):
 
 
 class SharedReadBuffer(asyncio.BufferedProtocol):
-    """The BufferedProtocol half of a protocol written for data_received()."""
+    """The BufferedProtocol half of a protocol written for data_received():
+    it reads into `self.server_state.read_buffer`."""
 
     __slots__ = ()
 
     def get_buffer(self, sizehint):
-        return _read_view
+        return self.server_state.read_buffer
 
     def buffer_updated(self, nbytes):
-        self.data_received(bytes(_read_view[:nbytes]))
+        self.data_received(bytes(self.server_state.read_buffer[:nbytes]))
 
 
 def run_first_step(loop, task):

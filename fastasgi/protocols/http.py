@@ -14,7 +14,7 @@ from ..logging import log_access
 from .cycle import RequestResponseCycle
 from .tls import tls_extension
 from .websocket import BufferedWebSocketProtocol, WebSocketProtocol
-from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, run_first_step
+from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, new_read_buffer, run_first_step
 from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
 
 logger = logging.getLogger("fastasgi.error")
@@ -62,6 +62,7 @@ class ServerState:
         # Output to write at the end of this loop turn, for all connections:
         # heads waiting for their first body chunk, held response bytes.
         self.pending_flushes = []
+        self.read_buffer = new_read_buffer()  # for the protocols of asyncio's own loop
 
     def flush_pending(self):
         """One loop callback does every flush asked for this turn.
