@@ -3,6 +3,7 @@
     python bench/soak.py                                   # 2,000 connections, 60 s
     python bench/soak.py --duration 600 --requests 1000000 # until a million requests (or 600 s)
     python bench/soak.py --implementation pure --connections 500 --duration 20
+    pypy3 bench/soak.py --implementation pure              # PyPy: server and client
 
 Starts `python -m fastasgi bench.soak:app` on a loopback port (no access
 log), opens --connections keep-alive connections from one asyncio client
@@ -183,6 +184,8 @@ def main():
     parser.add_argument("--requests", type=int, default=10**9, help="stop after this many requests")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples")
     parser.add_argument("--implementation", choices=("compiled", "pure"), default="compiled")
+    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                        help="the server's event loop (asyncio's own takes the buffered protocols)")
     args = parser.parse_args()
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -190,7 +193,7 @@ def main():
         env["FASTASGI_NO_EXTENSIONS"] = "1"
     command = [sys.executable, "-m", "fastasgi", "bench.soak:app", "--port", "0", "--no-access-log",
                "--backlog", "4096", "--timeout-keep-alive", "60",
-               "--http", "httptools" if args.implementation == "compiled" else "h11"]
+               "--http", "httptools" if args.implementation == "compiled" else "h11", "--loop", args.loop]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     port = None
