@@ -11,10 +11,10 @@ import logging
 import sys
 
 from ..logging import log_access
+from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, new_read_buffer, run_first_step
 from .cycle import RequestResponseCycle
 from .tls import tls_extension
 from .websocket import BufferedWebSocketProtocol, WebSocketProtocol
-from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, new_read_buffer, run_first_step
 from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
 
 logger = logging.getLogger("fastasgi.error")
@@ -280,9 +280,10 @@ class HttpProtocol(asyncio.Protocol):
     def _dispatch(self, cycle):
         """Run `cycle`'s app, then each pipelined request its response frees.
 
-        With eager tasks (3.12+) an app may finish before its task is even
-        returned; looping here instead of starting the next request from
-        _response_complete keeps the stack flat however deep the pipeline is.
+        With eager tasks (3.12+, or run_first_step before) an app may finish
+        before its task is even returned; looping here instead of starting
+        the next request from _response_complete keeps the stack flat
+        however deep the pipeline is.
         """
         self.dispatching = True
         try:
@@ -290,15 +291,15 @@ class HttpProtocol(asyncio.Protocol):
                 self.running = cycle
                 if EAGER_TASKS:
                     task = asyncio.Task(cycle.run_asgi(self.app), loop=self.loop, eager_start=True)
-                    if self.out is not None and not cycle.response_complete:
-                        self.flush()  # the app waits: what is held must not wait with it
+                    started = True
                 else:
                     task = self.loop.create_task(cycle.run_asgi(self.app))
-                    if self.first_step_at_once and run_first_step(self.loop, task):
-                        if self.out is not None and not cycle.response_complete:
-                            self.flush()
-                    elif self.out is not None:
-                        self.loop.call_soon(self._after_first_step, cycle)
+                    started = self.first_step_at_once and run_first_step(self.loop, task)
+                if started:
+                    if self.out is not None and not cycle.response_complete:
+                        self.flush()  # the app waits: what is held must not wait with it
+                elif self.out is not None:
+                    self.loop.call_soon(self._after_first_step, cycle)
                 if not task.done():
                     cycle.task = task
                     self.server_state.tasks.add(task)
