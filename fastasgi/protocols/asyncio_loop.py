@@ -17,8 +17,8 @@ the server's time.  So on this loop:
 """
 import asyncio
 
-# Bytes per read.  On a socketpair, a 16 KiB read cost PyPy 10.6 us with
-# recv(256 KiB) and 3.7-3.9 us with recv(64 KiB) or recv_into().
+# Bytes per read.  A 16.5 KiB read costs PyPy 8.9 us with recv(256 KiB)
+# and 3.5 us with recv_into() and a copy out (bench/read_size.py).
 READ_SIZE = 64 * 1024
 
 
