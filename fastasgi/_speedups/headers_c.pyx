@@ -6,7 +6,6 @@ Same names, same results and same exceptions as the pure module; the
 character classes are lookup tables so the checks are plain C loops.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.string cimport memcpy
 
 from .errors import HttpParseError
 
@@ -187,20 +186,14 @@ cpdef tuple encode_response_headers(object headers):
     cdef bytes block = PyBytes_FromStringAndSize(NULL, total)
     cdef char* q = PyBytes_AS_STRING(block)
     for name, value in headers:
-        q = _put(q, <bytes>name)
+        q = put_bytes(q, <bytes>name)
         q[0] = 58  # ":"
         q[1] = 32  # " "
-        q = _put(q + 2, <bytes>value)
+        q = put_bytes(q + 2, <bytes>value)
         q[0] = 13
         q[1] = 10
         q += 2
     return block, content_length, flags
-
-
-cdef inline char* _put(char* q, bytes data):
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-    memcpy(q, PyBytes_AS_STRING(data), n)
-    return q + n
 
 
 cdef object _check_response_header(bytes bname, bytes bvalue, object content_length, int* flags):

@@ -7,11 +7,10 @@ write, status line + headers + first body chunk in one buffer.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdio cimport snprintf
-from libc.string cimport memcpy
 
 from http import HTTPStatus
 
-from .headers_c cimport encode_response_headers
+from .headers_c cimport encode_response_headers, put_bytes
 
 cdef enum:
     # Same bits as headers_c.HAS_DATE etc., as C constants.
@@ -42,7 +41,7 @@ cpdef bytes status_line(object status):
 
 cdef bytes _concat(list parts):
     """b"".join(parts) for a list of bytes, without the buffer protocol per item."""
-    cdef Py_ssize_t total = 0, n
+    cdef Py_ssize_t total = 0
     cdef bytes part
     for part in parts:
         if part is None:  # as join() would: a typed bytes argument may be None
@@ -51,9 +50,7 @@ cdef bytes _concat(list parts):
     cdef bytes result = PyBytes_FromStringAndSize(NULL, total)
     cdef char* q = PyBytes_AS_STRING(result)
     for part in parts:
-        n = PyBytes_GET_SIZE(part)
-        memcpy(q, PyBytes_AS_STRING(part), n)
-        q += n
+        q = put_bytes(q, part)
     return result
 
 
