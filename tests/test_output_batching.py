@@ -9,6 +9,9 @@ import time
 
 import pytest
 
+from fastasgi.protocols.asyncio_loop import READ_SIZE, SharedReadBuffer
+from fastasgi.protocols.http import ServerState
+
 from .conftest import read_response
 
 pytestmark = pytest.mark.timeout(30)
@@ -131,7 +134,6 @@ def test_writes_vectors_tells_joining_transports_apart():
         assert uvloop.run(transports())[0] is True
 
 
-
 def test_asyncio_loops_get_the_buffered_protocols():
     import asyncio
 
@@ -154,38 +156,38 @@ def test_asyncio_loops_get_the_buffered_protocols():
         assert protocol_class(uvloop.new_event_loop) is HttpProtocol
 
 
+class ReadRecorder(SharedReadBuffer):
+    """A SharedReadBuffer protocol that keeps what it is handed."""
+
+    def __init__(self, server_state):
+        self.server_state = server_state
+        self.received = []
+        self.done = None  # a future for all of it, at EOF, when set
+
+    def data_received(self, data):
+        assert type(data) is bytes
+        self.received.append(data)
+
+    def eof_received(self):
+        if self.done is not None:
+            self.done.set_result(b"".join(self.received))
 
 
-def receive_through_shared_buffer(payloads):
-    """Send each of `payloads` on its own connection to a server whose
-    protocols read through SharedReadBuffer; what each one received."""
+def test_shared_read_buffer_hands_over_every_byte():
+    """Two connections' reads, larger than the buffer, arrive whole and apart."""
     import asyncio
-    import types
 
-    from fastasgi.protocols.asyncio_loop import SharedReadBuffer, new_read_buffer
-
-    server_state = types.SimpleNamespace(read_buffer=new_read_buffer())
-
-    class Collect(SharedReadBuffer):
-        def __init__(self):
-            self.server_state = server_state
-            self.chunks = []
-            self.done = asyncio.get_running_loop().create_future()
-
-        def data_received(self, data):
-            assert type(data) is bytes
-            self.chunks.append(data)
-
-        def eof_received(self):
-            self.done.set_result(b"".join(self.chunks))
+    payloads = [bytes(range(256)) * (4 * READ_SIZE // 256 + 7), b"second " * 50_000]
+    server_state = ServerState()
 
     async def receive():
         loop = asyncio.get_running_loop()
-        collectors = []
+        recorders = []
 
         def factory():
-            collectors.append(Collect())
-            return collectors[-1]
+            recorders.append(ReadRecorder(server_state))
+            recorders[-1].done = loop.create_future()
+            return recorders[-1]
 
         server = await loop.create_server(factory, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -195,46 +197,28 @@ def receive_through_shared_buffer(payloads):
                 writer.write(payload)
             for _, writer in streams:
                 writer.write_eof()
-            while len(collectors) < len(payloads):
+            while len(recorders) < len(payloads):
                 await asyncio.sleep(0.01)
-            received = await asyncio.wait_for(asyncio.gather(*(c.done for c in collectors)), 20)
+            received = await asyncio.wait_for(asyncio.gather(*(r.done for r in recorders)), 20)
             for _, writer in streams:
                 writer.close()
             return received
         finally:
             server.close()
 
-    return asyncio.run(receive())
-
-
-def test_shared_read_buffer_hands_over_every_byte():
-    """Two connections' reads, larger than the buffer, arrive whole and apart."""
-    from fastasgi.protocols.asyncio_loop import READ_SIZE
-
-    payloads = [bytes(range(256)) * (4 * READ_SIZE // 256 + 7), b"second " * 50_000]
-    assert receive_through_shared_buffer(payloads) == payloads
+    assert asyncio.run(receive()) == payloads
 
 
 def test_each_server_reads_into_a_buffer_of_its_own():
     """A server in another thread may recv_into() between this one's read and
     its copy (recv_into() lets go of the GIL): that read must not land here."""
-    from fastasgi.protocols.asyncio_loop import SharedReadBuffer
-    from fastasgi.protocols.http import ServerState
-
-    class Record(SharedReadBuffer):
-        def __init__(self, server_state):
-            self.server_state = server_state
-            self.received = []
-
-        def data_received(self, data):
-            self.received.append(data)
-
-    here, there = Record(ServerState()), Record(ServerState())
+    here, there = ReadRecorder(ServerState()), ReadRecorder(ServerState())
     here.get_buffer(-1)[:5] = b"here!"  # this server's read lands ...
     there.get_buffer(-1)[:6] = b"there!"  # ... the other thread reads meanwhile ...
     there.buffer_updated(6)
     here.buffer_updated(5)  # ... and only then is this one's copied out
     assert (here.received, there.received) == ([b"here!"], [b"there!"])
+
 
 def test_first_step_runs_at_once_outside_a_task():
     import asyncio
