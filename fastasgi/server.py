@@ -20,6 +20,9 @@ logger = logging.getLogger("fastasgi.error")
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STARTUP_FAILURE = 3
 TICK_SECONDS = 0.1
+# Loop turns from a socket's accept() to its protocol's connection_made:
+# asyncio's accept runs a task, whose transport schedules the callback.
+ACCEPT_TURNS = 3
 
 
 class Server:
@@ -161,11 +164,17 @@ class Server:
 
     async def shutdown(self, sockets=None):
         logger.info("Shutting down")
+        state = self.server_state
+        state.shutting_down = True
         for server in self.servers:
             server.close()
         for sock in sockets or ():
             sock.close()
-        state = self.server_state
+        # Connections the listening socket already handed over may still be
+        # on their way to connection_made (asyncio's accept takes a task and
+        # a callback): a few loop turns let them arrive and be counted.
+        for _ in range(ACCEPT_TURNS):
+            await asyncio.sleep(0)
         for conn in list(state.connections):
             conn.shutdown()
         try:

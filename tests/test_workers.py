@@ -126,6 +126,49 @@ def test_sighup_restarts_workers_without_dropping_requests(start_server):
     assert "Received SIGHUP, restarting processes." in server.log
 
 
+def test_sighup_answers_every_connection_an_old_worker_accepted(start_server, implementation):
+    """A worker told to stop may have accepted connections whose protocol is
+    not made yet (asyncio's accept goes through a task and a callback): each
+    must still get its answer, not a reset or a silent close."""
+    server = start_server(APP, implementation, "--workers", "2", "--loop", "asyncio")
+    wait_serving(server.url + "/pid")
+    failures, answers = [], []
+    stop = threading.Event()
+
+    def hammer():  # a new connection per request, as fast as it answers
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                    sock.sendall(b"GET /pid HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                    response = b""
+                    while chunk := sock.recv(4096):
+                        response += chunk
+            except OSError as exc:
+                failures.append(repr(exc))
+                continue
+            if response.startswith(b"HTTP/1.1 200 "):
+                answers.append(1)
+            else:
+                failures.append(response[:80])
+
+    clients = [threading.Thread(target=hammer) for _ in range(3)]
+    for client in clients:
+        client.start()
+    try:
+        for generation in (2, 3, 4):  # rolling restarts under load
+            time.sleep(0.5)
+            server.send_signal(signal.SIGHUP)
+            assert wait_until(lambda: len(started_pids(server)) == 2 * generation, timeout=15)
+            assert wait_until(lambda: sum(alive(pid) for pid in started_pids(server)) == 2, timeout=15)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(10)
+    assert not failures, failures[:5]
+    assert len(answers) > 100
+
+
 def test_limit_max_requests_replaces_the_worker(start_server):
     server = start_server(APP, "compiled", "--workers", "2", "--limit-max-requests", "2")
     wait_serving(server.url + "/pid")

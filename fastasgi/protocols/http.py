@@ -63,6 +63,10 @@ class ServerState:
         # heads waiting for their first body chunk, held response bytes.
         self.pending_flushes = []
         self.read_buffer = new_read_buffer()  # for the protocols of asyncio's own loop
+        # Set when shutdown starts: a connection accepted before the listening
+        # socket closed but connected only after (asyncio's accept, a TLS
+        # handshake) gets its first request answered, like the others.
+        self.shutting_down = False
 
     def flush_pending(self):
         """One loop callback does every flush asked for this turn.
@@ -173,6 +177,8 @@ class HttpProtocol(asyncio.Protocol):
         self.access_log = self.config.access_log and access_logger.isEnabledFor(logging.INFO)
         self.server_state.connections.add(self)
         self.deadline = self.server_state.clock + self.timeout_keep_alive
+        if self.server_state.shutting_down:
+            self.shutdown()
 
     def connection_lost(self, exc):
         self.server_state.connections.discard(self)
