@@ -85,6 +85,7 @@ class ServerProcess:
         environment = dict(os.environ)
         environment.pop("FASTASGI_NO_EXTENSIONS", None)
         environment["PYTHONUNBUFFERED"] = "1"
+        environment["PYTHONFAULTHANDLER"] = "1"  # a crashed server leaves its traceback in the log
         if implementation == "pure":
             environment["FASTASGI_NO_EXTENSIONS"] = "1"
         environment.update(env or {})
