@@ -170,13 +170,14 @@ class Server:
             server.close()
         for sock in sockets or ():
             sock.close()
-        # Connections the listening socket already handed over may still be
-        # on their way to connection_made (asyncio's accept takes a task and
-        # a callback): a few loop turns let them arrive and be counted.
-        for _ in range(ACCEPT_TURNS):
-            await asyncio.sleep(0)
         for conn in list(state.connections):
             conn.shutdown()
+        # Connections the listening socket already handed over may still be
+        # on their way to connection_made (asyncio's accept takes a task and
+        # a callback). They see shutting_down there and shut down themselves;
+        # a few loop turns let them arrive before the drain counts them.
+        for _ in range(ACCEPT_TURNS):
+            await asyncio.sleep(0)
         try:
             await asyncio.wait_for(self._drain(), timeout=self.config.timeout_graceful_shutdown)
         except asyncio.TimeoutError:

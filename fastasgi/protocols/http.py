@@ -64,8 +64,9 @@ class ServerState:
         self.pending_flushes = []
         self.read_buffer = new_read_buffer()  # for the protocols of asyncio's own loop
         # Set when shutdown starts: a connection accepted before the listening
-        # socket closed but connected only after (asyncio's accept, a TLS
-        # handshake) gets its first request answered, like the others.
+        # socket closed but connected only after (asyncio's accept, or a TLS
+        # handshake ending while the drain runs) gets its first request
+        # answered, like the others.
         self.shutting_down = False
 
     def flush_pending(self):
