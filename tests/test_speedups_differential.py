@@ -260,6 +260,18 @@ def test_head_types():
         assert ns.DEFAULT_MAX_HEAD_SIZE == 64 * 1024
 
 
+def test_one_letter_header_names_leave_the_interpreters_bytes_alone():
+    """CPython shares one bytes object per single byte: lower-casing a
+    one-letter header name must make a new object, not change that one."""
+    letters = bytes(range(65, 91))
+    data = b"GET / HTTP/1.1\r\n" + H + b"".join(bytes([c]) + b": v\r\n" for c in letters) + b"\r\n"
+    for ns in (PURE, COMPILED):
+        head = ns.RequestParser().feed(data)[0]
+        assert [name for name, _ in head.headers[1:]] == [bytes([c + 32]) for c in letters]
+        assert [bytes([c]) for c in letters] == [letters[i:i + 1] for i in range(26)]
+        assert b"".join(bytes([c]) for c in letters) == letters
+
+
 @pytest.mark.parametrize("target", [b"/", b"*", b"/a/b?c=d&e", b"/%C3%A9%2F?q", b"/%zz%4%", b"/%ff%fe",
                                     b"http://h", b"http://h/p?q", b"http://h?q", b"https://h:1/x#f",
                                     b"/p#f?x", b"/?", b"//double"])

@@ -22,7 +22,7 @@ llhttp is lenient (extra spaces in the request line, stray CR/LF before it).
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr, memcmp, memcpy
 from libc.stdint cimport SIZE_MAX
 
 cdef Py_ssize_t PY_SSIZE_T_MAX = <Py_ssize_t>(SIZE_MAX >> 1)
@@ -263,8 +263,12 @@ cdef inline bytes _lower(bytes name):
         i += 1
     if i == n:
         return name
-    cdef bytes result = PyBytes_FromStringAndSize(<const char*>p, n)
+    # A new object, filled here: given a source, CPython hands back its
+    # shared object for a one-byte string, and lowering that in place would
+    # change b"X" into b"x" for the whole process.
+    cdef bytes result = PyBytes_FromStringAndSize(NULL, n)
     cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(result)
+    memcpy(q, p, n)
     while i < n:
         if 65 <= q[i] <= 90:
             q[i] += 32
