@@ -12,7 +12,7 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-SPEEDUPS = ("parser_c", "headers_c", "response_c", "flow_c")
+SPEEDUPS = ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")
 
 
 def flag(name):

@@ -38,7 +38,7 @@ import urllib.request
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPEEDUPS = ("parser_c", "headers_c", "response_c", "flow_c")
+SPEEDUPS = ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")
 RUNNING_ON = re.compile(r"running on http://(\S+):(\d+) ")
 FALLBACK_WARNING = "Installing the pure-Python implementation instead"
 COMPILERS = ("cc", "gcc", "c++", "g++", "clang", "clang++", "x86_64-linux-gnu-gcc",

@@ -15,6 +15,8 @@ VIOLATIONS = {
     "reserved-control-opcode-11": (encode_frame(0xB, b""), 1002),
     "rsv1-without-extension": (encode_frame(TEXT, b"x", rsv=4), 1002),
     "invalid-utf8-text": (encode_frame(TEXT, b"bad \xff\xfe utf-8"), 1007),
+    # the valid frame after it, in the same packet, must not reach the app
+    "invalid-utf8-then-valid-text": (encode_frame(TEXT, b"\xff") + encode_frame(TEXT, b"after"), 1007),
     "invalid-utf8-fragmented-text": (
         encode_frame(TEXT, b"ok \xe2", fin=False) + encode_frame(CONT, b"\x28\xa1"), 1007),
     "close-code-1005": (encode_frame(CLOSE, close_payload(1005)), 1002),
@@ -55,6 +57,7 @@ def test_violation_gets_close_code(echo_server, name):
         raw.send(data)
         frames, code = raw.read_until_close()
         assert code == expected, f"{name}: got close {code}, frames {frames!r}"
+        assert [frame for frame in frames if frame[1] != CLOSE] == [], "nothing is echoed after a violation"
         # after its close frame the server closes TCP
         assert raw.read_to_eof() == []
     assert_fresh_connection_works(echo_server)
@@ -77,3 +80,41 @@ def test_valid_control_frames_interleaved_in_fragmented_message(echo_server):
                  + encode_frame(CONT, b"three"))
         assert raw.read_frame() == (True, PONG, b"p" * 125)
         assert raw.read_frame() == (True, TEXT, b"one two three")
+
+
+def test_control_frames_between_messages_in_one_packet(echo_server):
+    """Pings and pongs between whole messages: each ping answered, every message echoed in order."""
+    with RawWebSocket(echo_server.host, echo_server.port, b"/echo") as raw:
+        raw.send(encode_frame(TEXT, b"a") + encode_frame(PING, b"1") + encode_frame(BINARY, b"b")
+                 + encode_frame(PONG, b"unsolicited") + encode_frame(PING, b"2") + encode_frame(TEXT, b"c"))
+        frames = [raw.read_frame() for _ in range(5)]
+        assert [frame for frame in frames if frame[1] == PONG] == [(True, PONG, b"1"), (True, PONG, b"2")]
+        assert [frame for frame in frames if frame[1] != PONG] == [
+            (True, TEXT, b"a"), (True, BINARY, b"b"), (True, TEXT, b"c")]
+
+
+def test_messages_after_a_fragmented_one_still_echo(echo_server):
+    with RawWebSocket(echo_server.host, echo_server.port, b"/echo") as raw:
+        raw.send_frame(TEXT, b"whole")
+        assert raw.read_frame() == (True, TEXT, b"whole")
+        raw.send(encode_frame(BINARY, b"frag", fin=False) + encode_frame(CONT, b"ment")
+                 + encode_frame(TEXT, b"next"))
+        assert raw.read_frame() == (True, BINARY, b"fragment")
+        assert raw.read_frame() == (True, TEXT, b"next")
+        raw.send_frame(PING, b"still")
+        assert raw.read_frame() == (True, PONG, b"still")
+        raw.send_frame(TEXT, b"later")
+        assert raw.read_frame() == (True, TEXT, b"later")
+        raw.send_frame(CLOSE, close_payload(1000))
+        assert raw.read_until_close()[1] == 1000
+
+
+def test_frames_cut_anywhere(echo_server):
+    """Messages of every length class, sent a few bytes at a time."""
+    payloads = [b"", b"x", b"y" * 125, b"z" * 126, b"w" * 70_000]
+    stream = b"".join(encode_frame(BINARY, payload) for payload in payloads)
+    with RawWebSocket(echo_server.host, echo_server.port, b"/echo") as raw:
+        for start in range(0, 300, 3):  # the small frames: three bytes per packet
+            raw.send(stream[start:start + 3])
+        raw.send(stream[300:])
+        assert [raw.read_frame() for _ in payloads] == [(True, BINARY, payload) for payload in payloads]

@@ -13,11 +13,10 @@ from .errors import HttpParseError
 
 NAMES = ("RequestParser", "RequestHead", "split_target", "DEFAULT_MAX_HEAD_SIZE",
          "check_request_headers", "encode_response_headers",
-         "ResponseEncoder", "status_line", "FlowControl")
+         "ResponseEncoder", "status_line", "FlowControl", "FrameReader", "encode_frame")
 
 
-def _namespace(kind, parser, headers, response, flow):
-    modules = (parser, headers, response, flow)
+def _namespace(kind, *modules):
     found = {}
     for name in NAMES:
         for module in modules:
@@ -30,13 +29,13 @@ def _namespace(kind, parser, headers, response, flow):
 
 
 def _load_pure():
-    from . import flow_py, headers_py, parser_py, response_py
-    return _namespace("pure", parser_py, headers_py, response_py, flow_py)
+    from . import flow_py, headers_py, parser_py, response_py, wsframes_py
+    return _namespace("pure", parser_py, headers_py, response_py, flow_py, wsframes_py)
 
 
 def _load_compiled():
-    from . import flow_c, headers_c, parser_c, response_c
-    return _namespace("compiled", parser_c, headers_c, response_c, flow_c)
+    from . import flow_c, headers_c, parser_c, response_c, wsframes_c
+    return _namespace("compiled", parser_c, headers_c, response_c, flow_c, wsframes_c)
 
 
 def compiled_available():
@@ -77,6 +76,8 @@ encode_response_headers = _active.encode_response_headers
 ResponseEncoder = _active.ResponseEncoder
 status_line = _active.status_line
 FlowControl = _active.FlowControl
+FrameReader = _active.FrameReader
+encode_frame = _active.encode_frame
 active = _active
 
 __all__ = ["IMPLEMENTATION", "HttpParseError", "load", "compiled_available", "active", *NAMES]

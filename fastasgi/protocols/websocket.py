@@ -6,7 +6,10 @@ websocket.accept becomes the 101 response, its websocket.close before
 accept a 403, and websocket.http.response.* its own HTTP response.  Frames,
 masking, ping/pong, the close handshake and the size limit are the
 library's; reassembly of fragmented messages, flow control and timers are
-ours.
+ours.  While the connection is open with no extension, whole text and
+binary frames are read and written by the hot path's FrameReader and
+encode_frame (see _speedups/wsframes_py.py); every other frame still goes
+through the library.
 """
 import asyncio
 import logging
@@ -23,6 +26,8 @@ from .cycle import ClientDisconnected
 logger = logging.getLogger("fastasgi.error")
 
 CONNECT = {"type": "websocket.connect"}
+TEXT = 0x1
+BINARY = 0x2
 # After our close frame, how long the peer gets to close its side (seconds).
 CLOSE_TIMEOUT = 5.0
 
@@ -37,6 +42,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport = None
         self.flow = None
         self.protocol = None
+        self.frames = None  # the hot path's FrameReader, while it reads the frames
+        self.encode_frame = None  # the hot path's, once open with no extension
         self.request = None
         self.scope = None
         self.head = None
@@ -120,8 +127,30 @@ class WebSocketProtocol(asyncio.Protocol):
             # Before accept the client must wait for our answer; keep what it sent.
             self.early_data += data
             return
-        protocol.receive_data(data)
-        self._handle_events()
+        frames = self.frames
+        if frames is None:
+            protocol.receive_data(data)
+            self._handle_events()
+            return
+        if protocol.state is not State.OPEN:
+            # Our close (or a failure) ends the hot path: from a frame
+            # boundary on, the library reads it all, as it would have.
+            self.frames = None
+            protocol.receive_data(frames.take_buffer() + data)
+            self._handle_events()
+            return
+        for item in frames.feed(data):
+            if item.__class__ is bytes:  # a ping or pong, or all the rest: the library's
+                protocol.receive_data(item)
+                self._handle_events()
+            elif protocol.state is State.OPEN:
+                self._message(item[0] == TEXT, item[1])
+            # else the library failed the connection (invalid UTF-8 just
+            # now): it discards what follows, and so do we.
+        if frames.passthrough:
+            self.frames = None
+        if protocol.state is not State.OPEN:
+            self._flush()  # the close frame of a failure in _message
 
     def eof_received(self):
         if self.protocol is not None and self.accepted:
@@ -148,7 +177,7 @@ class WebSocketProtocol(asyncio.Protocol):
             opcode = frame.opcode
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
                 if frame.fin:
-                    self._message(opcode, frame.data)
+                    self._message(opcode is Opcode.TEXT, frame.data)
                 else:
                     self.fragment_opcode = opcode
                     self.fragments = [frame.data]
@@ -157,7 +186,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 if frame.fin:
                     data = b"".join(self.fragments)
                     self.fragments = []
-                    self._message(self.fragment_opcode, data)
+                    self._message(self.fragment_opcode is Opcode.TEXT, data)
             elif opcode is Opcode.PONG:
                 self.awaiting_pong = False
                 if self.ping_interval:
@@ -177,8 +206,8 @@ class WebSocketProtocol(asyncio.Protocol):
                 return int(close.code), close.reason
         return 1006, ""
 
-    def _message(self, opcode, data):
-        if opcode is Opcode.TEXT:
+    def _message(self, is_text, data):
+        if is_text:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
@@ -300,13 +329,21 @@ class WebSocketProtocol(asyncio.Protocol):
         if message_type == "websocket.send":
             data = message.get("bytes")
             if data is not None:
-                self.protocol.send_binary(data)
+                opcode = BINARY
             else:
                 text = message.get("text")
                 if text is None:
                     raise RuntimeError("websocket.send needs 'bytes' or 'text'.")
-                self.protocol.send_text(text.encode("utf-8"))
-            self._flush()
+                opcode = TEXT
+                data = text.encode("utf-8")
+            if self.encode_frame is not None and self.protocol.state is State.OPEN:
+                self.transport.write(self.encode_frame(opcode, data))
+            else:
+                if opcode == BINARY:
+                    self.protocol.send_binary(data)
+                else:
+                    self.protocol.send_text(data)
+                self._flush()
             if self.flow.write_paused:
                 await self.flow.drain()
         elif message_type == "websocket.close":
@@ -323,6 +360,10 @@ class WebSocketProtocol(asyncio.Protocol):
         self.handshake_complete = True
         self.accepted = self.protocol.state is State.OPEN
         self._flush()
+        if self.accepted and not self.protocol.extensions:
+            hot_paths = self.config.hot_paths
+            self.frames = hot_paths.FrameReader(self.config.ws_max_size)
+            self.encode_frame = hot_paths.encode_frame
         if self.ping_interval:
             self.deadline = self.server_state.clock + self.ping_interval
         early = self.early_data
