@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from .process_utils import get, wait_until
+from .process_utils import alive, get, started_pids, wait_until
 
 pytestmark = pytest.mark.timeout(45)
 
@@ -92,6 +92,19 @@ def test_reload_ignores_workers_with_a_warning(start_server, tmp_path):
     assert body_is(server, b"only one")
     assert '"workers" flag is ignored when reloading is enabled.' in server.log
     assert "Started parent process" not in server.log
+
+
+def test_child_stops_when_the_reloader_is_killed(start_server, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    write_app(project, b"orphan?")
+    server = start_server("reloadapp:app", "compiled", "--reload", "--reload-dir", str(project), cwd=str(project))
+    assert body_is(server, b"orphan?")
+    child = started_pids(server)[0]
+    server.process.kill()  # no chance to stop its child
+    server.process.wait()
+    assert wait_until(lambda: not alive(child)), server.log
+    assert f"Supervisor process [{server.process.pid}] is gone: shutting down." in server.log
 
 
 def test_reload_dir_that_is_not_watched_warns(start_server, tmp_path):

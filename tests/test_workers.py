@@ -52,6 +52,16 @@ def test_dead_worker_is_replaced(start_server):
         assert int(get(server.url + "/pid").text) != victim
 
 
+def test_workers_stop_when_the_supervisor_is_killed(start_server):
+    server = start_server(APP, "compiled", "--workers", "2")
+    assert wait_until(lambda: len(started_pids(server)) == 2)
+    workers = started_pids(server)
+    server.process.kill()  # no chance to stop its workers
+    server.process.wait()
+    assert wait_until(lambda: not any(alive(pid) for pid in workers)), server.log
+    assert server.log.count(f"Supervisor process [{server.process.pid}] is gone: shutting down.") == 2
+
+
 def test_worker_exit_from_the_app_is_replaced(start_server):
     server = start_server(APP, "compiled", "--workers", "2")
     wait_serving(server.url + "/pid")

@@ -23,6 +23,7 @@ import threading
 import time
 
 from ..server import Server
+from . import stop_if_orphaned
 
 logger = logging.getLogger("fastasgi.error")
 
@@ -102,8 +103,7 @@ def run_worker(config, sockets, heartbeat, supervisor_pid, spawned):
 
     def beat():
         heartbeat.value = time.monotonic()
-        if os.getppid() != supervisor_pid:
-            server.should_exit = True  # the supervisor is gone: drain and stop, don't linger
+        stop_if_orphaned(server, supervisor_pid)
 
     server.heartbeat = beat
     server.run(sockets=sockets)

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from ..server import Server
+from . import stop_if_orphaned
 
 logger = logging.getLogger("fastasgi.error")
 
@@ -158,10 +159,13 @@ class StatWatcher:
             yield changed
 
 
-def run_child(config, sockets):
-    """The spawned child: set logging up again (nothing is inherited), then serve."""
+def run_child(config, sockets, supervisor_pid):
+    """The spawned child: set logging up again (nothing is inherited), then
+    serve until stopped, or until the reloader is gone."""
     config.configure_logging()
-    Server(config).run(sockets=sockets)
+    server = Server(config)
+    server.heartbeat = lambda: stop_if_orphaned(server, supervisor_pid)
+    server.run(sockets=sockets)
 
 
 class ChangeReload:
@@ -201,7 +205,7 @@ class ChangeReload:
         logger.info("Stopping reloader process [%d]", os.getpid())
 
     def _start(self):
-        self.process = self.context.Process(target=run_child, args=(self.config, self.sockets))
+        self.process = self.context.Process(target=run_child, args=(self.config, self.sockets, os.getpid()))
         self.process.start()
 
     def _stop(self):
