@@ -7,6 +7,7 @@ change.  Deterministic under `valgrind --tool=callgrind`, so instruction
 counts can be compared across changes on a noisy machine:
 
     python bench/micro_http.py --impl compiled -n 50000
+    python bench/micro_http.py --new-connections     # setup and teardown per request too
     FASTASGI_NO_EXTENSIONS=1 python bench/micro_http.py --impl pure
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
         python bench/micro_http.py -n 2000
@@ -23,6 +24,7 @@ from fastasgi.config import Config  # noqa: E402
 from fastasgi.protocols.http import HttpProtocol, ServerState  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+CLOSE_REQUEST = REQUEST.replace(b"Accept:", b"Connection: close\r\nAccept:")
 
 
 async def hello(scope, receive, send):
@@ -90,12 +92,29 @@ async def drive(protocol, transport, count, pipeline):
             await transport.waiter
 
 
+async def drive_connections(new_protocol, count):
+    """Each request on a connection of its own: the protocol's setup and teardown counted too."""
+    loop = asyncio.get_running_loop()
+    for _ in range(count):
+        protocol = new_protocol()
+        transport = RecordingTransport()
+        transport.extra.update(peername=("127.0.0.1", 50000), sockname=("127.0.0.1", 8000))
+        protocol.connection_made(transport)
+        protocol.data_received(CLOSE_REQUEST)
+        while not transport.writes:
+            transport.waiter = loop.create_future()
+            await transport.waiter
+        protocol.connection_lost(None)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", choices=("compiled", "pure"), default="compiled")
     parser.add_argument("-n", type=int, default=50000, help="requests")
     parser.add_argument("--pipeline", type=int, default=1)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--new-connections", action="store_true",
+                        help="each request on a new connection (Connection: close), as wrk's new-connection scenario")
     args = parser.parse_args()
 
     config = Config(hello, http="httptools" if args.impl == "compiled" else "h11",
@@ -109,15 +128,24 @@ def main():
     asyncio.set_event_loop(loop)
     state = ServerState()
     state.date_line = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
-    protocol = HttpProtocol(config, state, {}, _loop=loop)
-    transport = RecordingTransport()
-    protocol.connection_made(transport)
-    loop.run_until_complete(drive(protocol, transport, 2000, args.pipeline))  # warm up
+    if args.new_connections:
+        def run(count):
+            loop.run_until_complete(drive_connections(lambda: HttpProtocol(config, state, {}, _loop=loop), count))
+        shape = "a new connection each"
+    else:
+        protocol = HttpProtocol(config, state, {}, _loop=loop)
+        transport = RecordingTransport()
+        protocol.connection_made(transport)
+
+        def run(count):
+            loop.run_until_complete(drive(protocol, transport, count, args.pipeline))
+        shape = f"pipeline {args.pipeline}"
+    run(2000)  # warm up
     started = time.perf_counter()
-    loop.run_until_complete(drive(protocol, transport, args.n, args.pipeline))
+    run(args.n)
     elapsed = time.perf_counter() - started
     print(f"{config.hot_paths.IMPLEMENTATION}: {args.n / elapsed:,.0f} requests/s "
-          f"({elapsed / args.n * 1e6:.2f} us per request, pipeline {args.pipeline}, {args.loop})")
+          f"({elapsed / args.n * 1e6:.2f} us per request, {shape}, {args.loop})")
 
 
 if __name__ == "__main__":

@@ -113,8 +113,7 @@ class HttpProtocol(asyncio.Protocol):
         self.server_state = server_state
         self.app_state = app_state
         speedups = config.hot_paths
-        self.parser = speedups.RequestParser(config.max_head_size, config.upgrade_token,
-                                             **config.parser_limits)
+        self.parser = speedups.RequestParser(*config.parser_args)
         self.ParseError = speedups.HttpParseError
         self.ResponseEncoder = speedups.ResponseEncoder
         self.FlowControl = speedups.FlowControl
@@ -130,8 +129,7 @@ class HttpProtocol(asyncio.Protocol):
         self.timeout_write = config.timeout_write or 0.0  # 0: off
         # While a request runs, `deadline` is a watchdog that looks at the
         # connection this often: body progress, a client that stopped reading.
-        self.watch_interval = max(0.1, min([1.0] + [timeout / 4 for timeout in (
-            self.timeout_request_body, self.timeout_write) if timeout > 0]))
+        self.watch_interval = config.watch_interval
 
         self.transport = None
         self.flow = None
