@@ -226,13 +226,6 @@ class Config:
     def asgi_version(self):
         return "2.0" if self.interface == "asgi2" else "3.0"
 
-    # -- settings derived once, at load time ------------------------------
-    @property
-    def max_head_size(self):
-        return (self.h11_max_incomplete_event_size or self.limit_request_header_size
-                or _speedups.DEFAULT_MAX_HEAD_SIZE)
-
-
     def speedups(self):
         """The hot-path implementation this server runs: --http picks the twin."""
         if self.http == "h11":
@@ -308,19 +301,18 @@ class Config:
             from .middleware.proxy_headers import ForwardedPolicy
 
             self.forwarded_policy = ForwardedPolicy(self.forwarded_allow_ips, self.uds)
-        # Every connection makes a parser and a watchdog from these: worked
+        # Every connection makes its parser and watchdog from these: worked
         # out once here, not per connection.
-        self.parser_args = (self.max_head_size, self.upgrade_token, self.limit_request_line or 0,
+        max_head_size = (self.h11_max_incomplete_event_size or self.limit_request_header_size
+                         or _speedups.DEFAULT_MAX_HEAD_SIZE)
+        self.parser_args = (max_head_size, self.upgrade_token, self.limit_request_line or 0,
                             self.limit_request_fields or 0, self.limit_request_body or 0)
-        self.watch_interval = self._watch_interval()
+        # How often the watchdog of a running request looks at its connection
+        # (body progress, a client that stopped reading): a quarter of the
+        # shortest of --timeout-request-body and --timeout-write, 0.1 to 1 s.
+        self.watch_interval = max(0.1, min([1.0] + [timeout / 4 for timeout in (
+            self.timeout_request_body, self.timeout_write) if timeout and timeout > 0]))
         self.loaded = True
-
-    def _watch_interval(self):
-        """How often the watchdog of a running request looks at its connection
-        (body progress, a client that stopped reading): a quarter of the
-        shortest of --timeout-request-body and --timeout-write, 0.1 to 1 s."""
-        timeouts = [timeout for timeout in (self.timeout_request_body, self.timeout_write) if timeout and timeout > 0]
-        return max(0.1, min([1.0] + [timeout / 4 for timeout in timeouts]))
 
     def load_ssl(self):
         """The server's SSLContext from the --ssl-* settings (None without TLS)."""
