@@ -13,6 +13,11 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SPEEDUPS = ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")
+# The per-request shell: pure Python modules compiled as they are, under a
+# name of their own, with the C types from <name>.pxd (pure Python mode).
+# The pure modules stay what PyPy and FASTASGI_NO_EXTENSIONS run.
+SHELL = {"fastasgi.protocols.cycle_c": "fastasgi/protocols/cycle.py",
+         "fastasgi.protocols.http_c": "fastasgi/protocols/http.py"}
 
 
 def flag(name):
@@ -22,7 +27,7 @@ def flag(name):
 class OptionalBuildExt(build_ext):
     def finalize_options(self):
         super().finalize_options()
-        if self.parallel is None:  # the four modules compile side by side
+        if self.parallel is None:  # the modules compile side by side
             self.parallel = True
 
     def run(self):
@@ -55,6 +60,7 @@ def extensions():
 
     modules = [Extension(f"fastasgi._speedups.{name}", [f"fastasgi/_speedups/{name}.pyx"])
                for name in SPEEDUPS]
+    modules += [Extension(name, [source]) for name, source in SHELL.items()]
     return cythonize(
         modules,
         compiler_directives={

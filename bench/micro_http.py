@@ -21,7 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fastasgi.config import Config  # noqa: E402
-from fastasgi.protocols.http import HttpProtocol, ServerState  # noqa: E402
+from fastasgi.protocols import http_module  # noqa: E402
+from fastasgi.protocols.http import ServerState  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 CLOSE_REQUEST = REQUEST.replace(b"Accept:", b"Connection: close\r\nAccept:")
@@ -118,6 +119,7 @@ def main():
     else:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    HttpProtocol = http_module(config.hot_paths.IMPLEMENTATION).HttpProtocol
     state = ServerState()
     state.date_line = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
     if args.new_connections:

@@ -13,7 +13,8 @@ from email.utils import formatdate
 
 from .allocator import tune_malloc
 from .lifespan import Lifespan
-from .protocols.http import ServerState, http_protocol_class
+from .protocols import http_module
+from .protocols.http import ServerState
 
 logger = logging.getLogger("fastasgi.error")
 
@@ -91,7 +92,7 @@ class Server:
             self.should_exit = True
             return
         create_protocol = functools.partial(
-            http_protocol_class(loop), config=config, server_state=self.server_state,
+            http_module(config.hot_paths.IMPLEMENTATION).http_protocol_class(loop), config=config, server_state=self.server_state,
             app_state=self.lifespan.state, _loop=loop,
         )
         tls = config.ssl

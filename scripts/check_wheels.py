@@ -4,7 +4,7 @@ For each CPython given (default: the newest 3.9 and 3.13 under pyenv):
 
 1. build the wheel with `python -m build --wheel` (compiled build required),
    from the sdist, so the sdist is proven complete too;
-2. repair it with `auditwheel repair` and check it holds the four compiled
+2. repair it with `auditwheel repair` and check it holds the compiled
    speedups and no C sources;
 3. install it with `--only-binary :all:` into a fresh virtualenv where the
    compiler is unavailable (CC=false, CXX=false, and cc/gcc/c++/g++ on PATH
@@ -38,7 +38,10 @@ import urllib.request
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPEEDUPS = ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")
+# Compiled modules, by path under fastasgi/, and the source each is built from.
+SPEEDUPS = {f"_speedups/{name}": f"_speedups/{name}.pyx"
+            for name in ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")}
+SPEEDUPS.update({"protocols/cycle_c": "protocols/cycle_c.pxd", "protocols/http_c": "protocols/http_c.pxd"})
 RUNNING_ON = re.compile(r"running on http://(\S+):(\d+) ")
 FALLBACK_WARNING = "Installing the pure-Python implementation instead"
 COMPILERS = ("cc", "gcc", "c++", "g++", "clang", "clang++", "x86_64-linux-gnu-gcc",
@@ -140,7 +143,7 @@ def check_wheel_contents(wheel, python_tag, source):
     if missing:
         raise CheckFailed(f"{os.path.basename(wheel)} lacks modules of the source tree: {missing}")
     for module in SPEEDUPS:
-        pattern = re.compile(rf"fastasgi/_speedups/{module}\.cpython-{python_tag}[^/]*\.so$")
+        pattern = re.compile(rf"fastasgi/{module}\.cpython-{python_tag}[^/]*\.so$")
         if not any(pattern.match(name) for name in names):
             raise CheckFailed(f"{os.path.basename(wheel)} lacks the compiled {module} for cp{python_tag}")
     sources = [name for name in names if name.endswith((".c", ".cpp", ".h"))]
@@ -277,9 +280,9 @@ def main():
         (sdist,) = glob.glob(os.path.join(work, "sdist", "fastasgi-*.tar.gz"))
         with tarfile.open(sdist) as archive:
             names = archive.getnames()
-            for module in SPEEDUPS:
-                if not any(name.endswith(f"fastasgi/_speedups/{module}.pyx") for name in names):
-                    raise CheckFailed(f"the sdist lacks {module}.pyx")
+            for source in SPEEDUPS.values():
+                if not any(name.endswith(f"fastasgi/{source}") for name in names):
+                    raise CheckFailed(f"the sdist lacks {source}")
             extract = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             archive.extractall(os.path.join(work, "sdist-src"), **extract)
         (sdist_src,) = glob.glob(os.path.join(work, "sdist-src", "fastasgi-*"))

@@ -134,11 +134,27 @@ def test_writes_vectors_tells_joining_transports_apart():
         assert uvloop.run(transports())[0] is True
 
 
-def test_asyncio_loops_get_the_buffered_protocols():
+def test_each_implementation_runs_its_own_shell(implementation):
+    # The compiled hot paths come with the compiled shell (http.py and
+    # cycle.py built as http_c and cycle_c), the pure ones with the source.
+    from fastasgi.protocols import http_module
+
+    module = http_module(implementation)
+    suffix = "_c" if implementation == "compiled" else ""
+    assert module.__name__ == f"fastasgi.protocols.http{suffix}"
+    assert module.RequestResponseCycle.__module__ == f"fastasgi.protocols.cycle{suffix}"
+    assert module.HttpProtocol.__module__ == module.__name__
+
+
+def test_asyncio_loops_get_the_buffered_protocols(implementation):
     import asyncio
 
-    from fastasgi.protocols.http import BufferedHttpProtocol, HttpProtocol, http_protocol_class
+    from fastasgi.protocols import http_module
     from fastasgi.protocols.websocket import BufferedWebSocketProtocol
+
+    module = http_module(implementation)
+    BufferedHttpProtocol, HttpProtocol = module.BufferedHttpProtocol, module.HttpProtocol
+    http_protocol_class = module.http_protocol_class
 
     def protocol_class(new_loop):
         loop = new_loop()
@@ -149,6 +165,8 @@ def test_asyncio_loops_get_the_buffered_protocols():
 
     assert protocol_class(asyncio.new_event_loop) is BufferedHttpProtocol
     assert issubclass(BufferedHttpProtocol, asyncio.BufferedProtocol)
+    # asyncio.BaseProtocol's do-nothing callbacks must not hide the protocol's
+    assert BufferedHttpProtocol.connection_made is HttpProtocol.connection_made
     assert BufferedHttpProtocol.websocket_class is BufferedWebSocketProtocol
     assert issubclass(BufferedWebSocketProtocol, asyncio.BufferedProtocol)
     if sys.implementation.name == "cpython":

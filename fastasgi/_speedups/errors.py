@@ -1,7 +1,10 @@
-"""The one exception both parser twins raise for bad request bytes.
+"""The exceptions the twins share, so either one's can be caught by class.
 
-It carries the HTTP status to answer with, so the protocol never has to
-guess which error a malformed request deserves.
+HttpParseError: what both parser twins raise for bad request bytes.  It
+carries the HTTP status to answer with, so the protocol never has to guess
+which error a malformed request deserves.
+ClientDisconnected: what both cycle twins' send() raise once the client is
+gone; the websocket protocol raises it too.
 """
 
 
@@ -12,3 +15,7 @@ class HttpParseError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status_code = status_code
+
+
+class ClientDisconnected(OSError):
+    """Raised from send() once the client has gone (ASGI HTTP spec 2.4)."""

@@ -4,16 +4,17 @@ The cycle knows the ASGI HTTP spec, not the wire format.  It talks to its
 connection through a few methods (write_response_head, write_response_body,
 send_continue, flush_head_soon, cycle_finished, abort, flow), so the HTTP/1.1 protocol
 today and an HTTP/2 stream later can drive the same cycle.
+
+This module is also compiled, unchanged, as cycle_c: cycle_c.pxd gives
+the fields C types (see setup.py).
 """
 import logging
+
+from .._speedups.errors import ClientDisconnected
 
 logger = logging.getLogger("fastasgi.error")
 
 DISCONNECT = {"type": "http.disconnect"}
-
-
-class ClientDisconnected(OSError):
-    """Raised from send() once the client has gone (ASGI HTTP spec 2.4)."""
 
 
 class RequestResponseCycle:
@@ -55,6 +56,11 @@ class RequestResponseCycle:
     def disconnect(self):
         self.disconnected = True
         self._wake()
+
+    def flush(self):
+        """End of the loop turn: a head still waiting for its first body chunk goes alone."""
+        if self.start_message is not None:
+            self._flush_head()
 
     def _wake(self):
         waiter = self.waiter

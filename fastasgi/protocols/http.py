@@ -12,10 +12,16 @@ import sys
 
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, new_read_buffer, run_first_step
-from .cycle import RequestResponseCycle
 from .tls import tls_extension
 from .websocket import BufferedWebSocketProtocol, WebSocketProtocol
 from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
+
+# This module is also compiled, unchanged, as http_c (http_c.pxd gives it
+# C types, see setup.py); that twin runs the compiled cycle.
+if __name__.endswith("_c"):
+    from .cycle_c import RequestResponseCycle
+else:
+    from .cycle import RequestResponseCycle
 
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
@@ -74,20 +80,19 @@ class ServerState:
 
         The list holds request cycles (a head waiting for its first body
         chunk: most found theirs and have nothing left to do) and protocols
-        (response bytes held back).
+        (response bytes held back); each has a flush().
         """
         while self.pending_flushes:
             pending = self.pending_flushes
             self.pending_flushes = []
             for item in pending:
-                if item.__class__ is RequestResponseCycle:
-                    if item.start_message is not None:
-                        item._flush_head()
-                else:
-                    item.flush()
+                item.flush()
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol:
+    """An asyncio protocol (transports call its methods by name; a compiled
+    class cannot derive from asyncio.Protocol, so neither twin does)."""
+
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
         "FlowControl", "ParseError", "ResponseEncoder", "access_log", "app", "app_state", "client",
@@ -361,7 +366,8 @@ class HttpProtocol(asyncio.Protocol):
 
     # What the cycle calls after http.response.start: usually the first body
     # chunk comes first and takes the head along; this covers apps that wait.
-    flush_head_soon = flush_soon
+    def flush_head_soon(self, cycle):
+        self.flush_soon(cycle)
 
     def send_continue(self):
         if not self.closing:
@@ -481,7 +487,10 @@ class HttpProtocol(asyncio.Protocol):
         self.server_state.tasks.discard(cycle.task)
         cycle.task = None
         if cycle.body:
-            self.flow.body_consumed(sum(len(chunk) for chunk in cycle.body))
+            unread = 0
+            for chunk in cycle.body:
+                unread += len(chunk)
+            self.flow.body_consumed(unread)
             cycle.body.clear()
         if cycle is self.cycle and cycle.more_body:
             # The rest of the body will be parsed and dropped; reading must go on.
@@ -652,8 +661,11 @@ class HttpProtocol(asyncio.Protocol):
             self.encoder.keep_alive = False
 
 
-class BufferedHttpProtocol(SharedReadBuffer, HttpProtocol):
-    """HttpProtocol for asyncio's own event loop: see asyncio_loop.py."""
+class BufferedHttpProtocol(HttpProtocol, SharedReadBuffer):
+    """HttpProtocol for asyncio's own event loop: see asyncio_loop.py.
+
+    HttpProtocol comes first: asyncio.BaseProtocol, behind SharedReadBuffer,
+    has do-nothing connection_made() and friends that must not win."""
 
     __slots__ = ()
     websocket_class = BufferedWebSocketProtocol

@@ -21,7 +21,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from .asyncio_loop import SharedReadBuffer
-from .cycle import ClientDisconnected
+from .._speedups.errors import ClientDisconnected
 
 logger = logging.getLogger("fastasgi.error")
 

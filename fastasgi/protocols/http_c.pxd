@@ -1,0 +1,53 @@
+# C types for http.py compiled as http_c (Cython's pure Python mode): the
+# connection's fields become C struct members, and the methods only the
+# protocol itself calls become C functions.  The source stays http.py.
+cimport cython
+
+from fastasgi.protocols.cycle_c cimport RequestResponseCycle as Cycle
+
+
+cdef class HttpProtocol:
+    cdef public object FlowControl, ParseError, ResponseEncoder, status_line
+    cdef public object config, app, loop, server_state, app_state, parser
+    cdef public object root_path, raw_root_path, default_lines, server_line
+    cdef public bint date_header
+    cdef public object timeout_keep_alive, timeout_request_header
+    cdef public double timeout_request_body, timeout_write, watch_interval
+    cdef public object transport, flow, client, server, scheme, tls
+    cdef public bint access_log
+    cdef public Cycle cycle, running, starting
+    cdef public list pipeline
+    cdef public list out
+    cdef public Py_ssize_t out_size, large_body
+    cdef public object forwarded, encoder, pending_error, upgrade_head
+    cdef public bint closing, reading_head, idle, fresh, last_call, dispatching
+    cdef public double deadline, watch_since, write_paused_at, closed_at
+    cdef public object watch_mark
+
+    @cython.locals(cycle=Cycle)
+    cpdef data_received(self, data)
+    cdef dict _scope(self, head, scope_type, scheme, dict extensions)
+    @cython.locals(cycle=Cycle)
+    cdef _on_request_head(self, head)
+    cdef _dispatch(self, Cycle cycle)
+    cdef _resume_reading_pipeline(self)
+    cpdef flush_soon(self, item)
+    cdef _write(self, data)
+    @cython.locals(out=list)
+    cpdef flush(self)
+    cdef _send(self, data)
+    cdef _close(self)
+    cpdef write_response_head(self, Cycle cycle, status, headers, body, more_body)
+    cpdef write_response_body(self, Cycle cycle, body, more_body)
+    @cython.locals(out=list)
+    cdef _response_complete(self, Cycle cycle, data)
+    cpdef cycle_finished(self, Cycle cycle)
+    @cython.locals(cycle=Cycle)
+    cpdef send_error(self, status)
+    cpdef abort(self)
+    @cython.locals(cycle=Cycle)
+    cdef _parse_error(self, exc)
+    cdef _send_error_and_close(self, status, reason)
+    @cython.locals(cycle=Cycle)
+    cdef _watch(self, now)
+    cdef _body_timed_out(self, Cycle cycle)
