@@ -164,13 +164,15 @@ class Server:
             conn.on_deadline()
 
     async def shutdown(self, sockets=None):
-        logger.info("Shutting down")
         state = self.server_state
         state.shutting_down = True
         for server in self.servers:
             server.close()
         for sock in sockets or ():
             sock.close()
+        # Logged once the listening sockets are closed: from this line on, a
+        # new connection is refused (a test and a deploy script may rely on it).
+        logger.info("Shutting down")
         for conn in list(state.connections):
             conn.shutdown()
         # Connections the listening socket already handed over may still be
