@@ -1,8 +1,7 @@
 """One ASGI HTTP request/response exchange: the app's receive() and send().
 
 The cycle knows the ASGI HTTP spec, not the wire format.  It talks to its
-connection through a few methods (write_response_head, write_response_body,
-send_continue, flush_head_soon, cycle_finished, abort, flow), so the HTTP/1.1 protocol
+connection through the few methods of Connection, so the HTTP/1.1 protocol
 today and an HTTP/2 stream later can drive the same cycle.
 
 This module is also compiled, unchanged, as cycle_c: cycle_c.pxd gives
@@ -15,6 +14,43 @@ from .._speedups.errors import ClientDisconnected
 logger = logging.getLogger("fastasgi.error")
 
 DISCONNECT = {"type": "http.disconnect"}
+
+
+class Connection:
+    """What a cycle needs from the connection it answers on.
+
+    A base class rather than a convention so that, compiled, the cycle
+    calls these as C functions.  Subclasses set `loop` (for the cycle's
+    waiters) and `flow` (the connection's FlowControl)."""
+
+    __slots__ = ()
+
+    def write_response_head(self, cycle, status, headers, body, more_body):
+        """The response head and its first body chunk (more_body: more follow)."""
+        raise NotImplementedError
+
+    def write_response_body(self, cycle, body, more_body):
+        raise NotImplementedError
+
+    def flush_head_soon(self, cycle):
+        """Write cycle's head, still waiting for its first body chunk, at the end of this loop turn."""
+        raise NotImplementedError
+
+    def send_continue(self):
+        """The client sent Expect: 100-continue and the app reads the body."""
+        raise NotImplementedError
+
+    def send_error(self, status):
+        """The app failed before its response head went out: answer `status`."""
+        raise NotImplementedError
+
+    def abort(self):
+        """The response cannot be completed: close so the client notices."""
+        raise NotImplementedError
+
+    def cycle_finished(self, cycle):
+        """The app of `cycle` returned."""
+        raise NotImplementedError
 
 
 class RequestResponseCycle:

@@ -1,8 +1,25 @@
 # C types for cycle.py compiled as cycle_c (Cython's pure Python mode):
-# the fields become C struct members, the flags C ints.
+# the fields become C struct members, the flags C ints, and the cycle calls
+# its Connection's methods as C functions.
+cdef class RequestResponseCycle
+
+
+cdef class Connection:
+    cdef public object loop
+    cdef public object flow
+
+    cpdef write_response_head(self, RequestResponseCycle cycle, status, headers, body, more_body)
+    cpdef write_response_body(self, RequestResponseCycle cycle, body, more_body)
+    cpdef flush_head_soon(self, RequestResponseCycle cycle)
+    cpdef send_continue(self)
+    cpdef send_error(self, status)
+    cpdef abort(self)
+    cpdef cycle_finished(self, RequestResponseCycle cycle)
+
+
 cdef class RequestResponseCycle:
     cdef public object scope
-    cdef public object conn
+    cdef public Connection conn
     cdef public list body
     cdef public bint more_body
     cdef public bint body_delivered

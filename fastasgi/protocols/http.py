@@ -16,12 +16,18 @@ from .tls import tls_extension
 from .websocket import BufferedWebSocketProtocol, WebSocketProtocol
 from .utils import client_addr_for_log, get_local_addr, get_remote_addr, is_ssl
 
+try:
+    import cython
+except ImportError:  # no Cython installed: this module runs as Python
+    from types import SimpleNamespace
+    cython = SimpleNamespace(compiled=False)
+
 # This module is also compiled, unchanged, as http_c (http_c.pxd gives it
 # C types, see setup.py); that twin runs the compiled cycle.
-if __name__.endswith("_c"):
-    from .cycle_c import RequestResponseCycle
+if cython.compiled:
+    from .cycle_c import Connection, RequestResponseCycle
 else:
-    from .cycle import RequestResponseCycle
+    from .cycle import Connection, RequestResponseCycle
 
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
@@ -89,9 +95,11 @@ class ServerState:
                 item.flush()
 
 
-class HttpProtocol:
-    """An asyncio protocol (transports call its methods by name; a compiled
-    class cannot derive from asyncio.Protocol, so neither twin does)."""
+class HttpProtocol(Connection):
+    """The asyncio protocol of one HTTP/1.1 connection, and the Connection
+    its request cycles answer on.  Transports call its methods by name: a
+    compiled class cannot also derive from asyncio.Protocol, so neither
+    twin does."""
 
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
@@ -487,7 +495,7 @@ class HttpProtocol:
         self.server_state.tasks.discard(cycle.task)
         cycle.task = None
         if cycle.body:
-            unread = 0
+            unread = 0  # a loop, not sum() of a generator: http_c's cpdef methods hold no closures
             for chunk in cycle.body:
                 unread += len(chunk)
             self.flow.body_consumed(unread)

@@ -3,17 +3,17 @@
 # protocol itself calls become C functions.  The source stays http.py.
 cimport cython
 
-from fastasgi.protocols.cycle_c cimport RequestResponseCycle as Cycle
+from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
 
 
-cdef class HttpProtocol:
+cdef class HttpProtocol(Connection):
     cdef public object FlowControl, ParseError, ResponseEncoder, status_line
-    cdef public object config, app, loop, server_state, app_state, parser
+    cdef public object config, app, server_state, app_state, parser
     cdef public object root_path, raw_root_path, default_lines, server_line
     cdef public bint date_header
     cdef public object timeout_keep_alive, timeout_request_header
     cdef public double timeout_request_body, timeout_write, watch_interval
-    cdef public object transport, flow, client, server, scheme, tls
+    cdef public object transport, client, server, scheme, tls
     cdef public bint access_log
     cdef public Cycle cycle, running, starting
     cdef public list pipeline
@@ -41,6 +41,8 @@ cdef class HttpProtocol:
     cpdef write_response_body(self, Cycle cycle, body, more_body)
     @cython.locals(out=list)
     cdef _response_complete(self, Cycle cycle, data)
+    cpdef flush_head_soon(self, Cycle cycle)
+    cpdef send_continue(self)
     cpdef cycle_finished(self, Cycle cycle)
     @cython.locals(cycle=Cycle)
     cpdef send_error(self, status)
