@@ -6,7 +6,7 @@ adds the server defaults the app did not set, picks the framing
 write, status line + headers + first body chunk in one buffer.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdio cimport snprintf
+from libc.string cimport memcpy
 
 from http import HTTPStatus
 
@@ -55,9 +55,23 @@ cdef bytes _concat(list parts):
 
 
 cdef bytes _content_length_line(Py_ssize_t size):
+    # Written from the end, by hand: snprintf's format parsing cost more
+    # than the rest of the line (0.5% of a hello response's server time).
     cdef char line[48]
-    cdef int n = snprintf(line, sizeof(line), "content-length: %zd\r\n", size)
-    return PyBytes_FromStringAndSize(line, n)
+    cdef char* end = line + 48
+    cdef char* p = end - 2
+    cdef size_t value = <size_t>size
+    p[0] = 13  # CR
+    p[1] = 10  # LF
+    while True:
+        p -= 1
+        p[0] = <char>(48 + value % 10)
+        value //= 10
+        if value == 0:
+            break
+    p -= 16
+    memcpy(p, b"content-length: ", 16)
+    return PyBytes_FromStringAndSize(p, end - p)
 
 
 cdef bytes _without_transfer_encoding(bytes block):
