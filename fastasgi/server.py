@@ -91,8 +91,9 @@ class Server:
         if self.lifespan.should_exit:
             self.should_exit = True
             return
+        protocol_class = http_module(config.hot_paths.IMPLEMENTATION).http_protocol_class(loop)
         create_protocol = functools.partial(
-            http_module(config.hot_paths.IMPLEMENTATION).http_protocol_class(loop), config=config, server_state=self.server_state,
+            protocol_class, config=config, server_state=self.server_state,
             app_state=self.lifespan.state, _loop=loop,
         )
         tls = config.ssl

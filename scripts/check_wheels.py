@@ -38,7 +38,8 @@ import urllib.request
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Compiled modules, by path under fastasgi/, and the source each is built from.
+# Compiled modules, by path under fastasgi/, and the build input each needs
+# besides the .py tree (checked on its own): the sdist must carry it.
 SPEEDUPS = {f"_speedups/{name}": f"_speedups/{name}.pyx"
             for name in ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")}
 SPEEDUPS.update({"protocols/cycle_c": "protocols/cycle_c.pxd", "protocols/http_c": "protocols/http_c.pxd"})

@@ -144,6 +144,11 @@ def test_each_implementation_runs_its_own_shell(implementation):
     assert module.__name__ == f"fastasgi.protocols.http{suffix}"
     assert module.RequestResponseCycle.__module__ == f"fastasgi.protocols.cycle{suffix}"
     assert module.HttpProtocol.__module__ == module.__name__
+    # both cycles raise the one ClientDisconnected the websocket protocol raises too
+    from fastasgi import _speedups
+    from fastasgi.protocols import websocket
+    cycle_module = sys.modules[module.RequestResponseCycle.__module__]
+    assert cycle_module.ClientDisconnected is _speedups.ClientDisconnected is websocket.ClientDisconnected
 
 
 def test_asyncio_loops_get_the_buffered_protocols(implementation):

@@ -9,7 +9,7 @@ import os
 import sys
 from types import SimpleNamespace
 
-from .errors import HttpParseError
+from .errors import ClientDisconnected, HttpParseError
 
 NAMES = ("RequestParser", "RequestHead", "split_target", "DEFAULT_MAX_HEAD_SIZE",
          "check_request_headers", "encode_response_headers",
@@ -80,4 +80,4 @@ FrameReader = _active.FrameReader
 encode_frame = _active.encode_frame
 active = _active
 
-__all__ = ["IMPLEMENTATION", "HttpParseError", "load", "compiled_available", "active", *NAMES]
+__all__ = ["IMPLEMENTATION", "HttpParseError", "ClientDisconnected", "load", "compiled_available", "active", *NAMES]

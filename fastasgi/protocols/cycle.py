@@ -9,7 +9,7 @@ the fields C types (see setup.py).
 """
 import logging
 
-from .._speedups.errors import ClientDisconnected
+from .._speedups import ClientDisconnected
 
 logger = logging.getLogger("fastasgi.error")
 

@@ -21,7 +21,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from .asyncio_loop import SharedReadBuffer
-from .._speedups.errors import ClientDisconnected
+from .._speedups import ClientDisconnected
 
 logger = logging.getLogger("fastasgi.error")
 
