@@ -8,7 +8,7 @@ from fastasgi._speedups import HttpParseError
 
 def head_fields(head):
     return (head.method, head.path, head.raw_path, head.query_string, list(head.headers),
-            head.http_version, head.keep_alive, head.expect_continue, head.upgrade)
+            head.http_version, head.keep_alive, head.expect_continue, head.upgrade, head.proxied)
 
 
 def normalize(events):

@@ -255,9 +255,24 @@ def test_head_types():
         head = ns.RequestParser().feed(data)[0]
         assert isinstance(head, ns.RequestHead)
         assert head_fields(head) == ("GET", "/a b", b"/a%20b", b"x=1", [(b"host", b"h")], "1.1",
-                                     True, False, None)
+                                     True, False, None, False)
         assert type(head.keep_alive) is bool and repr(head) == "RequestHead(GET b'/a%20b' HTTP/1.1)"
         assert ns.DEFAULT_MAX_HEAD_SIZE == 64 * 1024
+
+
+@pytest.mark.parametrize("header, proxied", [
+    (b"X-Forwarded-For: 10.0.0.1", True),
+    (b"x-forwarded-proto: https", True),
+    (b"X-Forwarded-Host: example.com", False),  # not one the proxy-headers policy reads
+    (b"Forwarded: for=10.0.0.1", False),
+    (b"X-Forwarded-Fo: 10.0.0.1", False),
+])
+def test_head_tells_whether_forwarding_headers_came(header, proxied):
+    # The protocol skips the proxy-headers policy for a head without them.
+    data = b"GET / HTTP/1.1\r\nHost: h\r\n" + header + b"\r\n\r\n"
+    for ns in (PURE, COMPILED):
+        head = ns.RequestParser().feed(data)[0]
+        assert head.proxied is proxied
 
 
 def test_one_letter_header_names_leave_the_interpreters_bytes_alone():

@@ -59,8 +59,11 @@ cpdef tuple check_request_headers(object headers, bint http11):
     """Apply the framing and routing rules to a parsed request head.
 
     `headers` is the list of (lower-cased name, value) pairs.  Returns
-    (keep_alive, expect_continue, upgrade) where upgrade is the lower-cased
-    Upgrade token when the client asked to switch protocols, else None.
+    (keep_alive, expect_continue, upgrade, proxied) where upgrade is the
+    lower-cased Upgrade token when the client asked to switch protocols,
+    else None, and proxied tells whether an X-Forwarded-For or
+    X-Forwarded-Proto header came (the proxy-headers policy has nothing to
+    do without one).
     Raises HttpParseError for every shape that can smuggle requests.
     """
     cdef int hosts = 0
@@ -70,6 +73,7 @@ cpdef tuple check_request_headers(object headers, bint http11):
     cdef bint expect_continue = False
     cdef object upgrade_value = None
     cdef bint connection_upgrade = False
+    cdef bint proxied = False
     cdef bytes name, value, token
     cdef Py_ssize_t n
     for name, value in headers:
@@ -102,6 +106,8 @@ cpdef tuple check_request_headers(object headers, bint http11):
                 expect_continue = True
         elif n == 7 and name == b"upgrade":
             upgrade_value = value
+        elif (n == 15 and name == b"x-forwarded-for") or (n == 17 and name == b"x-forwarded-proto"):
+            proxied = True
     if http11:
         if hosts != 1:
             raise HttpParseError("HTTP/1.1 request needs exactly one Host header")
@@ -120,7 +126,7 @@ cpdef tuple check_request_headers(object headers, bint http11):
     upgrade = None
     if connection_upgrade and upgrade_value is not None:
         upgrade = upgrade_value.lower()
-    return keep_alive, expect_continue, upgrade
+    return keep_alive, expect_continue, upgrade, proxied
 
 
 cdef inline bint _valid_name(bytes name):

@@ -22,8 +22,11 @@ def check_request_headers(headers, http11):
     """Apply the framing and routing rules to a parsed request head.
 
     `headers` is the list of (lower-cased name, value) pairs.  Returns
-    (keep_alive, expect_continue, upgrade) where upgrade is the lower-cased
-    Upgrade token when the client asked to switch protocols, else None.
+    (keep_alive, expect_continue, upgrade, proxied) where upgrade is the
+    lower-cased Upgrade token when the client asked to switch protocols,
+    else None, and proxied tells whether an X-Forwarded-For or
+    X-Forwarded-Proto header came (the proxy-headers policy has nothing to
+    do without one).
     Raises HttpParseError for every shape that can smuggle requests.
     """
     hosts = 0
@@ -33,6 +36,7 @@ def check_request_headers(headers, http11):
     expect_continue = False
     upgrade_value = None
     connection_upgrade = False
+    proxied = False
     for name, value in headers:
         if name == b"host":
             hosts += 1
@@ -60,6 +64,8 @@ def check_request_headers(headers, http11):
                 expect_continue = True
         elif name == b"upgrade":
             upgrade_value = value
+        elif name == b"x-forwarded-for" or name == b"x-forwarded-proto":
+            proxied = True
     if http11:
         if hosts != 1:
             raise HttpParseError("HTTP/1.1 request needs exactly one Host header")
@@ -78,7 +84,7 @@ def check_request_headers(headers, http11):
     upgrade = None
     if connection_upgrade and upgrade_value is not None:
         upgrade = upgrade_value.lower()
-    return keep_alive, expect_continue, upgrade
+    return keep_alive, expect_continue, upgrade, proxied
 
 
 def encode_response_headers(headers):

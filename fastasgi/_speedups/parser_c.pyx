@@ -88,9 +88,10 @@ cdef class RequestHead:
     cdef public bint keep_alive
     cdef public bint expect_continue
     cdef public object upgrade
+    cdef public bint proxied  # X-Forwarded-For or -Proto came: see check_request_headers
 
     def __init__(self, method, path, raw_path, query_string, headers, http_version,
-                 keep_alive, expect_continue, upgrade):
+                 keep_alive, expect_continue, upgrade, proxied=False):
         self.method = method
         self.path = path
         self.raw_path = raw_path
@@ -100,6 +101,7 @@ cdef class RequestHead:
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self.upgrade = upgrade
+        self.proxied = proxied
 
     def __repr__(self):
         return f"RequestHead({self.method} {self.raw_path!r} HTTP/{self.http_version})"
@@ -484,7 +486,7 @@ cdef class RequestParser:
             raise HttpParseError("CONNECT is not supported")
         cdef list headers = self._headers
         cdef bint http11 = self._http11
-        keep_alive, expect_continue, upgrade = check_request_headers(headers, http11)
+        keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         path, raw_path, query_string = split_target(self._url)
         if PyBytes_AS_STRING(self._url)[0] != 47 and self._url != b"*":  # not origin-form
             headers = _replace_host(headers, absolute_form_host(self._url))
@@ -501,6 +503,7 @@ cdef class RequestParser:
         result.keep_alive = keep_alive
         result.expect_continue = expect_continue
         result.upgrade = upgrade
+        result.proxied = proxied
         return result
 
     # feeding ------------------------------------------------------------

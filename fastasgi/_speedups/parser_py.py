@@ -54,10 +54,10 @@ class RequestHead:
     """One parsed request head: what the ASGI scope is built from."""
 
     __slots__ = ("method", "path", "raw_path", "query_string", "headers", "http_version",
-                 "keep_alive", "expect_continue", "upgrade")
+                 "keep_alive", "expect_continue", "upgrade", "proxied")
 
     def __init__(self, method, path, raw_path, query_string, headers, http_version,
-                 keep_alive, expect_continue, upgrade):
+                 keep_alive, expect_continue, upgrade, proxied=False):
         self.method = method
         self.path = path
         self.raw_path = raw_path
@@ -67,6 +67,7 @@ class RequestHead:
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self.upgrade = upgrade
+        self.proxied = proxied  # X-Forwarded-For or -Proto came: see check_request_headers
 
     def __repr__(self):
         return f"RequestHead({self.method} {self.raw_path!r} HTTP/{self.http_version})"
@@ -227,7 +228,7 @@ class RequestParser:
             name, _, value = line.partition(b":")
             headers.append((name.lower(), value.strip(b" \t")))
         http11 = minor == b"1"
-        keep_alive, expect_continue, upgrade = check_request_headers(headers, http11)
+        keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         target = match.group(2)
         path, raw_path, query_string = split_target(target)
         if target[:1] != b"/" and target != b"*":
@@ -259,7 +260,7 @@ class RequestParser:
             self._length = length
         del buffer[:end]
         return RequestHead(method.decode("ascii"), path, raw_path, query_string, headers,
-                           "1.1" if http11 else "1.0", keep_alive, expect_continue, upgrade)
+                           "1.1" if http11 else "1.0", keep_alive, expect_continue, upgrade, proxied)
 
     def _check_head_bytes(self, buffer, limit, complete):
         """Raise for the first byte of the head buffer[:limit] that breaks a limit.

@@ -270,7 +270,7 @@ class HttpProtocol(Connection):
             "state": self.app_state.copy(),
             "extensions": extensions,
         }
-        if self.forwarded is not None:
+        if self.forwarded is not None and head.proxied:  # without the headers it has nothing to do
             self.forwarded.apply(scope)
         return scope
 
