@@ -3,10 +3,15 @@
     python bench/run.py                      # every server, every scenario, 3 rounds
     python bench/run.py --duration 5 --rounds 5 --servers fastasgi,uvicorn
 
-Each server runs as one process pinned to CPU 0; wrk runs pinned to CPU 1.
-Servers are interleaved within each round, and the medians over the
-rounds are reported with each server's ratio to uvicorn (httptools +
-uvloop) from the same run.  A result where wrk used >= 95% of its core is
+Each server runs as one process pinned to CPU 0, on a port of its own;
+wrk runs pinned to CPU 1.  A round starts every server, then runs each
+scenario on each server in turn (the order of the servers rotates from
+round to round), so the servers compared in a scenario are measured
+seconds apart: on a shared machine whose speed drifts over minutes, that
+keeps the drift out of the ratios.  The idle servers wait in epoll and
+cost CPU 0 nothing.  The medians over the rounds are reported with each
+server's ratio to uvicorn (httptools + uvloop) from the same run, and the
+range of its per-round ratios.  A result where wrk used >= 95% of its core is
 marked "*": the load generator was the limit, so the figure is a lower
 bound.  The websocket echo scenario uses bench/ws_load.py instead of wrk
 (messages/s in the req/s column); raw-uvloop's canned echo gives its ceiling.
@@ -179,7 +184,7 @@ def run_ws_load(args, duration, port):
     return json.loads(output.stdout)
 
 
-def start_server(name, commands):
+def start_server(name, commands, port):
     command, extra_env = commands[name]
     env = dict(os.environ, **extra_env)
     if "FASTASGI_NO_EXTENSIONS" not in extra_env:
@@ -190,7 +195,9 @@ def start_server(name, commands):
     process = subprocess.Popen(["taskset", "-c", SERVER_CPU, *command], cwd=HERE, env=env,
                                stdout=subprocess.DEVNULL, stderr=log, text=True)
     process.log = log
-    if not wait_for_port(PORT):
+    # Another process on the port would answer for a server that failed to
+    # bind and exited: the server must still be running once the port is up.
+    if not wait_for_port(port) or process.poll() is not None:
         process.kill()
         raise RuntimeError(f"{name} did not start: {server_log(process)}")
     return process
@@ -227,38 +234,55 @@ def main():
     python = sys.executable
     if options.pypy:
         options.pypy = os.path.abspath(options.pypy)  # the servers run from bench/
-    commands = server_commands(python, PORT, options.pypy)
     servers = options.servers.split(",")
     if options.pypy:
         servers += [name for name in ("fastasgi-pypy", "uvicorn-h11-pypy") if name not in servers]
+    ports = {name: PORT + index for index, name in enumerate(servers)}
+    commands = {name: server_commands(python, ports[name], options.pypy)[name] for name in servers}
     scenarios = options.scenarios.split(",")
-    samples = {}  # (scenario, server) -> list of results
+    samples = {}  # (scenario, server) -> list of results, each with its round
     for round_number in range(options.rounds):
-        for name in servers:
-            process = start_server(name, commands)
-            try:
-                for scenario in scenarios:
+        shift = round_number % len(servers)
+        order = servers[shift:] + servers[:shift]
+        processes = {}
+        try:
+            for name in order:
+                processes[name] = start_server(name, commands, ports[name])
+            for scenario in scenarios:
+                for name in order:
                     if name == "raw-uvloop" and scenario not in RAW_SCENARIOS:
                         continue
-                    args, _ = SCENARIOS[scenario]
-                    load = run_ws_load if scenario in WS_SCENARIOS else run_wrk
-                    try:
-                        load(args, PYPY_WARMUP if name.endswith("-pypy") else options.warmup, PORT)
-                        cpu_before = cpu_seconds(process.pid)
-                        result = load(args, options.duration, PORT)
-                    except Exception as exc:  # noqa: BLE001 - one failure must not lose the run
-                        print(f"round {round_number + 1} {scenario:16} {name:14} FAILED: {exc}\n"
-                              f"{server_log(process)}", file=sys.stderr, flush=True)
-                        stop_server(process)
-                        process = start_server(name, commands)  # a fresh one for the next scenario
+                    result = measure(name, scenario, processes, commands, ports[name], options)
+                    if result is None:
                         continue
-                    result["server_cpu"] = (cpu_seconds(process.pid) - cpu_before) / options.duration
+                    result["round"] = round_number
                     samples.setdefault((scenario, name), []).append(result)
                     print(f"round {round_number + 1} {scenario:16} {name:14} {result['rps'] or 0:>10.0f} req/s",
                           file=sys.stderr, flush=True)
-            finally:
+        finally:
+            for process in processes.values():
                 stop_server(process)
     report(samples, servers, scenarios, options)
+
+
+def measure(name, scenario, processes, commands, port, options):
+    """One warm-up and one measured load of `scenario` on server `name`.
+    A failure is reported and the server replaced, so one bad scenario
+    does not lose the rest of the run; it then returns None."""
+    process = processes[name]
+    args, _ = SCENARIOS[scenario]
+    load = run_ws_load if scenario in WS_SCENARIOS else run_wrk
+    try:
+        load(args, PYPY_WARMUP if name.endswith("-pypy") else options.warmup, port)
+        cpu_before = cpu_seconds(process.pid)
+        result = load(args, options.duration, port)
+    except Exception as exc:  # noqa: BLE001 - one failure must not lose the run
+        print(f"{scenario:16} {name:14} FAILED: {exc}\n{server_log(process)}", file=sys.stderr, flush=True)
+        stop_server(process)
+        processes[name] = start_server(name, commands, port)  # a fresh one for the next scenario
+        return None
+    result["server_cpu"] = (cpu_seconds(process.pid) - cpu_before) / options.duration
+    return result
 
 
 def median(values):
@@ -266,15 +290,24 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def round_ratios(results, base_results):
+    """Each round's req/s over the baseline's in the same round: how far
+    the ratio moved between rounds (the table's ratio divides medians)."""
+    base_by_round = {r["round"]: r["rps"] for r in base_results if r["rps"]}
+    return [r["rps"] / base_by_round[r["round"]] for r in results if r["rps"] and r["round"] in base_by_round]
+
+
 def report(samples, servers, scenarios, options):
     rows = []
     for scenario in scenarios:
         for name in servers:
-            base = median([r["rps"] for r in samples.get((scenario, BASELINE.get(name, "uvicorn")), [])])
+            base_results = samples.get((scenario, BASELINE.get(name, "uvicorn")), [])
+            base = median([r["rps"] for r in base_results])
             results = samples.get((scenario, name))
             if not results:
                 continue
             rps = median([r["rps"] for r in results])
+            ratios = round_ratios(results, base_results)
             rows.append({
                 "scenario": scenario, "server": name, "rps": rps,
                 "mib_s": median([r["mib_s"] for r in results]),
@@ -284,6 +317,7 @@ def report(samples, servers, scenarios, options):
                 "client_cpu": median([r["client_cpu"] for r in results]),
                 "errors": sum(r["errors"] for r in results),
                 "ratio_to_uvicorn": (rps / base) if rps and base else None,
+                "round_ratios": ratios,
                 "client_bound": median([r["client_cpu"] for r in results]) >= 0.95,
             })
     os.makedirs(RESULTS, exist_ok=True)
@@ -292,15 +326,17 @@ def report(samples, servers, scenarios, options):
     with open(os.path.join(RESULTS, "latest.json"), "w") as file:
         json.dump({"meta": meta, "rows": rows}, file, indent=2)
     lines = [f"`{meta['command']}` ({meta['rounds']} rounds x {meta['duration_s']:g} s, Python {meta['python']}, "
-             "server on CPU 0, wrk on CPU 1; medians; * = wrk saturated its core, a lower bound)", "",
-             "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn (PyPy rows: x uvicorn-h11-pypy; accesslog rows: x uvicorn-accesslog) | errors |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "server on CPU 0, wrk on CPU 1; medians; * = wrk saturated its core, a lower bound; "
+             "per round: the lowest and highest of the rounds' own ratios)", "",
+             "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn (PyPy rows: x uvicorn-h11-pypy; accesslog rows: x uvicorn-accesslog) | per round | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         star = "*" if row["client_bound"] else ""
         ratio = f"{row['ratio_to_uvicorn']:.2f}" if row["ratio_to_uvicorn"] else "-"
+        spread = f"{min(row['round_ratios']):.2f}–{max(row['round_ratios']):.2f}" if row["round_ratios"] else "-"
         lines.append(f"| {row['scenario']} | {row['server']} | {row['rps']:.0f}{star} | {row['mib_s'] or 0:.1f} | "
                      f"{row['p50_ms'] or 0:.2f} | {row['p99_ms'] or 0:.2f} | {row['server_cpu']:.0%} | {ratio} | "
-                     f"{row['errors']} |")
+                     f"{spread} | {row['errors']} |")
     table = "\n".join(lines)
     with open(os.path.join(RESULTS, "latest.md"), "w") as file:
         file.write(table + "\n")
