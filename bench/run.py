@@ -259,8 +259,8 @@ def main():
                         continue
                     result["round"] = round_number
                     samples.setdefault((scenario, name), []).append(result)
-                    print(f"round {round_number + 1} {scenario:16} {name:14} {result['rps'] or 0:>10.0f} req/s",
-                          file=sys.stderr, flush=True)
+                    print(f"round {round_number + 1} {scenario:16} {name:14} {result['rps'] or 0:>10.0f} req/s"
+                          f"  p99 {result['p99_ms'] or 0:.2f} ms", file=sys.stderr, flush=True)
         finally:
             for process in processes.values():
                 stop_server(process)
