@@ -73,7 +73,7 @@ async def open_idle(count, batch=250):
 
 
 def measure(name, commands, count):
-    process = start_server(name, commands)
+    process = start_server(name, commands, PORT)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(open_idle(10))  # imports and caches warmed by a first few
@@ -97,6 +97,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--servers", default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian")
+    parser.add_argument("--results", default=RESULTS, help="where idle_memory.json goes")
     options = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = options.connections + 200
@@ -122,8 +123,8 @@ def main():
                  if base and base["kib_per_connection"] > 0 else "-")
         lines.append(f"| {result['server']} | {result['rss_before_mib']:.1f} | {result['rss_after_mib']:.1f} | "
                      f"{result['kib_per_connection']:.2f} | {ratio} |")
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "idle_memory.json"), "w") as file:
+    os.makedirs(options.results, exist_ok=True)
+    with open(os.path.join(options.results, "idle_memory.json"), "w") as file:
         json.dump(results, file, indent=2)
     print("\n".join(lines))
 

@@ -227,6 +227,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--results", default=RESULTS, help="where latest.json and latest.md go")
     parser.add_argument("--pypy", metavar="PYTHON",
                         help="a PyPy with fastasgi and uvicorn installed (e.g. .venv-pypy/bin/python): "
                              "adds the servers fastasgi-pypy and uvicorn-h11-pypy")
@@ -323,10 +324,10 @@ def report(samples, servers, scenarios, options):
                 "round_ratios": ratios,
                 "client_bound": median([r["client_cpu"] for r in results]) >= 0.95,
             })
-    os.makedirs(RESULTS, exist_ok=True)
+    os.makedirs(options.results, exist_ok=True)
     meta = {"rounds": options.rounds, "duration_s": options.duration, "python": sys.version.split()[0],
             "command": "python bench/run.py " + " ".join(sys.argv[1:]), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-    with open(os.path.join(RESULTS, "latest.json"), "w") as file:
+    with open(os.path.join(options.results, "latest.json"), "w") as file:
         json.dump({"meta": meta, "rows": rows}, file, indent=2)
     lines = [f"`{meta['command']}` ({meta['rounds']} rounds x {meta['duration_s']:g} s, Python {meta['python']}, "
              "server on CPU 0, wrk on CPU 1; medians; * = wrk saturated its core, a lower bound; "
@@ -341,7 +342,7 @@ def report(samples, servers, scenarios, options):
                      f"{row['p50_ms'] or 0:.2f} | {row['p99_ms'] or 0:.2f} | {row['server_cpu']:.0%} | {ratio} | "
                      f"{spread} | {row['errors']} |")
     table = "\n".join(lines)
-    with open(os.path.join(RESULTS, "latest.md"), "w") as file:
+    with open(os.path.join(options.results, "latest.md"), "w") as file:
         file.write(table + "\n")
     print(table)
 

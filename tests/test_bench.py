@@ -1,0 +1,56 @@
+"""The benchmark tools themselves run: short runs of bench/run.py and
+bench/idle_memory.py against real servers, results in a temporary folder.
+
+Nothing here judges speed (that is the benchmark's job); it checks that
+the harness starts its servers, loads them and reports every row, so a
+change to the harness cannot quietly break the figures the README quotes.
+"""
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+
+pytestmark = pytest.mark.skipif(platform.python_implementation() != "CPython",
+                                reason="the benchmark's servers run on CPython with uvloop and httptools")
+
+
+def run_bench_script(script, *args, timeout):
+    result = subprocess.run([sys.executable, os.path.join(BENCH, script), *args], cwd=BENCH,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
+def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
+    result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios", "hello,ws-echo-32B",
+                              "--rounds", "2", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              timeout=140)
+    rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    assert [(row["scenario"], row["server"]) for row in rows] == [
+        ("hello", "fastasgi"), ("hello", "uvicorn"), ("ws-echo-32B", "fastasgi"), ("ws-echo-32B", "uvicorn")]
+    for row in rows:
+        assert row["rps"] > 0 and row["errors"] == 0, row
+        assert len(row["round_ratios"]) == 2, row  # each round paired with the baseline's same round
+        assert 0 < row["server_cpu"] <= 1.25, row  # one process on one core, ws warm-up included
+    assert all(ratio == 1 for row in rows if row["server"] == "uvicorn" for ratio in row["round_ratios"])
+    table = (tmp_path / "latest.md").read_text()
+    assert "| hello | fastasgi |" in table and "per round" in table
+    assert result.stderr.count("round ") == 8
+
+
+@pytest.mark.timeout(90)
+def test_idle_memory_script_reports_each_server(tmp_path):
+    result = run_bench_script("idle_memory.py", "--servers", "fastasgi,uvicorn", "--connections", "200",
+                              "--results", str(tmp_path), timeout=80)
+    results = json.loads((tmp_path / "idle_memory.json").read_text())
+    assert [r["server"] for r in results] == ["fastasgi", "uvicorn"]
+    assert all(r["rss_before_mib"] > 0 and r["rss_after_mib"] > 0 for r in results)
+    assert "| fastasgi |" in result.stdout
