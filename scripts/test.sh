@@ -10,6 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# wrk, from Debian, drives the benchmark's smoke test (tests/test_bench.py),
+# which skips with its reason where wrk cannot be installed.
+if ! command -v wrk >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; } \
+        >/dev/null || echo "wrk could not be installed: the benchmark smoke test will skip" >&2
+fi
+
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
