@@ -13,6 +13,7 @@ import pytest
 
 from fastasgi import _speedups
 from fastasgi._speedups import HttpParseError
+from fastasgi.middleware.proxy_headers import ForwardedPolicy
 
 from .parser_events import head_fields, parse_all
 
@@ -261,7 +262,7 @@ def test_head_types():
 
 
 @pytest.mark.parametrize("header, proxied", [
-    (b"X-Forwarded-For: 10.0.0.1", True),
+    *((name.title() + b": x", True) for name in ForwardedPolicy.HEADERS),  # every header the policy reads
     (b"x-forwarded-proto: https", True),
     (b"X-Forwarded-Host: example.com", False),  # not one the proxy-headers policy reads
     (b"Forwarded: for=10.0.0.1", False),

@@ -91,7 +91,7 @@ cdef class RequestHead:
     cdef public bint proxied  # X-Forwarded-For or -Proto came: see check_request_headers
 
     def __init__(self, method, path, raw_path, query_string, headers, http_version,
-                 keep_alive, expect_continue, upgrade, proxied=False):
+                 keep_alive, expect_continue, upgrade, proxied):
         self.method = method
         self.path = path
         self.raw_path = raw_path

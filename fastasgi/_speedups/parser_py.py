@@ -57,7 +57,7 @@ class RequestHead:
                  "keep_alive", "expect_continue", "upgrade", "proxied")
 
     def __init__(self, method, path, raw_path, query_string, headers, http_version,
-                 keep_alive, expect_continue, upgrade, proxied=False):
+                 keep_alive, expect_continue, upgrade, proxied):
         self.method = method
         self.path = path
         self.raw_path = raw_path

@@ -88,8 +88,11 @@ class ForwardedPolicy:
     """--proxy-headers with --forwarded-allow-ips: whom to believe, and what it changes.
 
     The server asks `trusts(client)` once per connection (the peer does not
-    change) and calls `apply(scope)` for each request of a trusted one.
+    change) and calls `apply(scope)` for each request of a trusted one that
+    carries one of HEADERS: both parser twins flag those (head.proxied).
     """
+
+    HEADERS = (b"x-forwarded-for", b"x-forwarded-proto")  # all that apply() reads
 
     def __init__(self, trusted_hosts="127.0.0.1", unix_socket=None):
         self.trusted = TrustedHosts(trusted_hosts)
@@ -106,7 +109,7 @@ class ForwardedPolicy:
         proto = None
         forwarded_for = None
         for name, value in scope["headers"]:
-            if name == b"x-forwarded-proto":
+            if name == b"x-forwarded-proto":  # see HEADERS
                 proto = value
             elif name == b"x-forwarded-for":
                 if forwarded_for is None:
