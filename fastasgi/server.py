@@ -1,5 +1,6 @@
 """Server: bind, serve, tick, and shut down gracefully on SIGINT/SIGTERM."""
 import asyncio
+import contextvars
 import functools
 import logging
 import os
@@ -91,6 +92,8 @@ class Server:
         if self.lifespan.should_exit:
             self.should_exit = True
             return
+        # The listening sockets' callbacks run in copies of this context.
+        self.server_state.context = contextvars.copy_context()
         protocol_class = http_module(config.hot_paths.IMPLEMENTATION).http_protocol_class(loop)
         create_protocol = functools.partial(
             protocol_class, config=config, server_state=self.server_state,

@@ -1,5 +1,6 @@
 """ASGI apps the tests serve.  `app` routes on the path to one behaviour each."""
 import asyncio
+import contextvars
 import json
 import os
 from urllib.parse import parse_qs
@@ -209,6 +210,53 @@ async def chunk_then_wait(scope, receive, send, query):
     await send({"type": "http.response.body", "body": b"last"})
 
 
+# Set by /context: a request must never see what an earlier one set.
+REQUEST_MARK = contextvars.ContextVar("request_mark", default="unset")
+RELEASES = {}  # /answer-then-wait's events, by name, set by /release
+
+
+async def context(scope, receive, send, query):
+    """Answers the mark it finds, then sets its own (and never resets it)."""
+    seen = REQUEST_MARK.get()
+    REQUEST_MARK.set(query.get("mark", "set"))
+    await respond(send, 200, seen.encode())
+
+
+def release_event(name):
+    if name not in RELEASES:
+        RELEASES[name] = asyncio.Event()
+    return RELEASES[name]
+
+
+async def answer_then_wait(scope, receive, send, query):
+    """Answers, then runs on until /release?name= comes (at most s seconds)."""
+    await respond(send, 200, b"answered")
+    try:
+        await asyncio.wait_for(release_event(query["name"]).wait(), float(query.get("s", "5")))
+    except asyncio.TimeoutError:
+        pass
+
+
+async def release(scope, receive, send, query):
+    release_event(query["name"]).set()
+    await respond(send, 200, b"released")
+
+
+async def cancelled(scope, receive, send, query):
+    """Its own task cancels it while it waits; it catches that and answers."""
+    task = asyncio.current_task()
+    if task is None:
+        return await respond(send, 500, b"no current task")
+    asyncio.get_running_loop().call_later(0.01, task.cancel)
+    try:
+        await asyncio.sleep(5)
+    except asyncio.CancelledError:
+        if hasattr(task, "uncancel"):  # 3.11+: the cancellation is handled
+            task.uncancel()
+        return await respond(send, 200, b"cancelled")
+    await respond(send, 500, b"not cancelled")
+
+
 ROUTES = {
     "/": hello,
     "/echo": echo,
@@ -232,6 +280,10 @@ ROUTES = {
     "/send-after-disconnect": send_after_disconnect,
     "/start-then-wait": start_then_wait,
     "/chunk-then-wait": chunk_then_wait,
+    "/context": context,
+    "/answer-then-wait": answer_then_wait,
+    "/release": release,
+    "/cancelled": cancelled,
 }
 
 

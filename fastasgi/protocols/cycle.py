@@ -52,6 +52,18 @@ class Connection:
         """The app of `cycle` returned."""
         raise NotImplementedError
 
+    def take_next(self, cycle):
+        """The app of `cycle` returned: the next request for its task to run, or None.
+
+        A pipelined request whose turn came when `cycle`'s response
+        completed runs in the same task, rather than in one of its own,
+        if `cycle`'s app returns in the same loop turn."""
+        raise NotImplementedError
+
+    def task_finished(self, cycle):
+        """The task started for `cycle` has run its last request."""
+        raise NotImplementedError
+
 
 class RequestResponseCycle:
     __slots__ = (
@@ -106,35 +118,54 @@ class RequestResponseCycle:
                 waiter.set_result(None)
 
     # -- the ASGI application --------------------------------------------
-    async def run_asgi(self, app):
+    async def run_asgi(self, app, base_context=None):
+        """Run the app for this request.
+
+        Given `base_context`, this is the coroutine of the task started for
+        this request, and it goes on with each pipelined request the
+        connection hands over to this task (Connection.take_next).  Those
+        run in copies of `base_context`, as they would in tasks of their
+        own: context variables an app sets do not leak into the next
+        request.  (The task's own request is not a coroutine of its own
+        awaited here: that would cost every request a coroutine frame.)
+        """
         try:
-            result = await app(self.scope, self.receive, self.send)
-        except ClientDisconnected:
-            logger.debug("Client disconnected before the response was complete.")
-        except BaseException as exc:  # noqa: B902 - the app must never take the server down
-            logger.error("Exception in ASGI application\n", exc_info=exc)
-            if self.disconnected:
-                pass
-            elif not self.response_started or self.start_message is not None:
-                self.start_message = None  # a head never written can still become a 500
-                self.conn.send_error(500)
-            elif not self.response_complete:
-                self.conn.abort()
-            if not isinstance(exc, Exception):
-                raise  # CancelledError / KeyboardInterrupt keep their meaning
-        else:
-            if result is not None:
-                logger.error("ASGI callable should return None, but returned '%s'.", result)
-            if self.start_message is not None and not self.disconnected:
-                self._flush_head()
-            if not self.response_started and not self.disconnected:
-                logger.error("ASGI callable returned without starting response.")
-                self.conn.send_error(500)
-            elif not self.response_complete and not self.disconnected:
-                logger.error("ASGI callable returned without completing response.")
-                self.conn.abort()
+            try:
+                result = await app(self.scope, self.receive, self.send)
+            except ClientDisconnected:
+                logger.debug("Client disconnected before the response was complete.")
+            except BaseException as exc:  # noqa: B902 - the app must never take the server down
+                logger.error("Exception in ASGI application\n", exc_info=exc)
+                if self.disconnected:
+                    pass
+                elif not self.response_started or self.start_message is not None:
+                    self.start_message = None  # a head never written can still become a 500
+                    self.conn.send_error(500)
+                elif not self.response_complete:
+                    self.conn.abort()
+                if not isinstance(exc, Exception):
+                    raise  # CancelledError / KeyboardInterrupt keep their meaning
+            else:
+                if result is not None:
+                    logger.error("ASGI callable should return None, but returned '%s'.", result)
+                if self.start_message is not None and not self.disconnected:
+                    self._flush_head()
+                if not self.response_started and not self.disconnected:
+                    logger.error("ASGI callable returned without starting response.")
+                    self.conn.send_error(500)
+                elif not self.response_complete and not self.disconnected:
+                    logger.error("ASGI callable returned without completing response.")
+                    self.conn.abort()
+            finally:
+                self.conn.cycle_finished(self)
+            if base_context is not None:
+                cycle = self.conn.take_next(self)
+                while cycle is not None:
+                    await InContext(cycle.run_asgi(app), base_context.copy())
+                    cycle = self.conn.take_next(cycle)
         finally:
-            self.conn.cycle_finished(self)
+            if base_context is not None:
+                self.conn.task_finished(self)
 
     async def receive(self):
         if self.expect_continue:
@@ -225,3 +256,35 @@ class RequestResponseCycle:
             except (ValueError, TypeError) as exc:
                 logger.error("Invalid ASGI response: %s", exc)
                 self.conn.abort()
+
+
+class InContext:
+    """Awaiting it runs coroutine `coro` step by step in `context`.
+
+    What a task of its own would do for `coro`, inside the task that awaits
+    it: the task still waits on the futures `coro` waits on, and throws its
+    cancellation into it."""
+
+    __slots__ = ("coro", "context")
+
+    def __init__(self, coro, context):
+        self.coro = coro
+        self.context = context
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.context.run(self.coro.send, None)
+
+    def send(self, value):
+        return self.context.run(self.coro.send, value)
+
+    def throw(self, *exc_info):
+        return self.context.run(self.coro.throw, *exc_info)
+
+    def close(self):
+        return self.context.run(self.coro.close)

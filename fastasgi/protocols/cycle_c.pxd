@@ -15,6 +15,8 @@ cdef class Connection:
     cpdef send_error(self, status)
     cpdef abort(self)
     cpdef cycle_finished(self, RequestResponseCycle cycle)
+    cpdef take_next(self, RequestResponseCycle cycle)
+    cpdef task_finished(self, RequestResponseCycle cycle)
 
 
 cdef class RequestResponseCycle:
@@ -40,3 +42,8 @@ cdef class RequestResponseCycle:
     cpdef _wake(self)
     cpdef _wait(self)
     cpdef _flush_head(self)
+
+
+cdef class InContext:
+    cdef object coro
+    cdef object context

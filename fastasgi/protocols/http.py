@@ -7,6 +7,7 @@ the response before it is complete.  Timeouts are deadlines checked by the
 server's tick, not one loop timer per request.
 """
 import asyncio
+import contextvars
 import logging
 import sys
 
@@ -69,6 +70,10 @@ class ServerState:
         self.total_requests = 0
         self.connections = set()
         self.tasks = set()  # app tasks still running, awaited on shutdown
+        # What each request's context starts as: the context the transports'
+        # callbacks run in, where tasks are created.  Requests handed over
+        # to a running task (take_next) run in a copy of it.
+        self.context = contextvars.copy_context()
         self.clock = 0.0  # loop.time() at the last tick: deadlines are coarse on purpose
         self.date_line = b""
         # Output to write at the end of this loop turn, for all connections:
@@ -105,7 +110,7 @@ class HttpProtocol(Connection):
     __slots__ = (
         "FlowControl", "ParseError", "ResponseEncoder", "access_log", "app", "app_state", "client",
         "closed_at", "closing", "config", "cycle", "date_header", "deadline", "default_lines",
-        "dispatching", "encoder", "flow", "fresh", "idle", "last_call", "loop", "parser",
+        "dispatching", "encoder", "flow", "fresh", "handoff", "idle", "last_call", "loop", "parser",
         "pending_error", "pipeline", "raw_root_path", "reading_head", "root_path", "running",
         "scheme", "server", "server_line", "server_state", "starting", "status_line",
         "timeout_keep_alive", "timeout_request_body", "timeout_request_header", "timeout_write",
@@ -172,6 +177,10 @@ class HttpProtocol(Connection):
         self.fresh = True  # no request head seen yet on this connection
         self.last_call = False  # shutting down: answer the request on its way, then close
         self.dispatching = False  # inside _dispatch: it starts the next request itself
+        # The cycle whose response just freed the next pipelined request:
+        # its task runs that request if its app returns this loop turn
+        # (take_next), flush() starts it in a task of its own otherwise.
+        self.handoff = None
 
     # -- transport callbacks ---------------------------------------------
     def connection_made(self, transport):
@@ -200,6 +209,7 @@ class HttpProtocol(Connection):
             if cycle is not None:
                 cycle.disconnect()
         self.pipeline.clear()
+        self.handoff = None
         self.parser.close()
         if self.flow is not None:
             self.flow.connection_lost(exc)
@@ -298,43 +308,51 @@ class HttpProtocol(Connection):
     def _dispatch(self, cycle):
         """Run `cycle`'s app, then each pipelined request its response frees.
 
-        With eager tasks (3.12+, or run_first_step before) an app may finish
-        before its task is even returned; looping here instead of starting
-        the next request from _response_complete keeps the stack flat
-        however deep the pipeline is.
+        With eager tasks (3.12+, or run_first_step before) the task may run
+        its apps before it is even returned, and one of them may wait after
+        completing its response; looping here instead of starting the next
+        request from flush() keeps the stack flat however deep the pipeline.
         """
         self.dispatching = True
         try:
             while cycle is not None:
                 self.running = cycle
+                coro = cycle.run_asgi(self.app, self.server_state.context)
                 if EAGER_TASKS:
-                    task = asyncio.Task(cycle.run_asgi(self.app), loop=self.loop, eager_start=True)
-                    started = True
+                    task = asyncio.Task(coro, loop=self.loop, eager_start=True)
                 else:
-                    task = self.loop.create_task(cycle.run_asgi(self.app))
-                    started = self.first_step_at_once and run_first_step(self.loop, task)
-                if started:
-                    if self.out is not None and not cycle.response_complete:
-                        self.flush()  # the app waits: what is held must not wait with it
-                elif self.out is not None:
-                    self.loop.call_soon(self._after_first_step, cycle)
+                    task = self.loop.create_task(coro)
+                    if self.first_step_at_once:
+                        run_first_step(self.loop, task)
                 if not task.done():
                     cycle.task = task
                     self.server_state.tasks.add(task)
                 cycle = None
                 if self.running is None and self.pipeline and not self.closing:
-                    cycle = self.pipeline.pop(0)
-                    if self.flow.read_paused:
-                        self._resume_reading_pipeline()
+                    # An app waits after its response: the next request gets a task of its own.
+                    cycle = self._next_in_pipeline()
         finally:
             self.dispatching = False
 
-    def _after_first_step(self, cycle):
-        # Runs right after the app's first step (the task's step was queued
-        # just before): responses held for a pipelined batch go out now
-        # unless this app answered at once and its own completion took over.
-        if not cycle.response_complete:
-            self.flush()
+    def take_next(self, cycle):
+        if self.handoff is not cycle:
+            return None
+        if self.closing or not self.pipeline:
+            self.handoff = None
+            return None
+        return self._next_in_pipeline()
+
+    def _next_in_pipeline(self):
+        """The first pipelined request, which becomes the running one."""
+        self.handoff = None
+        self.running = cycle = self.pipeline.pop(0)
+        if self.flow.read_paused:
+            self._resume_reading_pipeline()
+        return cycle
+
+    def task_finished(self, cycle):
+        self.server_state.tasks.discard(cycle.task)
+        cycle.task = None
 
     def _resume_reading_pipeline(self):
         if len(self.pipeline) < MAX_PIPELINE // 2:
@@ -400,6 +418,13 @@ class HttpProtocol(Connection):
                 self.flush()
 
     def flush(self):
+        if self.handoff is not None and not self.dispatching:
+            # The loop turn ends and the app that freed the next pipelined
+            # request has not returned (it waits after its response, or
+            # failed): that request must not wait for it.
+            self.handoff = None
+            if self.running is None and self.pipeline and not self.closing:
+                self._dispatch(self._next_in_pipeline())
         out = self.out
         if out is not None:
             self.out = None
@@ -465,6 +490,7 @@ class HttpProtocol(Connection):
             if hold:
                 self.out = [data]
                 self.out_size = len(data)
+                self.flush_soon(self)  # also gives the next request a task if this app does not return
             elif data:
                 self._send(data)
         else:
@@ -477,11 +503,7 @@ class HttpProtocol(Connection):
             self._close()
             return
         if self.pipeline:
-            if not self.dispatching:
-                self.running = next_cycle = self.pipeline.pop(0)
-                if self.flow.read_paused:
-                    self._resume_reading_pipeline()
-                self._dispatch(next_cycle)
+            self.handoff = cycle  # see take_next() and flush()
         elif self.upgrade_head is not None:
             self.handle_upgrade()
         elif self.pending_error is not None:
@@ -492,8 +514,6 @@ class HttpProtocol(Connection):
 
     def cycle_finished(self, cycle):
         """The app of `cycle` returned: forget the body it never read."""
-        self.server_state.tasks.discard(cycle.task)
-        cycle.task = None
         if cycle.body:
             unread = 0  # a loop, not sum() of a generator: http_c's cpdef methods hold no closures
             for chunk in cycle.body:

@@ -15,7 +15,7 @@ cdef class HttpProtocol(Connection):
     cdef public double timeout_request_body, timeout_write, watch_interval
     cdef public object transport, client, server, scheme, tls
     cdef public bint access_log
-    cdef public Cycle cycle, running, starting
+    cdef public Cycle cycle, running, starting, handoff
     cdef public list pipeline
     cdef public list out
     cdef public Py_ssize_t out_size, large_body
@@ -31,6 +31,7 @@ cdef class HttpProtocol(Connection):
     cdef _on_request_head(self, head)
     cdef _dispatch(self, Cycle cycle)
     cdef _resume_reading_pipeline(self)
+    cdef Cycle _next_in_pipeline(self)
     cpdef flush_soon(self, item)
     cdef _write(self, data)
     @cython.locals(out=list)
@@ -44,6 +45,8 @@ cdef class HttpProtocol(Connection):
     cpdef flush_head_soon(self, Cycle cycle)
     cpdef send_continue(self)
     cpdef cycle_finished(self, Cycle cycle)
+    cpdef take_next(self, Cycle cycle)
+    cpdef task_finished(self, Cycle cycle)
     @cython.locals(cycle=Cycle)
     cpdef send_error(self, status)
     cpdef abort(self)
