@@ -468,7 +468,7 @@ cdef class RequestParser:
         cdef Py_ssize_t method_end = <const char*>memchr(p, SP, n) - p
         cdef Py_ssize_t target_end = <const char*>memchr(p + method_end + 1, SP, n - method_end - 1) - p
         self._method = _method_str(p, method_end)
-        self._url = head[method_end + 1:target_end]
+        self._url = PyBytes_FromStringAndSize(p + method_end + 1, target_end - method_end - 1)
         self._http11 = http11
         self._reset_message()
         return 0
@@ -652,8 +652,8 @@ cdef class RequestParser:
                 self._partial.clear()
             elif start == 0 and i == n:
                 head = data
-            else:
-                head = data[start:i]
+            else:  # a pipelined head: copied out directly, no slice object
+                head = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + start, i - start)
             if not _head_ok(<const unsigned char*>PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head)):
                 raise HttpParseError("Invalid request head")
             self._begin(head, _check_version(head))

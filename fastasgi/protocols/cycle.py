@@ -161,7 +161,15 @@ class RequestResponseCycle:
             if base_context is not None:
                 cycle = self.conn.take_next(self)
                 while cycle is not None:
-                    await InContext(cycle.run_asgi(app), base_context.copy())
+                    context = base_context.copy()
+                    coro = cycle.run_asgi(app)
+                    try:
+                        # Its first step, here: most apps answer without waiting.
+                        waits_on = context.run(coro.send, None)
+                    except StopIteration:
+                        pass
+                    else:
+                        await InContext(coro, context, waits_on)
                     cycle = self.conn.take_next(cycle)
         finally:
             if base_context is not None:
@@ -259,17 +267,21 @@ class RequestResponseCycle:
 
 
 class InContext:
-    """Awaiting it runs coroutine `coro` step by step in `context`.
+    """Awaiting it runs the rest of coroutine `coro` step by step in `context`.
 
     What a task of its own would do for `coro`, inside the task that awaits
-    it: the task still waits on the futures `coro` waits on, and throws its
-    cancellation into it."""
+    it: the task waits on the futures `coro` waits on, and throws its
+    cancellation into it.  `coro` has run its first step, which yielded
+    `waits_on`: the awaiting task gets that first.
+    """
 
-    __slots__ = ("coro", "context")
+    __slots__ = ("coro", "context", "waits_on", "started")
 
-    def __init__(self, coro, context):
+    def __init__(self, coro, context, waits_on):
         self.coro = coro
         self.context = context
+        self.waits_on = waits_on
+        self.started = False
 
     def __await__(self):
         return self
@@ -278,6 +290,11 @@ class InContext:
         return self
 
     def __next__(self):
+        if not self.started:
+            self.started = True
+            waits_on = self.waits_on
+            self.waits_on = None
+            return waits_on
         return self.context.run(self.coro.send, None)
 
     def send(self, value):

@@ -47,3 +47,5 @@ cdef class RequestResponseCycle:
 cdef class InContext:
     cdef object coro
     cdef object context
+    cdef object waits_on
+    cdef bint started
