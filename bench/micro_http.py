@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fastasgi.config import Config  # noqa: E402
 from fastasgi.protocols import http_module  # noqa: E402
-from fastasgi.protocols.http import ServerState  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 CLOSE_REQUEST = REQUEST.replace(b"Accept:", b"Connection: close\r\nAccept:")
@@ -119,8 +118,9 @@ def main():
     else:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    HttpProtocol = http_module(config.hot_paths.IMPLEMENTATION).HttpProtocol
-    state = ServerState()
+    module = http_module(config.hot_paths.IMPLEMENTATION)
+    HttpProtocol = module.HttpProtocol
+    state = module.ServerState()
     state.date_line = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
     if args.new_connections:
         def run(count):

@@ -14,8 +14,7 @@ from email.utils import formatdate
 
 from .allocator import tune_malloc
 from .lifespan import Lifespan
-from .protocols import http_module
-from .protocols.http import ServerState
+from .protocols import http_module, new_server_state
 
 logger = logging.getLogger("fastasgi.error")
 
@@ -30,7 +29,7 @@ ACCEPT_TURNS = 3
 class Server:
     def __init__(self, config):
         self.config = config
-        self.server_state = ServerState()
+        self.server_state = new_server_state(config)
         self.started = False
         self.should_exit = False
         self.force_exit = False

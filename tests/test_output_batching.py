@@ -151,6 +151,19 @@ def test_each_implementation_runs_its_own_shell(implementation):
     assert cycle_module.ClientDisconnected is _speedups.ClientDisconnected is websocket.ClientDisconnected
 
 
+def test_server_state_is_of_its_protocols_module(implementation):
+    # The compiled protocol reads its server's state as a C struct: a server
+    # running it must make its state from http_c, or every connection fails.
+    from fastasgi.config import Config
+    from fastasgi.protocols import http_module
+    from fastasgi.server import Server
+
+    config = Config("tests.apps:app", http="httptools" if implementation == "compiled" else "h11")
+    state = Server(config).server_state
+    assert type(state) is http_module(implementation).ServerState
+    assert (state.total_requests, state.connections, state.tasks, state.pending_flushes) == (0, set(), set(), [])
+
+
 def test_asyncio_loops_get_the_buffered_protocols(implementation):
     import asyncio
 

@@ -43,21 +43,7 @@ cdef enum:
     LF = 10
     SP = 32
 
-# Where ChunkFraming (see the pure twin) is in a chunked body.
-cdef enum ChunkState:
-    C_SIZE_LINE
-    C_DATA
-    C_DATA_END
-    C_TRAILERS
-    C_DONE
-
 cdef unsigned long long HUGE_CHUNK = 0xFFFFFFFFFFFFFFFF
-
-# What the glue is feeding llhttp right now.
-cdef enum Mode:
-    HEAD       # between requests, or inside an incomplete head
-    LENGTH     # a Content-Length body: `_remaining` bytes still due
-    CHUNKED    # a chunked body: ends right after some CRLFCRLF
 
 # Field value bytes: HTAB, SP, visible ASCII and obs-text.
 cdef bint VALUE_CHAR[256]
@@ -77,18 +63,8 @@ cdef object _HttpRequestParser = httptools.HttpRequestParser
 
 
 cdef class RequestHead:
-    """One parsed request head: what the ASGI scope is built from."""
-
-    cdef public str method
-    cdef public str path
-    cdef public bytes raw_path
-    cdef public bytes query_string
-    cdef public list headers
-    cdef public str http_version
-    cdef public bint keep_alive
-    cdef public bint expect_continue
-    cdef public object upgrade
-    cdef public bint proxied  # X-Forwarded-For or -Proto came: see check_request_headers
+    """One parsed request head: what the ASGI scope is built from.
+    Its fields are declared in parser_c.pxd."""
 
     def __init__(self, method, path, raw_path, query_string, headers, http_version,
                  keep_alive, expect_continue, upgrade, proxied):
@@ -348,48 +324,7 @@ cdef object _llhttp_error(object exc):
 
 
 cdef class RequestParser:
-    cdef public Py_ssize_t max_head_size
-    cdef public Py_ssize_t max_request_line   # 0: no limit
-    cdef public Py_ssize_t max_header_count   # 0: no limit
-    cdef public unsigned long long max_body_size  # 0: no limit
-    cdef public unsigned long long bytes_received  # every byte fed: progress for timeouts
-    cdef public object upgrade_token
-    cdef public object trailing  # bytes after an upgrade request, for the next protocol
-
-    cdef object _parser          # the httptools.HttpRequestParser
-    cdef Mode _mode
-    cdef unsigned long long _remaining  # Content-Length bytes still due
-    cdef int _match              # how much of CRLFCRLF the last bytes matched (0-3)
-    cdef Py_ssize_t _head_size   # bytes of the current head seen so far
-    cdef bint _pending_cr        # a lone CR before a head, waiting for its LF
-    cdef bint _line_done         # the request line of the current head ended
-    cdef Py_ssize_t _lines       # line ends (CRLF) seen in the current head
-    cdef unsigned long long _body_size  # body bytes of the current message so far
-    # ChunkFraming, as in the pure twin: chunk-size lines and the trailer
-    # section of a chunked body are bounded by max_head_size
-    cdef ChunkState _c_state
-    cdef Py_ssize_t _c_count
-    cdef unsigned long long _c_remaining, _c_size
-    cdef bint _c_digits
-    cdef Py_ssize_t _c_line
-    cdef unsigned char _c_first
-    cdef object _c_error
-    cdef bytearray _partial      # bytes of a head not complete yet
-    cdef list _events
-    # the message llhttp is parsing
-    cdef list _headers
-    cdef bytes _url
-    cdef str _method
-    cdef bint _http11
-    cdef bint _in_head           # before on_headers_complete: headers, not trailers
-    cdef bint _has_length        # framing of the body, from the head
-    cdef bint _has_chunked
-    cdef unsigned long long _length
-    cdef RequestHead _head
-    cdef bint _complete          # on_message_complete ran in the last feed
-    cdef bint _renew             # llhttp wants no more data on this parser
-    cdef bint _synthetic         # swallow the callbacks of a framing-only head
-    cdef object _error           # our HttpParseError raised inside a callback
+    # Fields and C methods are declared in parser_c.pxd.
 
     def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None,
                  max_request_line=DEFAULT_MAX_REQUEST_LINE,
@@ -507,7 +442,7 @@ cdef class RequestParser:
         return result
 
     # feeding ------------------------------------------------------------
-    def feed(self, data):
+    cpdef list feed(self, data):
         if type(data) is not bytes:
             data = bytes(data)
         self.bytes_received += PyBytes_GET_SIZE(data)  # every byte, as the pure twin counts

@@ -87,16 +87,7 @@ cdef class ResponseEncoder:
     connection, since the client can no longer find where it ends.
     """
 
-    cdef public bint head_request
-    cdef public bint http11
-    cdef public bint keep_alive
-    cdef public bint chunked
-    # bytes still owed under Content-Length, -1 when not length-framed; a
-    # Python int like the pure twin's, so any declared length behaves alike
-    cdef public object remaining
-    cdef public bint no_body
-    cdef public bint started
-    cdef public bint complete
+    # Fields and methods are declared in response_c.pxd.
 
     def __init__(self, head_request, http11, keep_alive):
         self.head_request = head_request

@@ -20,3 +20,14 @@ def http_module(implementation):
             pass
     from . import http
     return http
+
+
+def new_server_state(config):
+    """The state a server's connections share, of the class their protocol
+    module defines: the compiled protocol types its server_state field, and
+    the pure one reads the compiled class's fields alike."""
+    try:
+        implementation = config.speedups().IMPLEMENTATION
+    except ValueError:  # --http httptools without the build: config.load() says so
+        implementation = "pure"
+    return http_module(implementation).ServerState()

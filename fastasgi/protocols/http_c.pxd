@@ -3,12 +3,30 @@
 # protocol itself calls become C functions.  The source stays http.py.
 cimport cython
 
+from fastasgi._speedups.parser_c cimport RequestHead, RequestParser
+from fastasgi._speedups.response_c cimport ResponseEncoder
 from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
+
+
+cdef class ServerState:
+    cdef public Py_ssize_t total_requests
+    cdef public set connections, tasks
+    cdef public object context, read_buffer
+    cdef public double clock
+    cdef public bytes date_line
+    cdef public list pending_flushes
+    cdef public bint shutting_down
+
+    @cython.locals(pending=list)
+    cpdef flush_pending(self)
 
 
 cdef class HttpProtocol(Connection):
     cdef public object FlowControl, ParseError, ResponseEncoder, status_line
-    cdef public object config, app, server_state, app_state, parser
+    cdef public object config, app
+    cdef public dict app_state
+    cdef public ServerState server_state
+    cdef public RequestParser parser
     cdef public object root_path, raw_root_path, default_lines, server_line
     cdef public bint date_header
     cdef public object timeout_keep_alive, timeout_request_header
@@ -19,26 +37,30 @@ cdef class HttpProtocol(Connection):
     cdef public list pipeline
     cdef public list out
     cdef public Py_ssize_t out_size, large_body
-    cdef public object forwarded, encoder, pending_error, upgrade_head
+    cdef public ResponseEncoder encoder
+    cdef public object forwarded, pending_error, upgrade_head
     cdef public bint closing, reading_head, idle, fresh, last_call, dispatching
     cdef public double deadline, watch_since, write_paused_at, closed_at
     cdef public object watch_mark
 
     @cython.locals(cycle=Cycle)
     cpdef data_received(self, data)
-    cdef dict _scope(self, head, scope_type, scheme, dict extensions)
+    cdef dict _scope(self, RequestHead head, scope_type, scheme, dict extensions)
     @cython.locals(cycle=Cycle)
-    cdef _on_request_head(self, head)
+    cdef _on_request_head(self, RequestHead head)
     cdef _dispatch(self, Cycle cycle)
     cdef _resume_reading_pipeline(self)
     cdef Cycle _next_in_pipeline(self)
+    @cython.locals(state=ServerState)
     cpdef flush_soon(self, item)
     cdef _write(self, data)
     @cython.locals(out=list)
     cpdef flush(self)
     cdef _send(self, data)
     cdef _close(self)
+    @cython.locals(head=RequestHead, encoder=ResponseEncoder)
     cpdef write_response_head(self, Cycle cycle, status, headers, body, more_body)
+    @cython.locals(encoder=ResponseEncoder)
     cpdef write_response_body(self, Cycle cycle, body, more_body)
     @cython.locals(out=list)
     cdef _response_complete(self, Cycle cycle, data)

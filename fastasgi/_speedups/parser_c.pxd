@@ -1,0 +1,85 @@
+# The parser's classes as C types, for the compiled protocol (http_c)
+# to read a head's fields and call feed() without Python attribute lookups.
+
+# Where ChunkFraming (see the pure twin) is in a chunked body.
+cdef enum ChunkState:
+    C_SIZE_LINE
+    C_DATA
+    C_DATA_END
+    C_TRAILERS
+    C_DONE
+
+# What the glue is feeding llhttp right now.
+cdef enum Mode:
+    HEAD       # between requests, or inside an incomplete head
+    LENGTH     # a Content-Length body: `_remaining` bytes still due
+    CHUNKED    # a chunked body: ends right after some CRLFCRLF
+
+
+cdef class RequestHead:
+    cdef public str method
+    cdef public str path
+    cdef public bytes raw_path
+    cdef public bytes query_string
+    cdef public list headers
+    cdef public str http_version
+    cdef public bint keep_alive
+    cdef public bint expect_continue
+    cdef public object upgrade
+    cdef public bint proxied  # X-Forwarded-For or -Proto came: see check_request_headers
+
+
+cdef class RequestParser:
+    cdef public Py_ssize_t max_head_size
+    cdef public Py_ssize_t max_request_line   # 0: no limit
+    cdef public Py_ssize_t max_header_count   # 0: no limit
+    cdef public unsigned long long max_body_size  # 0: no limit
+    cdef public unsigned long long bytes_received  # every byte fed: progress for timeouts
+    cdef public object upgrade_token
+    cdef public object trailing  # bytes after an upgrade request, for the next protocol
+
+    cdef object _parser          # the httptools.HttpRequestParser
+    cdef Mode _mode
+    cdef unsigned long long _remaining  # Content-Length bytes still due
+    cdef int _match              # how much of CRLFCRLF the last bytes matched (0-3)
+    cdef Py_ssize_t _head_size   # bytes of the current head seen so far
+    cdef bint _pending_cr        # a lone CR before a head, waiting for its LF
+    cdef bint _line_done         # the request line of the current head ended
+    cdef Py_ssize_t _lines       # line ends (CRLF) seen in the current head
+    cdef unsigned long long _body_size  # body bytes of the current message so far
+    # ChunkFraming, as in the pure twin: chunk-size lines and the trailer
+    # section of a chunked body are bounded by max_head_size
+    cdef ChunkState _c_state
+    cdef Py_ssize_t _c_count
+    cdef unsigned long long _c_remaining, _c_size
+    cdef bint _c_digits
+    cdef Py_ssize_t _c_line
+    cdef unsigned char _c_first
+    cdef object _c_error
+    cdef bytearray _partial      # bytes of a head not complete yet
+    cdef list _events
+    # the message llhttp is parsing
+    cdef list _headers
+    cdef bytes _url
+    cdef str _method
+    cdef bint _http11
+    cdef bint _in_head           # before on_headers_complete: headers, not trailers
+    cdef bint _has_length        # framing of the body, from the head
+    cdef bint _has_chunked
+    cdef unsigned long long _length
+    cdef RequestHead _head
+    cdef bint _complete          # on_message_complete ran in the last feed
+    cdef bint _renew             # llhttp wants no more data on this parser
+    cdef bint _synthetic         # swallow the callbacks of a framing-only head
+    cdef object _error           # our HttpParseError raised inside a callback
+
+    cpdef list feed(self, data)
+    cdef int _begin(self, bytes head, bint http11) except -1
+    cdef void _reset_message(self)
+    cdef RequestHead _make_head(self)
+    cdef int _feed(self, bytes data) except -1
+    cdef void _chunks_start(self)
+    cdef Py_ssize_t _scan_chunks(self, const unsigned char* p, Py_ssize_t i, Py_ssize_t n)
+    cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2
+    cdef int _upgraded(self, bytes piece, Py_ssize_t offset) except -2
+    cdef void _message_done(self)
