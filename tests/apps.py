@@ -257,8 +257,20 @@ async def cancelled(scope, receive, send, query):
     await respond(send, 500, b"not cancelled")
 
 
+async def send_wrapped(scope, receive, send, query):
+    """Awaits what send() returns the ways frameworks do: in a task of its
+    own, under wait_for, in gather, and as a streamed body to a client
+    that reads (ASGI's send returns an awaitable, not always a coroutine)."""
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+    await asyncio.ensure_future(send(start))
+    await asyncio.wait_for(send({"type": "http.response.body", "body": b"a", "more_body": True}), 5)
+    await asyncio.gather(send({"type": "http.response.body", "body": b"b", "more_body": True}))
+    await send({"type": "http.response.body", "body": b"c"})
+
+
 ROUTES = {
     "/": hello,
+    "/send-wrapped": send_wrapped,
     "/echo": echo,
     "/echo-chunks": echo_chunks,
     "/scope": scope_view,
