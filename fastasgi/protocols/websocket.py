@@ -21,6 +21,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from .asyncio_loop import SharedReadBuffer
+from .cycle import SENT
 from .._speedups import ClientDisconnected
 
 logger = logging.getLogger("fastasgi.error")
@@ -306,7 +307,10 @@ class WebSocketProtocol(asyncio.Protocol):
             self.transport.resume_reading()
         return message
 
-    async def send(self, message):
+    def send(self, message):
+        """The app's send(): does its work at once and returns what the app
+        awaits, already done unless the client is slow to read (see the
+        HTTP cycle's send())."""
         message_type = message["type"]
         if not self.handshake_complete:
             if message_type == "websocket.accept":
@@ -318,12 +322,12 @@ class WebSocketProtocol(asyncio.Protocol):
             else:
                 raise RuntimeError(f"Expected ASGI message 'websocket.accept', 'websocket.close' or "
                                    f"'websocket.http.response.start', but got '{message_type}'.")
-            return
+            return SENT
         if self.http_response is not None:
             if message_type != "websocket.http.response.body":
                 raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body', but got '{message_type}'.")
             self._http_response_body(message)
-            return
+            return SENT
         if self.closed or self.close_sent:
             raise ClientDisconnected("The WebSocket is closed.")
         if message_type == "websocket.send":
@@ -345,11 +349,12 @@ class WebSocketProtocol(asyncio.Protocol):
                     self.protocol.send_text(data)
                 self._flush()
             if self.flow.write_paused:
-                await self.flow.drain()
+                return self.flow.drain()
         elif message_type == "websocket.close":
             self._close(message.get("code", 1000), message.get("reason") or "")
         else:
             raise RuntimeError(f"Unexpected ASGI message '{message_type}' after the WebSocket handshake.")
+        return SENT
 
     def _accept(self, message):
         self.subprotocol = message.get("subprotocol")
