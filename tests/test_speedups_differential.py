@@ -66,6 +66,10 @@ VALID = [
     ("http10-body", b"POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi", OK),
     ("connection-close-then-more", b"GET / HTTP/1.1\r\n" + H + b"Connection: keep-alive, Close\r\n\r\n"
      b"GET /after HTTP/1.1\r\n" + H + b"\r\n", OK),
+    # llhttp is replaced after a closing message, only once more bytes come
+    ("connection-close-then-bodies", b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
+     b"POST /a HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nConnection: close\r\n\r\nabc"
+     b"POST /b HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", OK),
     ("expect-continue", b"POST / HTTP/1.1\r\n" + H + b"Expect: 100-Continue\r\n"
      b"Content-Length: 4\r\n\r\nbody", OK),
     ("expect-on-http10", b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nb", OK),

@@ -69,7 +69,8 @@ cdef class RequestParser:
     cdef unsigned long long _length
     cdef RequestHead _head
     cdef bint _complete          # on_message_complete ran in the last feed
-    cdef bint _renew             # llhttp wants no more data on this parser
+    cdef bint _renew             # llhttp wants no more data on this parser: a new one for the next
+    cdef bint _closed            # close() was called
     cdef bint _synthetic         # swallow the callbacks of a framing-only head
     cdef object _error           # our HttpParseError raised inside a callback
 

@@ -449,7 +449,7 @@ cdef class RequestParser:
         if self.trailing is not None:
             self.trailing += data
             return []
-        if self._parser is None:
+        if self._closed:
             raise RuntimeError("RequestParser.feed() after close()")
         events = self._events = []
         try:
@@ -462,6 +462,7 @@ cdef class RequestParser:
         """The connection is done: let go of llhttp.  Its callbacks are bound
         methods of this object, so the two form a reference cycle that only
         the garbage collector could free: about ten objects per connection."""
+        self._closed = True
         self._parser = None
         self._head = None
 
@@ -693,6 +694,9 @@ cdef class RequestParser:
             piece = data
         else:
             piece = data[start:end]
+        if self._renew:  # made only now: most connections end after their closing message
+            self._renew = False
+            self._parser = _HttpRequestParser(self)
         self._complete = False
         self._error = None
         try:
@@ -746,6 +750,3 @@ cdef class RequestParser:
     cdef void _message_done(self):
         self._mode = HEAD
         self._match = 0
-        if self._renew:
-            self._renew = False
-            self._parser = _HttpRequestParser(self)
