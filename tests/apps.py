@@ -258,14 +258,19 @@ async def cancelled(scope, receive, send, query):
 
 
 async def send_wrapped(scope, receive, send, query):
-    """Awaits what send() returns the ways frameworks do: in a task of its
-    own, under wait_for, in gather, and as a streamed body to a client
-    that reads (ASGI's send returns an awaitable, not always a coroutine)."""
+    """Awaits send() the ways frameworks and apps do: in a task of its own
+    (which takes only a coroutine, as anyio's start_soon does), from
+    another thread through run_coroutine_threadsafe, under wait_for and in
+    gather.  So send() must return a coroutine, as uvicorn's does."""
+    loop = asyncio.get_running_loop()
     start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
-    await asyncio.ensure_future(send(start))
-    await asyncio.wait_for(send({"type": "http.response.body", "body": b"a", "more_body": True}), 5)
-    await asyncio.gather(send({"type": "http.response.body", "body": b"b", "more_body": True}))
-    await send({"type": "http.response.body", "body": b"c"})
+    await loop.create_task(send(start))
+    in_thread = asyncio.run_coroutine_threadsafe  # the coroutine made there, run here
+    await loop.run_in_executor(None, lambda: in_thread(
+        send({"type": "http.response.body", "body": b"a", "more_body": True}), loop).result())
+    await asyncio.wait_for(send({"type": "http.response.body", "body": b"b", "more_body": True}), 5)
+    await asyncio.gather(send({"type": "http.response.body", "body": b"c", "more_body": True}))
+    await send({"type": "http.response.body", "body": b"d"})
 
 
 ROUTES = {

@@ -17,12 +17,12 @@ def test_hello_with_httpx(server):
     assert "date" in response.headers
 
 
-def test_send_returns_an_awaitable_that_tasks_and_wait_for_accept(server):
+def test_send_returns_a_coroutine_that_tasks_and_threads_accept(server):
     with server.connect() as sock:
         for _ in range(3):  # the same connection keeps serving after it
             sock.sendall(b"GET /send-wrapped HTTP/1.1\r\nHost: t\r\n\r\n")
             status, headers, body, _, rest = read_response(sock)
-            assert (status, body, rest) == (200, b"abc", b"")
+            assert (status, body, rest) == (200, b"abcd", b"")
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(server):

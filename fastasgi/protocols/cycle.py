@@ -16,21 +16,6 @@ logger = logging.getLogger("fastasgi.error")
 DISCONNECT = {"type": "http.disconnect"}
 
 
-class Done:
-    """An awaitable that is already done: what send() returns when nothing
-    is left to wait for.  Its one iterator is exhausted from the start, so
-    every await of it ends at once, with None."""
-
-    __slots__ = ()
-
-    def __await__(self):
-        return NOTHING_LEFT
-
-
-NOTHING_LEFT = iter(())
-SENT = Done()
-
-
 class Connection:
     """What a cycle needs from the connection it answers on.
 
@@ -223,12 +208,7 @@ class RequestResponseCycle:
         waiter = self.waiter = self.conn.loop.create_future()
         return waiter
 
-    def send(self, message):
-        """The app's send(): does its work at once and returns what the app
-        awaits, which is already done unless a streamed body must wait for
-        the client to read (a coroutine object per call, for nothing to
-        wait on, was a fifth of the cycle's own cost).  ASGI asks send for
-        an awaitable, not a coroutine."""
+    async def send(self, message):
         message_type = message["type"]
         if self.disconnected:
             raise ClientDisconnected("The client has disconnected.")
@@ -251,8 +231,12 @@ class RequestResponseCycle:
                     raise
             else:
                 self.conn.write_response_body(self, body, more_body)
-            if more_body and self.conn.flow.write_paused:
-                return self._drained()
+            if more_body:
+                flow = self.conn.flow
+                if flow.write_paused:
+                    await flow.drain()
+                    if self.disconnected:
+                        raise ClientDisconnected("The client has disconnected.")
         elif message_type == "http.response.start":
             if self.response_started:
                 raise RuntimeError("Unexpected ASGI message 'http.response.start' "
@@ -270,13 +254,6 @@ class RequestResponseCycle:
         else:
             raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
                                "in response to an HTTP request.")
-        return SENT
-
-    async def _drained(self):
-        """The rest of a send() that must wait until the client reads."""
-        await self.conn.flow.drain()
-        if self.disconnected:
-            raise ClientDisconnected("The client has disconnected.")
 
     def _flush_head(self):
         start = self.start_message

@@ -4,13 +4,6 @@
 cdef class RequestResponseCycle
 
 
-# Compiled, Done's __await__ fills the C slot await uses; SENT, a C global.
-cdef class Done:
-    pass
-
-cdef object NOTHING_LEFT, SENT
-
-
 cdef class Connection:
     cdef public object loop
     cdef public object flow

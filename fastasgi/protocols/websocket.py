@@ -21,7 +21,6 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from .asyncio_loop import SharedReadBuffer
-from .cycle import SENT
 from .._speedups import ClientDisconnected
 
 logger = logging.getLogger("fastasgi.error")
@@ -307,10 +306,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self.transport.resume_reading()
         return message
 
-    def send(self, message):
-        """The app's send(): does its work at once and returns what the app
-        awaits, already done unless the client is slow to read (see the
-        HTTP cycle's send())."""
+    async def send(self, message):
         message_type = message["type"]
         if not self.handshake_complete:
             if message_type == "websocket.accept":
@@ -322,12 +318,12 @@ class WebSocketProtocol(asyncio.Protocol):
             else:
                 raise RuntimeError(f"Expected ASGI message 'websocket.accept', 'websocket.close' or "
                                    f"'websocket.http.response.start', but got '{message_type}'.")
-            return SENT
+            return
         if self.http_response is not None:
             if message_type != "websocket.http.response.body":
                 raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body', but got '{message_type}'.")
             self._http_response_body(message)
-            return SENT
+            return
         if self.closed or self.close_sent:
             raise ClientDisconnected("The WebSocket is closed.")
         if message_type == "websocket.send":
@@ -349,12 +345,11 @@ class WebSocketProtocol(asyncio.Protocol):
                     self.protocol.send_text(data)
                 self._flush()
             if self.flow.write_paused:
-                return self.flow.drain()
+                await self.flow.drain()
         elif message_type == "websocket.close":
             self._close(message.get("code", 1000), message.get("reason") or "")
         else:
             raise RuntimeError(f"Unexpected ASGI message '{message_type}' after the WebSocket handshake.")
-        return SENT
 
     def _accept(self, message):
         self.subprotocol = message.get("subprotocol")
