@@ -78,3 +78,11 @@ cdef class HttpProtocol(Connection):
     @cython.locals(cycle=Cycle)
     cdef _watch(self, now)
     cdef _body_timed_out(self, Cycle cycle)
+
+
+cpdef bint writes_vectors(transport)
+cdef object get_remote_addr(transport)
+cdef object get_local_addr(transport)
+cdef object _address(transport, str name, str method)
+cdef bint is_ssl(transport)
+cdef str client_addr_for_log(scope)
