@@ -40,9 +40,11 @@ def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
         assert row["rps"] > 0 and row["errors"] == 0, row
         assert len(row["round_ratios"]) == 2, row  # each round paired with the baseline's same round
         assert 0 < row["server_cpu"] <= 1.25, row  # one process on one core, ws warm-up included
+        assert row["cpu_us"] > 0 and row["cpu_ratio_to_uvicorn"] > 0, row
     assert all(ratio == 1 for row in rows if row["server"] == "uvicorn" for ratio in row["round_ratios"])
+    assert all(row["cpu_ratio_to_uvicorn"] == 1 for row in rows if row["server"] == "uvicorn")
     table = (tmp_path / "latest.md").read_text()
-    assert "| hello | fastasgi |" in table and "per round" in table
+    assert "| hello | fastasgi |" in table and "per round" in table and "CPU µs/req" in table
     assert result.stderr.count("round ") == 8
 
 
