@@ -162,6 +162,8 @@ def test_server_state_is_of_its_protocols_module(implementation):
     state = Server(config).server_state
     assert type(state) is http_module(implementation).ServerState
     assert (state.total_requests, state.connections, state.tasks, state.pending_flushes) == (0, set(), set(), [])
+    state.started_by = "a tool of the user's"  # a plain class on uvicorn: attributes of one's own work
+    assert state.started_by == "a tool of the user's"
 
 
 def test_asyncio_loops_get_the_buffered_protocols(implementation):

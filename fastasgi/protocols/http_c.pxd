@@ -16,6 +16,9 @@ cdef class ServerState:
     cdef public bytes date_line
     cdef public list pending_flushes
     cdef public bint shutting_down
+    # Attributes of their own, as on uvicorn's plain ServerState: code that
+    # hangs its state on the server's keeps working under the compiled protocol.
+    cdef dict __dict__
 
     @cython.locals(pending=list)
     cpdef flush_pending(self)
