@@ -119,15 +119,16 @@ def main():
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     module = http_module(config.hot_paths.IMPLEMENTATION)
-    HttpProtocol = module.HttpProtocol
     state = module.ServerState()
     state.date_line = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
+    # What a server's listening socket calls for each connection it accepts.
+    create_protocol = module.ProtocolFactory(module.HttpProtocol, config, state, {}, loop)
     if args.new_connections:
         def run(count):
-            loop.run_until_complete(drive_connections(lambda: HttpProtocol(config, state, {}, _loop=loop), count))
+            loop.run_until_complete(drive_connections(create_protocol, count))
         shape = "a new connection each"
     else:
-        protocol = HttpProtocol(config, state, {}, _loop=loop)
+        protocol = create_protocol()
         transport = RecordingTransport()
         protocol.connection_made(transport)
 

@@ -1,7 +1,6 @@
 """Server: bind, serve, tick, and shut down gracefully on SIGINT/SIGTERM."""
 import asyncio
 import contextvars
-import functools
 import logging
 import os
 import random
@@ -93,11 +92,9 @@ class Server:
             return
         # The listening sockets' callbacks run in copies of this context.
         self.server_state.context = contextvars.copy_context()
-        protocol_class = http_module(config.hot_paths.IMPLEMENTATION).http_protocol_class(loop)
-        create_protocol = functools.partial(
-            protocol_class, config=config, server_state=self.server_state,
-            app_state=self.lifespan.state, _loop=loop,
-        )
+        module = http_module(config.hot_paths.IMPLEMENTATION)
+        create_protocol = module.ProtocolFactory(module.http_protocol_class(loop), config, self.server_state,
+                                                 self.lifespan.state, loop)
         tls = config.ssl
         try:
             if sockets is not None:

@@ -99,38 +99,29 @@ class ServerState:
                 item.flush()
 
 
-class HttpProtocol(Connection):
-    """The asyncio protocol of one HTTP/1.1 connection, and the Connection
-    its request cycles answer on.  Transports call its methods by name: a
-    compiled class cannot also derive from asyncio.Protocol, so neither
-    twin does."""
+class ConnectionSettings:
+    """What every connection of one server reads from its config, read once.
 
-    # Slots, not a __dict__: an idle keep-alive connection costs less memory.
+    A server's connections share one (ProtocolFactory): compiled, a
+    connection reads these as C struct fields, where ~20 attribute lookups
+    on the config for each accepted connection cost about 5k instructions.
+    """
+
     __slots__ = (
-        "FlowControl", "ParseError", "ResponseEncoder", "access_log", "app", "app_state", "client",
-        "closed_at", "closing", "config", "cycle", "date_header", "deadline", "default_lines",
-        "dispatching", "encoder", "flow", "fresh", "handoff", "idle", "last_call", "loop", "parser",
-        "pending_error", "pipeline", "raw_root_path", "reading_head", "root_path", "running",
-        "scheme", "server", "server_line", "server_state", "starting", "status_line",
-        "timeout_keep_alive", "timeout_request_body", "timeout_request_header", "timeout_write",
-        "tls", "transport", "upgrade_head", "watch_interval", "watch_mark", "watch_since",
-        "write_paused_at", "out", "out_size", "forwarded", "large_body",
+        "config", "app", "RequestParser", "parser_args", "ParseError", "ResponseEncoder", "FlowControl",
+        "status_line", "root_path", "raw_root_path", "default_lines", "server_line", "date_header",
+        "timeout_keep_alive", "timeout_request_header", "timeout_request_body", "timeout_write",
+        "watch_interval", "upgrade_token", "ssl_server_cert", "forwarded_policy", "access_log",
     )
 
-    # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
-    websocket_class = WebSocketProtocol
-    first_step_at_once = False  # run_first_step() before 3.12's eager tasks
-
-    def __init__(self, config, server_state, app_state, _loop=None):
+    def __init__(self, config):
         if not config.loaded:
             config.load()
-        self.config = config
+        self.config = config  # for the websocket protocol an upgrade starts
         self.app = config.loaded_app
-        self.loop = _loop or asyncio.get_event_loop()
-        self.server_state = server_state
-        self.app_state = app_state
         speedups = config.hot_paths
-        self.parser = speedups.RequestParser(*config.parser_args)
+        self.RequestParser = speedups.RequestParser
+        self.parser_args = config.parser_args
         self.ParseError = speedups.HttpParseError
         self.ResponseEncoder = speedups.ResponseEncoder
         self.FlowControl = speedups.FlowControl
@@ -144,9 +135,62 @@ class HttpProtocol(Connection):
         self.timeout_request_header = config.timeout_request_header
         self.timeout_request_body = config.timeout_request_body or 0.0  # 0: off
         self.timeout_write = config.timeout_write or 0.0  # 0: off
-        # While a request runs, `deadline` is a watchdog that looks at the
-        # connection this often: body progress, a client that stopped reading.
+        # While a request runs, a connection's `deadline` is a watchdog that
+        # looks at it this often: body progress, a client that stopped reading.
         self.watch_interval = config.watch_interval
+        self.upgrade_token = config.upgrade_token
+        self.ssl_server_cert = config.ssl_server_cert
+        self.forwarded_policy = config.forwarded_policy
+        self.access_log = config.access_log
+
+
+class ProtocolFactory:
+    """What the listening sockets call for each accepted connection: a new
+    protocol of `protocol_class`, sharing one ConnectionSettings."""
+
+    __slots__ = ("protocol_class", "settings", "server_state", "app_state", "loop")
+
+    def __init__(self, protocol_class, config, server_state, app_state, loop):
+        self.protocol_class = protocol_class
+        self.settings = ConnectionSettings(config)
+        self.server_state = server_state
+        self.app_state = app_state
+        self.loop = loop
+
+    def __call__(self):
+        return self.protocol_class(self.settings.config, self.server_state, self.app_state, self.loop,
+                                   self.settings)
+
+
+class HttpProtocol(Connection):
+    """The asyncio protocol of one HTTP/1.1 connection, and the Connection
+    its request cycles answer on.  Transports call its methods by name: a
+    compiled class cannot also derive from asyncio.Protocol, so neither
+    twin does."""
+
+    # Slots, not a __dict__: an idle keep-alive connection costs less memory.
+    __slots__ = (
+        "access_log", "app_state", "client", "closed_at", "closing", "cycle", "deadline", "dispatching",
+        "encoder", "flow", "forwarded", "fresh", "handoff", "idle", "large_body", "last_call", "loop",
+        "out", "out_size", "parser", "pending_error", "pipeline", "reading_head", "running", "scheme",
+        "server", "server_state", "settings", "starting", "tls", "transport", "upgrade_head",
+        "watch_mark", "watch_since", "write_paused_at",
+    )
+
+    # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
+    websocket_class = WebSocketProtocol
+    first_step_at_once = False  # run_first_step() before 3.12's eager tasks
+
+    def __init__(self, config, server_state, app_state, _loop=None, settings=None):
+        # `settings`: what the server read from `config` once for all its
+        # connections (ProtocolFactory); made here when a protocol is made alone.
+        if settings is None:
+            settings = ConnectionSettings(config)
+        self.settings = settings
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.app_state = app_state
+        self.parser = self.settings.RequestParser(*self.settings.parser_args)
 
         self.transport = None
         self.flow = None
@@ -185,18 +229,18 @@ class HttpProtocol(Connection):
     def connection_made(self, transport):
         self.transport = transport
         self.large_body = LARGE_BODY if writes_vectors(transport) else OWN_WRITE_BODY
-        self.flow = self.FlowControl(transport)
+        self.flow = self.settings.FlowControl(transport)
         self.server = get_local_addr(transport)
         self.client = get_remote_addr(transport)
         self.scheme = "https" if is_ssl(transport) else "http"
-        self.tls = tls_extension(transport, self.config.ssl_server_cert) if self.scheme == "https" else None
+        self.tls = tls_extension(transport, self.settings.ssl_server_cert) if self.scheme == "https" else None
         # Proxy headers count only from a trusted peer; the peer is this
         # connection's for its whole life, so it is asked once.
-        policy = self.config.forwarded_policy
+        policy = self.settings.forwarded_policy
         self.forwarded = policy if policy is not None and policy.trusts(self.client) else None
-        self.access_log = self.config.access_log and access_logger.isEnabledFor(logging.INFO)
+        self.access_log = self.settings.access_log and access_logger.isEnabledFor(logging.INFO)
         self.server_state.connections.add(self)
-        self.deadline = self.server_state.clock + self.timeout_keep_alive
+        self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
         if self.server_state.shutting_down:
             self.shutdown()
 
@@ -220,7 +264,7 @@ class HttpProtocol(Connection):
         self.flow.pause_writing()
         self.write_paused_at = self.server_state.clock  # --timeout-write counts from here
         if not self.deadline:
-            self.deadline = self.write_paused_at + self.watch_interval
+            self.deadline = self.write_paused_at + self.settings.watch_interval
 
     def resume_writing(self):
         self.flow.resume_writing()
@@ -231,10 +275,10 @@ class HttpProtocol(Connection):
             self.idle = False
             # A new head starts: it must be complete within the header timeout.
             self.reading_head = True
-            self.deadline = self.server_state.clock + self.timeout_request_header
+            self.deadline = self.server_state.clock + self.settings.timeout_request_header
         try:
             events = self.parser.feed(data)
-        except self.ParseError as exc:
+        except self.settings.ParseError as exc:
             self._parse_error(exc)
             return
         for event in events:
@@ -260,7 +304,7 @@ class HttpProtocol(Connection):
 
     # -- requests --------------------------------------------------------
     def _scope(self, head, scope_type, scheme, extensions):
-        root_path = self.root_path
+        root_path = self.settings.root_path
         if self.tls is not None:
             extensions["tls"] = self.tls
         scope = {
@@ -273,7 +317,7 @@ class HttpProtocol(Connection):
             "method": head.method,
             "root_path": root_path,
             "path": root_path + head.path if root_path else head.path,
-            "raw_path": self.raw_root_path + head.raw_path if root_path else head.raw_path,
+            "raw_path": self.settings.raw_root_path + head.raw_path if root_path else head.raw_path,
             "query_string": head.query_string,
             "headers": head.headers,
             "state": self.app_state.copy(),
@@ -286,9 +330,9 @@ class HttpProtocol(Connection):
     def _on_request_head(self, head):
         self.reading_head = False
         self.fresh = False
-        self.deadline = self.server_state.clock + self.watch_interval  # the request watchdog
+        self.deadline = self.server_state.clock + self.settings.watch_interval  # the request watchdog
         self.server_state.total_requests += 1
-        if head.upgrade is not None and head.upgrade == self.config.upgrade_token:
+        if head.upgrade is not None and head.upgrade == self.settings.upgrade_token:
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
             self.cycle = None
             return
@@ -316,7 +360,7 @@ class HttpProtocol(Connection):
         try:
             while cycle is not None:
                 self.running = cycle
-                coro = cycle.run_asgi(self.app, self.server_state.context)
+                coro = cycle.run_asgi(self.settings.app, self.server_state.context)
                 if EAGER_TASKS:
                     task = asyncio.Task(coro, loop=self.loop, eager_start=True)
                 else:
@@ -368,7 +412,7 @@ class HttpProtocol(Connection):
         self.server_state.connections.discard(self)
         self.deadline = 0.0
         self.closing = True
-        websocket = self.websocket_class(self.config, self.server_state, self.app_state, self.loop)
+        websocket = self.websocket_class(self.settings.config, self.server_state, self.app_state, self.loop)
         self.transport.set_protocol(websocket)
         scheme = "wss" if self.scheme == "https" else "ws"
         scope = self._scope(head, "websocket", scheme, {"websocket.http.response": {}})
@@ -444,16 +488,17 @@ class HttpProtocol(Connection):
 
     def write_response_head(self, cycle, status, headers, body, more_body):
         head = cycle.wire
-        encoder = self.encoder = self.ResponseEncoder(
+        settings = self.settings
+        encoder = self.encoder = settings.ResponseEncoder(
             head.method == "HEAD", head.http_version == "1.1", head.keep_alive and not self.closing and not self.last_call
         )
-        date_line = self.server_state.date_line if self.date_header else b""
+        date_line = self.server_state.date_line if settings.date_header else b""
         if len(body) < self.large_body:
-            data = encoder.encode_head(status, headers, body, more_body, self.default_lines, date_line,
-                                       self.server_line)
+            data = encoder.encode_head(status, headers, body, more_body, settings.default_lines, date_line,
+                                       settings.server_line)
         else:  # written beside its head (one writev), not copied into it
-            self._write(encoder.frame_head(status, headers, body, more_body, self.default_lines, date_line,
-                                           self.server_line))
+            self._write(encoder.frame_head(status, headers, body, more_body, settings.default_lines, date_line,
+                                           settings.server_line))
             if self.large_body == OWN_WRITE_BODY:  # writelines() joins on this transport:
                 self.flush()  # the head goes alone, so the body is not copied
             data = encoder.encode_body(body, more_body)
@@ -509,7 +554,7 @@ class HttpProtocol(Connection):
             self._send_error_and_close(self.pending_error.status_code, self.pending_error.reason)
         elif self.cycle is cycle or self.cycle is None:
             self.idle = True
-            self.deadline = self.server_state.clock + self.timeout_keep_alive
+            self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
 
     def cycle_finished(self, cycle):
         """The app of `cycle` returned: forget the body it never read."""
@@ -576,17 +621,18 @@ class HttpProtocol(Connection):
             self.flow.pause_reading()
 
     def _send_error_and_close(self, status, reason):
+        settings = self.settings
         self.closing = True
         body = ERROR_BODIES.get(status, b"")
         if status != 400 and reason:
             body = reason.encode("ascii", "replace")
         self._write(b"".join((
-            self.status_line(status),
+            settings.status_line(status),
             b"content-type: text/plain; charset=utf-8\r\n",
             b"content-length: %d\r\n" % len(body),
             b"connection: close\r\n",
-            self.server_state.date_line if self.date_header else b"",
-            self.server_line,
+            self.server_state.date_line if settings.date_header else b"",
+            settings.server_line,
             b"\r\n",
             body,
         )))
@@ -606,12 +652,12 @@ class HttpProtocol(Connection):
         if transport.is_closing():
             if not self.closed_at:
                 self.closed_at = now
-            elif self.timeout_write and now - self.closed_at >= self.timeout_write:
+            elif self.settings.timeout_write and now - self.closed_at >= self.settings.timeout_write:
                 logger.info("Client %s did not read the end of the response within %s s: aborting.",
-                            _format_addr(self.client), self.timeout_write)
+                            _format_addr(self.client), self.settings.timeout_write)
                 transport.abort()
                 return
-            self.deadline = now + self.watch_interval
+            self.deadline = now + self.settings.watch_interval
             return
         if self.reading_head:
             cycle = self.cycle
@@ -623,25 +669,26 @@ class HttpProtocol(Connection):
                 self._close()
             else:
                 logger.info("Request head from %s not complete within %s s: 408.",
-                            _format_addr(self.client), self.timeout_request_header)
+                            _format_addr(self.client), self.settings.timeout_request_header)
                 self._send_error_and_close(408, "")
-            self.deadline = now + self.watch_interval
+            self.deadline = now + self.settings.watch_interval
         elif self.idle and self.running is None:
             self.closing = True
             self._close()  # idle keep-alive connection
-            self.deadline = now + self.watch_interval
+            self.deadline = now + self.settings.watch_interval
         else:
             self._watch(now)
 
     def _watch(self, now):
         """The watchdog of a running request: slow request bodies, stalled writes."""
+        settings = self.settings
         flow = self.flow
         if flow.write_paused:
             if not self.write_paused_at:
                 self.write_paused_at = now
-            elif self.timeout_write and now - self.write_paused_at >= self.timeout_write:
+            elif settings.timeout_write and now - self.write_paused_at >= settings.timeout_write:
                 logger.info("Client %s read none of the response for %s s: aborting.",
-                            _format_addr(self.client), self.timeout_write)
+                            _format_addr(self.client), settings.timeout_write)
                 self.closing = True
                 self.transport.abort()
                 return
@@ -652,23 +699,23 @@ class HttpProtocol(Connection):
             if received != self.watch_mark:
                 self.watch_mark = received
                 self.watch_since = now
-            elif self.timeout_request_body and now - self.watch_since >= self.timeout_request_body:
+            elif settings.timeout_request_body and now - self.watch_since >= settings.timeout_request_body:
                 self._body_timed_out(cycle)
                 return
         else:
             self.watch_since = now  # not waiting on the client: the idle clock restarts
-        self.deadline = now + self.watch_interval
+        self.deadline = now + settings.watch_interval
 
     def _body_timed_out(self, cycle):
         logger.info("Request body from %s sent nothing for %s s: %s.", _format_addr(self.client),
-                    self.timeout_request_body, "408" if not cycle.response_started else "closing")
+                    self.settings.timeout_request_body, "408" if not cycle.response_started else "closing")
         self.cycle = None
         self.closing = True
         if cycle is self.running and not cycle.response_started:
             self._send_error_and_close(408, "")
         cycle.disconnect()
         self.abort()
-        self.deadline = self.server_state.clock + self.watch_interval  # bound the flush
+        self.deadline = self.server_state.clock + self.settings.watch_interval  # bound the flush
 
     def shutdown(self):
         """Server shutdown: finish the running response, then close."""

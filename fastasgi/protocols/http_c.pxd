@@ -24,16 +24,25 @@ cdef class ServerState:
     cpdef flush_pending(self)
 
 
+cdef class ConnectionSettings:
+    cdef public object config, app, RequestParser, parser_args, ParseError, ResponseEncoder, FlowControl
+    cdef public object status_line, root_path, raw_root_path, default_lines, server_line
+    cdef public bint date_header, access_log
+    cdef public object timeout_keep_alive, timeout_request_header
+    cdef public double timeout_request_body, timeout_write, watch_interval
+    cdef public object upgrade_token, ssl_server_cert, forwarded_policy
+
+
+cdef class ProtocolFactory:
+    cdef public object protocol_class, server_state, app_state, loop
+    cdef public ConnectionSettings settings
+
+
 cdef class HttpProtocol(Connection):
-    cdef public object FlowControl, ParseError, ResponseEncoder, status_line
-    cdef public object config, app
+    cdef public ConnectionSettings settings
     cdef public dict app_state
     cdef public ServerState server_state
     cdef public RequestParser parser
-    cdef public object root_path, raw_root_path, default_lines, server_line
-    cdef public bint date_header
-    cdef public object timeout_keep_alive, timeout_request_header
-    cdef public double timeout_request_body, timeout_write, watch_interval
     cdef public object transport, client, server, scheme, tls
     cdef public bint access_log
     cdef public Cycle cycle, running, starting, handoff
@@ -61,7 +70,7 @@ cdef class HttpProtocol(Connection):
     cpdef flush(self)
     cdef _send(self, data)
     cdef _close(self)
-    @cython.locals(head=RequestHead, encoder=ResponseEncoder)
+    @cython.locals(head=RequestHead, encoder=ResponseEncoder, settings=ConnectionSettings)
     cpdef write_response_head(self, Cycle cycle, status, headers, body, more_body)
     @cython.locals(encoder=ResponseEncoder)
     cpdef write_response_body(self, Cycle cycle, body, more_body)
@@ -77,8 +86,9 @@ cdef class HttpProtocol(Connection):
     cpdef abort(self)
     @cython.locals(cycle=Cycle)
     cdef _parse_error(self, exc)
+    @cython.locals(settings=ConnectionSettings)
     cdef _send_error_and_close(self, status, reason)
-    @cython.locals(cycle=Cycle)
+    @cython.locals(cycle=Cycle, settings=ConnectionSettings)
     cdef _watch(self, now)
     cdef _body_timed_out(self, Cycle cycle)
 
