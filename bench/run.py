@@ -40,6 +40,8 @@ SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
 
+PYPY_NURSERY = "8MB"
+
 # fastasgi's own glibc malloc settings, as environment variables for a peer
 MALLOC_TUNING = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
 
@@ -67,9 +69,14 @@ def server_commands(python, port, pypy=None):
         "raw-uvloop": ([python, "raw_uvloop.py", str(port)], {}),
     }
     if pypy:  # the pure twin where PyPy users run it, against uvicorn's pure-Python path
-        commands["fastasgi-pypy"] = ([pypy, "-m", "fastasgi", "app:app", *common_flags], {})
+        # Both with the nursery the README recommends: PyPy's own size comes
+        # from the CPU cache the machine reports (1 MiB on one of this
+        # project's machines, 150 MB on another), which would make runs on
+        # different machines incomparable (see fastasgi/allocator.py).
+        pypy_env = {"PYPY_GC_NURSERY": PYPY_NURSERY}
+        commands["fastasgi-pypy"] = ([pypy, "-m", "fastasgi", "app:app", *common_flags], pypy_env)
         commands["uvicorn-h11-pypy"] = ([pypy, "-m", "uvicorn", "app:app", "--http", "h11", "--loop", "asyncio",
-                                         *common_flags], {})
+                                         *common_flags], pypy_env)
     return commands
 
 
@@ -311,6 +318,11 @@ def round_ratios(results, base_results):
     return [r["rps"] / base_by_round[r["round"]] for r in results if r["rps"] and r["round"] in base_by_round]
 
 
+def latency(ms):
+    """A latency for the table; wrk prints 0 where it timed nothing (most pipelined rows)."""
+    return f"{ms:.2f}" if ms else "-"
+
+
 def report(samples, servers, scenarios, options):
     rows = []
     for scenario in scenarios:
@@ -358,7 +370,7 @@ def report(samples, servers, scenarios, options):
         cpu_us = f"{row['cpu_us']:.1f}" if row["cpu_us"] else "-"
         cpu_ratio = f"{row['cpu_ratio_to_uvicorn']:.2f}" if row["cpu_ratio_to_uvicorn"] else "-"
         lines.append(f"| {row['scenario']} | {row['server']} | {row['rps']:.0f}{star} | {row['mib_s'] or 0:.1f} | "
-                     f"{row['p50_ms'] or 0:.2f} | {row['p99_ms'] or 0:.2f} | {row['server_cpu']:.0%} | {ratio} | "
+                     f"{latency(row['p50_ms'])} | {latency(row['p99_ms'])} | {row['server_cpu']:.0%} | {ratio} | "
                      f"{spread} | {cpu_us} | {cpu_ratio} | {row['errors']} |")
     table = "\n".join(lines)
     with open(os.path.join(options.results, "latest.md"), "w") as file:

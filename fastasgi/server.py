@@ -11,7 +11,7 @@ import threading
 import time
 from email.utils import formatdate
 
-from .allocator import tune_malloc
+from .allocator import large_nursery_warning, pypy_nursery_size, tune_malloc
 from .lifespan import Lifespan
 from .protocols import http_module, new_server_state
 
@@ -73,6 +73,9 @@ class Server:
         restore = self._install_signal_handlers()
         try:
             logger.info("Started server process [%d]", os.getpid())
+            nursery_warning = large_nursery_warning(pypy_nursery_size())  # once the app loaded: it will serve
+            if nursery_warning:
+                logger.warning(nursery_warning)
             await self.startup(sockets=sockets)
             if self.should_exit:
                 return

@@ -1,11 +1,14 @@
-"""The serving process keeps freed heap instead of trimming it after every burst (glibc only)."""
+"""The serving process keeps freed heap instead of trimming it after every burst (glibc only),
+and says when PyPy sized its GC nursery so that it will grow large."""
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from fastasgi.allocator import is_glibc, tune_malloc, user_tuned
+from fastasgi.allocator import (
+    is_glibc, large_nursery_warning, parse_size, pypy_nursery_size, tune_malloc, user_tuned,
+)
 
 from .conftest import ROOT
 
@@ -76,3 +79,41 @@ def test_the_server_tunes_its_own_process(start_server, implementation, env, tun
     server = start_server("tests.apps:app", implementation, "--log-level", "debug", env=env)
     assert server.wait_for_log("Application startup complete.")
     assert ("glibc malloc tuned for serving" in server.log) is tuned, server.log
+
+
+# -- PyPy's nursery ----------------------------------------------------------
+def test_pypy_nursery_size_is_read_on_pypy_only():
+    script = "from fastasgi.allocator import pypy_nursery_size; print(pypy_nursery_size())"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20,
+                            env={"PATH": "/usr/bin:/bin", "PYPY_GC_NURSERY": "3MB"}, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    expected = str(3 * 1024 * 1024) if sys.implementation.name == "pypy" else "None"
+    assert result.stdout.strip() == expected
+
+
+def test_sizes_read_as_pypy_writes_them():
+    assert parse_size("150.0MB") == 150 * 1024 * 1024
+    assert parse_size("512.0kB") == 512 * 1024
+    assert parse_size("2.0GB") == 2 * 1024 ** 3
+    assert parse_size("a lot") is None
+
+
+def test_only_a_large_nursery_the_user_did_not_choose_is_reported():
+    warning = large_nursery_warning(150 * 1024 * 1024, {})
+    assert "150 MiB" in warning and "1350 MiB" in warning and "PYPY_GC_NURSERY=8MB" in warning
+    assert large_nursery_warning(8 * 1024 * 1024, {}) is None  # small enough
+    assert large_nursery_warning(None, {}) is None  # not PyPy
+    assert large_nursery_warning(150 * 1024 * 1024, {"PYPY_GC_NURSERY": "150MB"}) is None  # chosen
+    assert large_nursery_warning(150 * 1024 * 1024, {"PYPY_GC_MIN": "200MB"}) is None
+
+
+def test_the_server_reports_a_large_nursery_when_this_machine_gives_one(start_server, implementation):
+    # PyPy picks its nursery from this machine's cache (150 MB on a VM that
+    # reports 300 MiB of L3, 1 MiB on another): the server, started with
+    # this interpreter and environment, must say what the check says here.
+    expected = large_nursery_warning(pypy_nursery_size())
+    server = start_server("tests.apps:app", implementation)
+    assert server.wait_for_log("Application startup complete.")
+    assert ("PyPy sized its GC nursery" in server.log) is (expected is not None), server.log
+    if expected is not None:
+        assert expected in server.log
