@@ -13,7 +13,9 @@ cost CPU 0 nothing.  The medians over the rounds are reported with each
 server's ratio to uvicorn (httptools + uvloop) from the same run, and the
 range of its per-round ratios.  A result where wrk used >= 95% of its core is
 marked "*": the load generator was the limit, so the figure is a lower
-bound.  The websocket echo scenario uses bench/ws_load.py instead of wrk
+bound.  Each row also gives the server's CPU time per request and the
+ratio of those times, which holds when the client is the limit.  The
+websocket echo scenario uses bench/ws_load.py instead of wrk
 (messages/s in the req/s column); raw-uvloop's canned echo gives its ceiling.
 Results go to bench/results/latest.json and latest.md.
 """
@@ -39,9 +41,8 @@ PORT = 8765
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
-
+# PyPy's GC nursery for both PyPy servers, the size the README recommends
 PYPY_NURSERY = "8MB"
-
 # fastasgi's own glibc malloc settings, as environment variables for a peer
 MALLOC_TUNING = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
 

@@ -61,7 +61,7 @@ def tune_malloc(environ=os.environ):
 # times the nursery.  A virtual machine that reports its host's whole L3
 # (300 MiB on one of this project's machines) gets a 150 MB nursery, and a
 # server under load then grows past 1.3 GB before its first major
-# collection: under hello load, 113 MiB of RSS with PYPY_GC_NURSERY=4MB,
+# collection: under hello load, 149 MiB of RSS with PYPY_GC_NURSERY=8MB,
 # 1.5 GiB after 30 s without.  PyPy reads its settings once, at start, so
 # all a running server can do is say so.
 LARGE_NURSERY = 64 * 1024 * 1024
