@@ -3,6 +3,7 @@ import asyncio
 import contextvars
 import json
 import os
+import weakref
 from urllib.parse import parse_qs
 
 
@@ -273,8 +274,34 @@ async def send_wrapped(scope, receive, send, query):
     await send({"type": "http.response.body", "body": b"d"})
 
 
+# The tasks the task factory below made: asyncio's C Task takes no attributes.
+FACTORY_TASKS = weakref.WeakSet()
+
+
+def marking_task_factory(loop, coro, **kwargs):
+    """A loop task factory, as tracing libraries install: it makes a plain
+    task and remembers it."""
+    task = asyncio.Task(coro, loop=loop, **kwargs)
+    FACTORY_TASKS.add(task)
+    return task
+
+
+async def install_task_factory(scope, receive, send, query):
+    asyncio.get_running_loop().set_task_factory(marking_task_factory)
+    await respond(send, 200, b"installed")
+
+
+async def task_info(scope, receive, send, query):
+    """The name of the task running this request, and whether the loop's task factory made it."""
+    task = asyncio.current_task()
+    info = {"name": task.get_name(), "by_factory": task in FACTORY_TASKS}
+    await respond(send, 200, json.dumps(info).encode(), content_type=b"application/json")
+
+
 ROUTES = {
     "/": hello,
+    "/install-task-factory": install_task_factory,
+    "/task": task_info,
     "/send-wrapped": send_wrapped,
     "/echo": echo,
     "/echo-chunks": echo_chunks,
