@@ -385,6 +385,23 @@ def test_encode_response_headers_rejects(ns, header):
         ns.encode_response_headers([header])
 
 
+@pytest.mark.parametrize("value", [
+    b"0", b"13", b"007", b" 13 ", b"\t7\t", b"9" * 18, b"9" * 19, b"9" * 25, b"1_3", b"+3", b"1 3",
+    b"3.0", b"\xd9\xa3",
+])
+def test_response_content_length_values_agree(value):
+    # The compiled twin reads short plain numbers itself and leaves the rest
+    # to Python's int(): both twins give the same length or the same error.
+    def outcome(ns):
+        try:
+            return ns.encode_response_headers([(b"content-length", value)])[1]
+        except ValueError:
+            return "rejected"
+    pure, compiled = outcome(PURE), outcome(COMPILED)
+    assert pure == compiled
+    assert pure == (int(value) if value.strip().isdigit() else "rejected")
+
+
 @pytest.mark.parametrize("ns", TWINS)
 def test_encode_response_headers_types(ns):
     with pytest.raises(TypeError):

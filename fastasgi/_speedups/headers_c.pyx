@@ -55,6 +55,28 @@ cdef inline bint _is_digits(bytes value):
     return True
 
 
+cdef long long short_number(bytes value):
+    """int(value) where `value` is ASCII digits between optional ASCII
+    whitespace (what bytes.strip() removes and int() skips), -1 where it is
+    anything else or longer than 18 digits: the caller then takes the
+    general path.  Content-Length headers are numbers like this, and this
+    costs a tenth of strip(), isdigit() and int()."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
+    cdef Py_ssize_t start = 0, end = PyBytes_GET_SIZE(value), i
+    cdef long long number = 0
+    while start < end and (p[start] == 32 or 9 <= p[start] <= 13):
+        start += 1
+    while end > start and (p[end - 1] == 32 or 9 <= p[end - 1] <= 13):
+        end -= 1
+    if start == end or end - start > 18:
+        return -1
+    for i in range(start, end):
+        if not 48 <= p[i] <= 57:
+            return -1
+        number = number * 10 + (p[i] - 48)
+    return number
+
+
 cpdef tuple check_request_headers(object headers, bint http11):
     """Apply the framing and routing rules to a parsed request head.
 
@@ -204,14 +226,16 @@ cpdef tuple encode_response_headers(object headers):
 
 cdef object _check_response_header(bytes bname, bytes bvalue, object content_length, int* flags):
     """Validate one header of the app's; returns the Content-Length seen so far."""
+    cdef long long number
     if not _valid_name(bname):
         raise ValueError(f"Invalid HTTP header name: {bname!r}")
     if not _valid_value(bvalue):
         raise ValueError(f"Invalid HTTP header value: {bvalue!r}")
     if _name_is(bname, b"content-length", 14):
-        if content_length != -1 or not bvalue.strip().isdigit():
+        number = short_number(bvalue)
+        if content_length != -1 or (number < 0 and not bvalue.strip().isdigit()):
             raise ValueError(f"Invalid Content-Length header: {bvalue!r}")
-        content_length = int(bvalue)
+        content_length = number if number >= 0 else int(bvalue)
     elif _name_is(bname, b"date", 4):
         flags[0] |= _HAS_DATE
     elif _name_is(bname, b"server", 6):

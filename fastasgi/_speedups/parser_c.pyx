@@ -30,7 +30,7 @@ cdef Py_ssize_t PY_SSIZE_T_MAX = <Py_ssize_t>(SIZE_MAX >> 1)
 import httptools
 
 from .errors import HttpParseError
-from .headers_c cimport TOKEN_CHAR, check_request_headers
+from .headers_c cimport TOKEN_CHAR, check_request_headers, short_number
 
 DEFAULT_MAX_HEAD_SIZE = 64 * 1024
 # Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
@@ -350,6 +350,7 @@ cdef class RequestParser:
     # and version from the head's bytes.  Each callback avoided is one
     # Python-level call per request.
     def on_header(self, bytes name, bytes value):
+        cdef long long number
         if not self._in_head:
             return  # a trailer field: the pure twin drops those too
         name = _lower(name)
@@ -358,7 +359,8 @@ cdef class RequestParser:
         cdef Py_ssize_t size = PyBytes_GET_SIZE(name)
         if size == 14 and memcmp(PyBytes_AS_STRING(name), b"content-length", 14) == 0:
             self._has_length = True
-            self._length = int(value)
+            number = short_number(value)  # llhttp checked the digits; int() for a huge one
+            self._length = number if number >= 0 else int(value)
         elif size == 17 and memcmp(PyBytes_AS_STRING(name), b"transfer-encoding", 17) == 0:
             self._has_chunked = True
 

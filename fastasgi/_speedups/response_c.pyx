@@ -178,7 +178,7 @@ cdef class ResponseEncoder:
                 if self.remaining:
                     raise ValueError("Response content shorter than Content-Length")
                 self.complete = True
-            return bytes(body)
+            return body if type(body) is bytes else bytes(body)
         if self.chunked:
             if not more_body:
                 self.complete = True
@@ -190,4 +190,4 @@ cdef class ResponseEncoder:
             return b""
         if not more_body:
             self.complete = True
-        return bytes(body)
+        return body if type(body) is bytes else bytes(body)
