@@ -59,8 +59,8 @@ cdef long long short_number(bytes value):
     """int(value) where `value` is ASCII digits between optional ASCII
     whitespace (what bytes.strip() removes and int() skips), -1 where it is
     anything else or longer than 18 digits: the caller then takes the
-    general path.  Content-Length headers are numbers like this, and this
-    costs a tenth of strip(), isdigit() and int()."""
+    general path.  Content-Length headers are numbers like this: read here,
+    they cost no Python-level call (strip(), isdigit() and int() were three)."""
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
     cdef Py_ssize_t start = 0, end = PyBytes_GET_SIZE(value), i
     cdef long long number = 0
