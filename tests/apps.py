@@ -4,6 +4,7 @@ import contextvars
 import json
 import os
 import weakref
+from types import MappingProxyType
 from urllib.parse import parse_qs
 
 
@@ -274,6 +275,22 @@ async def send_wrapped(scope, receive, send, query):
     await send({"type": "http.response.body", "body": b"d"})
 
 
+class MessageDict(dict):
+    """A dict subclass as a message, as some frameworks' typed messages are."""
+
+
+async def mapping_messages(scope, receive, send, query):
+    """The response start as a read-only mapping, the body as a dict subclass:
+    ASGI says dict, and the server takes any mapping, as uvicorn does."""
+    await send(MappingProxyType({"type": "http.response.start", "status": 200,
+                                 "headers": [(b"content-type", b"text/plain")]}))
+    await send(MessageDict(type="http.response.body", body=b"from mappings"))
+
+
+async def list_message(scope, receive, send, query):
+    await send([("type", "http.response.start"), ("status", 200)])
+
+
 # The tasks the task factory below made: asyncio's C Task takes no attributes.
 FACTORY_TASKS = weakref.WeakSet()
 
@@ -328,6 +345,8 @@ ROUTES = {
     "/answer-then-wait": answer_then_wait,
     "/release": release,
     "/cancelled": cancelled,
+    "/mapping-messages": mapping_messages,
+    "/list-message": list_message,
 }
 
 

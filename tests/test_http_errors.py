@@ -207,6 +207,24 @@ def test_exception_before_start_gives_500_and_one_traceback(server):
     assert_still_serving(server)
 
 
+def test_messages_may_be_any_mapping(server):
+    with server.connect() as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /mapping-messages HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, headers, body, _, rest = read_response(sock)
+            assert (status, body, rest) == (200, b"from mappings", b"")
+
+
+def test_message_that_is_not_a_mapping_gives_500_and_says_why(server):
+    with server.connect() as sock:
+        sock.sendall(b"GET /list-message HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = recv_until_closed(sock)
+    status_line, lines, body = split_response(data)
+    assert status_line == b"HTTP/1.1 500 Internal Server Error"
+    assert server.wait_for_log("TypeError: ASGI message must be a dict, got list")
+    assert_still_serving(server)
+
+
 def test_exception_after_start_closes_without_terminating_the_body(server):
     with server.connect() as sock:
         sock.sendall(b"GET /raise-after-start HTTP/1.1\r\nHost: t\r\n\r\n")

@@ -178,8 +178,8 @@ CORPUS = VALID + INVALID
 SMALL = [entry for entry in CORPUS if len(entry[1]) <= 400]
 
 
-def run(ns, pieces, max_head_size=MAX_HEAD, upgrade_token=b"websocket"):
-    return parse_all(ns, pieces, max_head_size=max_head_size, upgrade_token=upgrade_token)
+def run(ns, pieces, max_head_size=MAX_HEAD, upgrade_token=b"websocket", **limits):
+    return parse_all(ns, pieces, max_head_size=max_head_size, upgrade_token=upgrade_token, **limits)
 
 
 def splits(data):
@@ -227,6 +227,24 @@ def test_head_limit_is_inclusive(ns):
     # an incomplete head is refused as soon as it holds more than the limit
     assert run(ns, [head[:-1]], max_head_size=size - 2) == ("error", 431)
     assert run(ns, [head[:-1]], max_head_size=size - 1)[0] == "ok"
+
+
+@pytest.mark.parametrize("ns", TWINS)
+def test_request_line_limit_is_inclusive(ns):
+    """A request line of L bytes (CRLF excluded) is accepted iff L <= max_request_line,
+    however the stream is split: the compiled twin skips runs of plain bytes
+    at once, and must stop at the same byte as one that looks at each."""
+    line = b"GET /" + b"p" * 40 + b" HTTP/1.1"
+    head = line + b"\r\n" + H + b"X-Pad: " + b"v" * 60 + b"\r\n\r\n"
+    for pieces in ([head], [head[:20], head[20:]], [head[:len(line)], head[len(line):]],
+                   [bytes([b]) for b in head]):
+        assert run(ns, pieces, max_request_line=len(line))[0] == "ok"
+        assert run(ns, pieces, max_request_line=len(line) - 1) == ("error", 414)
+        # the head limit inside a header line, before its CR
+        assert run(ns, pieces, max_head_size=len(head) - 10) == ("error", 431)
+    # an incomplete request line is refused once it is longer than the limit
+    assert run(ns, [line[:30]], max_request_line=29) == ("error", 414)
+    assert run(ns, [line[:30]], max_request_line=30)[0] == "ok"
 
 
 def test_corpus_chunked_across_both_twins_small_pieces():

@@ -476,7 +476,8 @@ cdef class RequestParser:
         cdef unsigned char c
         cdef Py_ssize_t v
         cdef bint line_done
-        cdef Py_ssize_t size, lines
+        cdef Py_ssize_t size, lines, run
+        cdef const unsigned char* found
         cdef Py_ssize_t max_head = self.max_head_size
         cdef Py_ssize_t max_line = self.max_request_line if self.max_request_line > 0 else PY_SSIZE_T_MAX
         cdef Py_ssize_t max_fields = self.max_header_count if self.max_header_count > 0 else PY_SSIZE_T_MAX
@@ -548,6 +549,27 @@ cdef class RequestParser:
             lines = self._lines
             while i < n:
                 c = p[i]
+                if c != CR and c != LF:
+                    # A run of other bytes, up to the next CR or LF, moves
+                    # nothing but the counts: skipped with memchr() as far
+                    # as no limit is reached (the byte that reaches one
+                    # goes through the loop below, which raises).
+                    run = n - i
+                    found = <const unsigned char*>memchr(p + i, CR, run)
+                    if found != NULL:
+                        run = found - (p + i)
+                    found = <const unsigned char*>memchr(p + i, LF, run)
+                    if found != NULL:
+                        run = found - (p + i)
+                    if run > max_head - size:
+                        run = max_head - size
+                    if not line_done and run > max_line - size:
+                        run = max_line - size
+                    if run > 0:
+                        s = 0
+                        size += run
+                        i += run
+                        continue
                 if size >= max_head:
                     raise HttpParseError("Request head too large", 431)
                 if c == CR:

@@ -8,6 +8,7 @@ This module is also compiled, unchanged, as cycle_c: cycle_c.pxd gives
 the fields C types (see setup.py).
 """
 import logging
+from collections.abc import Mapping
 
 from .._speedups import ClientDisconnected
 
@@ -209,6 +210,11 @@ class RequestResponseCycle:
         return waiter
 
     async def send(self, message):
+        # dict.get(message, ...), not message.get(...): compiled, a lookup
+        # in C instead of a bound method made and called (three per hello
+        # response).  ASGI messages are dicts; another mapping is copied.
+        if message.__class__ is not dict:
+            message = as_message(message)
         message_type = message["type"]
         if self.disconnected:
             raise ClientDisconnected("The client has disconnected.")
@@ -219,8 +225,8 @@ class RequestResponseCycle:
             if self.response_complete:
                 raise RuntimeError("Unexpected ASGI message 'http.response.body' "
                                    "sent, after response already completed.")
-            body = message.get("body", b"")
-            more_body = message.get("more_body", False)
+            body = dict.get(message, "body", b"")
+            more_body = dict.get(message, "more_body", False)
             start = self.start_message
             if start is not None:
                 self.start_message = None
@@ -247,7 +253,7 @@ class RequestResponseCycle:
             self.response_started = True
             self.status = status
             self.expect_continue = False
-            self.start_message = (status, message.get("headers", ()))
+            self.start_message = (status, dict.get(message, "headers", ()))
             # Head and first body chunk go out in one write; an app that
             # waits between them still gets its head sent on the next turn.
             self.conn.flush_head_soon(self)
@@ -264,6 +270,13 @@ class RequestResponseCycle:
             except (ValueError, TypeError) as exc:
                 logger.error("Invalid ASGI response: %s", exc)
                 self.conn.abort()
+
+
+def as_message(message):
+    """An app's ASGI message as a dict: a dict subclass or other mapping is copied."""
+    if isinstance(message, Mapping):
+        return dict(message)
+    raise TypeError(f"ASGI message must be a dict, got {type(message).__name__}")
 
 
 class InContext:
