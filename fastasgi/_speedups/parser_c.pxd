@@ -63,7 +63,6 @@ cdef class RequestParser:
     cdef bytes _url
     cdef str _method
     cdef bint _http11
-    cdef bint _in_head           # before on_headers_complete: headers, not trailers
     cdef bint _has_length        # framing of the body, from the head
     cdef bint _has_chunked
     cdef unsigned long long _length

@@ -44,6 +44,7 @@ cdef enum:
     SP = 32
 
 cdef unsigned long long HUGE_CHUNK = 0xFFFFFFFFFFFFFFFF
+cdef unsigned long long LENGTH_MAX = 0xFFFFFFFFFFFFFFFF  # llhttp refuses a larger Content-Length
 
 # Field value bytes: HTAB, SP, visible ASCII and obs-text.
 cdef bint VALUE_CHAR[256]
@@ -233,40 +234,20 @@ cdef bint _head_ok(const unsigned char* p, Py_ssize_t n):
     return False
 
 
-cdef inline bytes _lower(bytes name):
-    """bytes.lower() without a method call, and the same object when already lower case."""
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(name)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(name), i = 0
-    while i < n and not 65 <= p[i] <= 90:
-        i += 1
-    if i == n:
-        return name
-    # A new object, filled here: given a source, CPython hands back its
-    # shared object for a one-byte string, and lowering that in place would
-    # change b"X" into b"x" for the whole process.
-    cdef bytes result = PyBytes_FromStringAndSize(NULL, n)
-    cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(result)
-    memcpy(q, p, n)
-    while i < n:
-        if 65 <= q[i] <= 90:
-            q[i] += 32
-        i += 1
-    return result
+cdef bytes _lower_name(const char* p, Py_ssize_t n):
+    """A header name as a new bytes object, lower-cased while it is copied.
 
-
-cdef inline bytes _strip_ows(bytes value):
-    # llhttp drops the leading whitespace of a value but keeps the trailing
-    # one; strip both (SP / HTAB), returning the same object when clean.
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(value), start = 0, end
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
-    end = n
-    while start < end and (p[start] == SP or p[start] == 9):
-        start += 1
-    while end > start and (p[end - 1] == SP or p[end - 1] == 9):
-        end -= 1
-    if start == 0 and end == n:
-        return value
-    return value[start:end]
+    A new object, filled here: given a source, CPython hands back its
+    shared object for a one-byte string, and lowering that in place would
+    change b"X" into b"x" for the whole process."""
+    cdef bytes name = PyBytes_FromStringAndSize(NULL, n)
+    cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(name)
+    cdef unsigned char c
+    cdef Py_ssize_t i
+    for i in range(n):
+        c = <unsigned char>p[i]
+        q[i] = c + 32 if 65 <= c <= 90 else c
+    return name
 
 
 # The request methods llhttp knows, as in the pure twin (CONNECT is refused
@@ -344,28 +325,14 @@ cdef class RequestParser:
         self._method = ""
 
     # llhttp callbacks -------------------------------------------------
-    # There is no on_message_begin or on_url: the glue hands llhttp one
-    # whole head at a time and has already read its request line, so it
-    # resets the message state itself (_begin) and takes method, target
-    # and version from the head's bytes.  Each callback avoided is one
-    # Python-level call per request.
-    def on_header(self, bytes name, bytes value):
-        cdef long long number
-        if not self._in_head:
-            return  # a trailer field: the pure twin drops those too
-        name = _lower(name)
-        value = _strip_ows(value)
-        self._headers.append((name, value))
-        cdef Py_ssize_t size = PyBytes_GET_SIZE(name)
-        if size == 14 and memcmp(PyBytes_AS_STRING(name), b"content-length", 14) == 0:
-            self._has_length = True
-            number = short_number(value)  # llhttp checked the digits; int() for a huge one
-            self._length = number if number >= 0 else int(value)
-        elif size == 17 and memcmp(PyBytes_AS_STRING(name), b"transfer-encoding", 17) == 0:
-            self._has_chunked = True
-
+    # There is no on_message_begin, on_url or on_header: the glue hands
+    # llhttp one whole head at a time, checked against the strict grammar
+    # first, so it reads the request line and the header fields off the
+    # head's bytes itself (_begin).  llhttp still parses every head, and its
+    # errors decide.  Each callback avoided is one Python-level call per
+    # request, or per header field (httptools makes two bytes objects for
+    # each field before calling on_header).
     def on_headers_complete(self):
-        self._in_head = False
         if self._synthetic:
             self._synthetic = False
             return
@@ -395,24 +362,52 @@ cdef class RequestParser:
         # else: _feed_llhttp decides, once llhttp says where the head ended
 
     cdef int _begin(self, bytes head, bint http11) except -1:
-        """A new message starts with `head`: what on_message_begin and on_url would do.
+        """A new message starts with `head`: its request line and header fields.
 
         `head` passed _head_ok and _check_version, which gave `http11`: its
-        request line is "method SP target SP HTTP/1.x CRLF".
+        request line is "method SP target SP HTTP/1.x CRLF", then each field
+        line is "token ':' value CRLF" with no CR inside, then CRLF.
         """
         cdef const char* p = PyBytes_AS_STRING(head)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(head)
         cdef Py_ssize_t method_end = <const char*>memchr(p, SP, n) - p
         cdef Py_ssize_t target_end = <const char*>memchr(p + method_end + 1, SP, n - method_end - 1) - p
+        cdef Py_ssize_t i, colon, eol, start, end, size
+        cdef long long number
+        cdef bytes name, value
         self._method = _method_str(p, method_end)
         self._url = PyBytes_FromStringAndSize(p + method_end + 1, target_end - method_end - 1)
         self._http11 = http11
         self._reset_message()
+        headers = self._headers
+        i = <const char*>memchr(p + target_end, LF, n - target_end) - p + 1
+        while p[i] != CR:  # the empty line that ends the head
+            eol = <const char*>memchr(p + i, CR, n - i) - p
+            colon = <const char*>memchr(p + i, 58, eol - i) - p
+            size = colon - i
+            name = _lower_name(p + i, size)
+            start = colon + 1
+            end = eol
+            while start < end and (p[start] == SP or p[start] == 9):  # OWS around the value
+                start += 1
+            while end > start and (p[end - 1] == SP or p[end - 1] == 9):
+                end -= 1
+            value = PyBytes_FromStringAndSize(p + start, end - start)
+            headers.append((name, value))
+            if size == 14 and memcmp(PyBytes_AS_STRING(name), b"content-length", 14) == 0:
+                self._has_length = True
+                number = short_number(value)
+                if number >= 0:
+                    self._length = number
+                elif value.isdigit() and int(value) <= LENGTH_MAX:
+                    self._length = int(value)  # over 18 digits; anything else llhttp refuses
+            elif size == 17 and memcmp(PyBytes_AS_STRING(name), b"transfer-encoding", 17) == 0:
+                self._has_chunked = True
+            i = eol + 2
         return 0
 
     cdef void _reset_message(self):
         self._headers = []
-        self._in_head = True
         self._has_length = False
         self._has_chunked = False
         self._length = 0
@@ -753,7 +748,7 @@ cdef class RequestParser:
             self._synthetic = True
             chunked = self._has_chunked
             length = self._length
-            self._reset_message()  # the callbacks set the framing again
+            self._reset_message()
             if chunked:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
                 self._mode = CHUNKED
