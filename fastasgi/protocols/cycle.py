@@ -213,7 +213,7 @@ class RequestResponseCycle:
         # dict.get(message, ...), not message.get(...): compiled, a lookup
         # in C instead of a bound method made and called (three per hello
         # response).  ASGI messages are dicts; another mapping is copied.
-        if message.__class__ is not dict:
+        if type(message) is not dict:
             message = as_message(message)
         message_type = message["type"]
         if self.disconnected:

@@ -288,7 +288,7 @@ class HttpProtocol(Connection):
             self._parse_error(exc)
             return
         for event in events:
-            if event.__class__ is bytes:
+            if type(event) is bytes:
                 cycle = self.cycle
                 if not cycle.response_complete and not cycle.disconnected:
                     cycle.feed_body(event)
