@@ -539,6 +539,30 @@ def test_frame_head_then_body_is_encode_head(ns, case):
 
 
 @pytest.mark.parametrize("ns", TWINS)
+def test_a_restarted_encoder_frames_like_a_new_one(ns):
+    """A connection's encoder is reused, start() per response: whatever the
+    response before left behind (chunked, HEAD, broken, close), the next one
+    must be framed as by a new encoder."""
+    reused = ns.ResponseEncoder(False, True, True)
+    for case in FRAMING_CASES + [(200, [(b"connection", b"close")], b"bye", False, False, True)]:
+        status, headers, body, more_body, head_request, http11 = case
+        reused.start(head_request, http11, True)
+        fresh = ns.ResponseEncoder(head_request, http11, True)
+        expected = fresh.encode_head(status, list(headers), body, more_body, b"", DATE, SERVER)
+        assert reused.encode_head(status, list(headers), body, more_body, b"", DATE, SERVER) == expected
+        assert state(reused) == state(fresh)
+        if more_body:
+            assert reused.encode_body(b"end", False) == fresh.encode_body(b"end", False)
+            assert state(reused) == state(fresh)
+    broken = ns.ResponseEncoder(False, True, True)
+    broken.encode_head(200, [(b"content-length", b"2")], b"a", True, b"", DATE, SERVER)
+    with pytest.raises(ValueError):
+        broken.encode_body(b"bcd", False)
+    broken.start(False, True, True)
+    assert state(broken) == state(ns.ResponseEncoder(False, True, True))
+
+
+@pytest.mark.parametrize("ns", TWINS)
 def test_response_whole_body_gets_content_length(ns):
     encoder, data = encode(ns, body=b"hello", headers=[(b"content-type", b"text/plain")])
     assert data == (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-default: 1\r\n" + DATE + SERVER

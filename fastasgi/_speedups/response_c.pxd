@@ -13,6 +13,7 @@ cdef class ResponseEncoder:
     cdef public bint started
     cdef public bint complete
 
+    cpdef start(self, bint head_request, bint http11, bint keep_alive)
     cpdef bytes encode_head(self, object status, object headers, object body, bint more_body,
                             bytes default_lines, bytes date_line, bytes server_line)
     cpdef bytes frame_head(self, object status, object headers, object body, bint more_body,

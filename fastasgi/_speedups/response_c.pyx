@@ -90,6 +90,10 @@ cdef class ResponseEncoder:
     # Fields and methods are declared in response_c.pxd.
 
     def __init__(self, head_request, http11, keep_alive):
+        self.start(head_request, http11, keep_alive)
+
+    cpdef start(self, bint head_request, bint http11, bint keep_alive):
+        """Begin a new response: a connection's one encoder frames its responses in turn."""
         self.head_request = head_request
         self.http11 = http11
         self.keep_alive = keep_alive

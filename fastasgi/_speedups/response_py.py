@@ -45,6 +45,10 @@ class ResponseEncoder:
     __slots__ = ("head_request", "http11", "keep_alive", "chunked", "remaining", "no_body", "started", "complete")
 
     def __init__(self, head_request, http11, keep_alive):
+        self.start(head_request, http11, keep_alive)
+
+    def start(self, head_request, http11, keep_alive):
+        """Begin a new response: a connection's one encoder frames its responses in turn."""
         self.head_request = head_request
         self.http11 = http11
         self.keep_alive = keep_alive

@@ -178,9 +178,9 @@ class HttpProtocol(Connection):
     __slots__ = (
         "access_log", "app_state", "client", "closed_at", "closing", "cycle", "deadline", "dispatching",
         "encoder", "flow", "forwarded", "fresh", "handoff", "idle", "large_body", "last_call", "loop",
-        "out", "out_size", "parser", "pending_error", "pipeline", "reading_head", "running", "scheme",
-        "server", "server_state", "settings", "starting", "tls", "transport", "upgrade_head",
-        "watch_mark", "watch_since", "write_paused_at",
+        "out", "out_size", "parser", "pending_error", "pipeline", "reading_head", "response_encoder",
+        "running", "scheme", "server", "server_state", "settings", "starting", "tls", "transport",
+        "upgrade_head", "watch_mark", "watch_since", "write_paused_at",
     )
 
     # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
@@ -211,7 +211,8 @@ class HttpProtocol(Connection):
         self.out_size = 0
         self.large_body = LARGE_BODY  # first body chunks from here up are not copied (see connection_made)
         self.forwarded = None  # the ForwardedPolicy when the peer is a trusted proxy
-        self.encoder = None
+        self.encoder = None  # while a response is being written: its encoder
+        self.response_encoder = None  # this connection's encoder, made for its first response
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
         self.closing = False  # no more requests on this connection
@@ -498,9 +499,14 @@ class HttpProtocol(Connection):
     def write_response_head(self, cycle, status, headers, body, more_body):
         head = cycle.wire
         settings = self.settings
-        encoder = self.encoder = settings.ResponseEncoder(
-            head.method == "HEAD", head.http_version == "1.1", head.keep_alive and not self.closing and not self.last_call
-        )
+        keep_alive = head.keep_alive and not self.closing and not self.last_call
+        encoder = self.response_encoder
+        if encoder is None:
+            encoder = self.response_encoder = settings.ResponseEncoder(
+                head.method == "HEAD", head.http_version == "1.1", keep_alive)
+        else:  # reused: a method call costs less than a new object
+            encoder.start(head.method == "HEAD", head.http_version == "1.1", keep_alive)
+        self.encoder = encoder
         date_line = self.server_state.date_line if settings.date_header else b""
         if len(body) < self.large_body:
             data = encoder.encode_head(status, headers, body, more_body, settings.default_lines, date_line,

@@ -49,7 +49,7 @@ cdef class HttpProtocol(Connection):
     cdef public list pipeline
     cdef public list out
     cdef public Py_ssize_t out_size, large_body
-    cdef public ResponseEncoder encoder
+    cdef public ResponseEncoder encoder, response_encoder
     cdef public object forwarded, pending_error, upgrade_head
     cdef public bint closing, reading_head, idle, fresh, last_call, dispatching
     cdef public double deadline, watch_since, write_paused_at, closed_at
