@@ -40,6 +40,11 @@ def log_count(server, text):
     return sum(text in line for line in server.lines)
 
 
+def get_until_closed(server, path):
+    """GET `path` from an app that fails: its response, split, up to the close."""
+    return split_response(send_bad(server, b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path))
+
+
 def send_bad(server, request):
     """Send raw bytes; everything until the server closes (it must close)."""
     with server.connect() as sock:
@@ -193,10 +198,7 @@ def test_incomplete_head_times_out_with_408(start_server, implementation):
 # -- applications that fail ------------------------------------------------------------
 def test_exception_before_start_gives_500_and_one_traceback(server):
     before = log_count(server, "Exception in ASGI application")
-    with server.connect() as sock:
-        sock.sendall(b"GET /raise HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = recv_until_closed(sock)
-    status_line, lines, body = split_response(data)
+    status_line, lines, body = get_until_closed(server, b"/raise")
     assert status_line == b"HTTP/1.1 500 Internal Server Error"
     assert b"connection: close" in lines
     assert body == b"Internal Server Error"
@@ -216,20 +218,14 @@ def test_messages_may_be_any_mapping(server):
 
 
 def test_message_that_is_not_a_mapping_gives_500_and_says_why(server):
-    with server.connect() as sock:
-        sock.sendall(b"GET /list-message HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = recv_until_closed(sock)
-    status_line, lines, body = split_response(data)
+    status_line, lines, body = get_until_closed(server, b"/list-message")
     assert status_line == b"HTTP/1.1 500 Internal Server Error"
     assert server.wait_for_log("TypeError: ASGI message must be a dict, got list")
     assert_still_serving(server)
 
 
 def test_exception_after_start_closes_without_terminating_the_body(server):
-    with server.connect() as sock:
-        sock.sendall(b"GET /raise-after-start HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = recv_until_closed(sock)
-    status_line, lines, body = split_response(data)
+    status_line, lines, body = get_until_closed(server, b"/raise-after-start")
     assert status_line == b"HTTP/1.1 200 OK"
     assert b"transfer-encoding: chunked" in lines
     assert body == b"7\r\npartial\r\n"  # never the terminating 0-chunk
@@ -238,10 +234,7 @@ def test_exception_after_start_closes_without_terminating_the_body(server):
 
 
 def test_app_returning_without_response_gives_500(server):
-    with server.connect() as sock:
-        sock.sendall(b"GET /no-response HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = recv_until_closed(sock)
-    status_line, lines, body = split_response(data)
+    status_line, lines, body = get_until_closed(server, b"/no-response")
     assert status_line == b"HTTP/1.1 500 Internal Server Error"
     assert body == b"Internal Server Error"
     assert server.wait_for_log("ASGI callable returned without starting response.")
@@ -249,10 +242,7 @@ def test_app_returning_without_response_gives_500(server):
 
 
 def test_app_returning_with_incomplete_response_closes(server):
-    with server.connect() as sock:
-        sock.sendall(b"GET /incomplete HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = recv_until_closed(sock)
-    status_line, lines, body = split_response(data)
+    status_line, lines, body = get_until_closed(server, b"/incomplete")
     assert status_line == b"HTTP/1.1 200 OK"
     assert b"transfer-encoding: chunked" in lines
     assert body == b"4\r\npart\r\n"
@@ -281,9 +271,7 @@ def test_content_length_mismatch_never_looks_complete(server, declared, actual):
 
 
 def test_bad_response_header_gives_500_and_is_never_sent(server):
-    with server.connect() as sock:
-        sock.sendall(b"GET /bad-header HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = recv_until_closed(sock)
+    data = send_bad(server, b"GET /bad-header HTTP/1.1\r\nHost: t\r\n\r\n")
     status_line, lines, body = split_response(data)
     assert status_line == b"HTTP/1.1 500 Internal Server Error"
     assert b"set-cookie" not in data.lower()
