@@ -44,7 +44,7 @@ cdef enum:
     SP = 32
 
 cdef unsigned long long HUGE_CHUNK = 0xFFFFFFFFFFFFFFFF
-cdef unsigned long long LENGTH_MAX = 0xFFFFFFFFFFFFFFFF  # llhttp refuses a larger Content-Length
+cdef unsigned long long LENGTH_MAX = HUGE_CHUNK  # llhttp refuses a larger Content-Length
 
 # Field value bytes: HTAB, SP, visible ASCII and obs-text.
 cdef bint VALUE_CHAR[256]
@@ -399,8 +399,10 @@ cdef class RequestParser:
                 number = short_number(value)
                 if number >= 0:
                     self._length = number
-                elif value.isdigit() and int(value) <= LENGTH_MAX:
-                    self._length = int(value)  # over 18 digits; anything else llhttp refuses
+                elif value.isdigit():  # over 18 digits (leading zeros count)
+                    long_number = int(value)
+                    if long_number <= LENGTH_MAX:  # a larger one, and anything else, llhttp refuses
+                        self._length = long_number
             elif size == 17 and memcmp(PyBytes_AS_STRING(name), b"transfer-encoding", 17) == 0:
                 self._has_chunked = True
             i = eol + 2

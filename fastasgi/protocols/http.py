@@ -212,7 +212,9 @@ class HttpProtocol(Connection):
         self.large_body = LARGE_BODY  # first body chunks from here up are not copied (see connection_made)
         self.forwarded = None  # the ForwardedPolicy when the peer is a trusted proxy
         self.encoder = None  # while a response is being written: its encoder
-        self.response_encoder = None  # this connection's encoder, made for its first response
+        # This connection's encoder, restarted for each response: a method
+        # call costs less than a new object.
+        self.response_encoder = self.settings.ResponseEncoder(False, True, True)
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
         self.closing = False  # no more requests on this connection
@@ -499,14 +501,9 @@ class HttpProtocol(Connection):
     def write_response_head(self, cycle, status, headers, body, more_body):
         head = cycle.wire
         settings = self.settings
-        keep_alive = head.keep_alive and not self.closing and not self.last_call
-        encoder = self.response_encoder
-        if encoder is None:
-            encoder = self.response_encoder = settings.ResponseEncoder(
-                head.method == "HEAD", head.http_version == "1.1", keep_alive)
-        else:  # reused: a method call costs less than a new object
-            encoder.start(head.method == "HEAD", head.http_version == "1.1", keep_alive)
-        self.encoder = encoder
+        encoder = self.encoder = self.response_encoder
+        encoder.start(head.method == "HEAD", head.http_version == "1.1",
+                      head.keep_alive and not self.closing and not self.last_call)
         date_line = self.server_state.date_line if settings.date_header else b""
         if len(body) < self.large_body:
             data = encoder.encode_head(status, headers, body, more_body, settings.default_lines, date_line,
