@@ -16,7 +16,10 @@ marked "*": the load generator was the limit, so the figure is a lower
 bound.  Each row also gives the server's CPU time per request and the
 ratio of those times, which holds when the client is the limit.  The
 websocket echo scenario uses bench/ws_load.py instead of wrk
-(messages/s in the req/s column); raw-uvloop's canned echo gives its ceiling.
+(messages/s in the req/s column).  raw-uvloop (bench/raw_server.py) answers
+with canned bytes: the ceiling of any Python server on uvloop, for the
+scenarios it has answers for; with --pypy, raw-asyncio-pypy is the same on
+PyPy's asyncio loop, the ceiling of the PyPy rows.
 Results go to bench/results/latest.json and latest.md.
 """
 import argparse
@@ -67,7 +70,7 @@ def server_commands(python, port, pypy=None):
                                *logging_flags], {}),
         "granian": ([python, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                      "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "app:app"], {}),
-        "raw-uvloop": ([python, "raw_uvloop.py", str(port)], {}),
+        "raw-uvloop": ([python, "raw_server.py", str(port)], {}),
     }
     if pypy:  # the pure twin where PyPy users run it, against uvicorn's pure-Python path
         # Both with the nursery the README recommends: PyPy's own size comes
@@ -78,6 +81,7 @@ def server_commands(python, port, pypy=None):
         commands["fastasgi-pypy"] = ([pypy, "-m", "fastasgi", "app:app", *common_flags], pypy_env)
         commands["uvicorn-h11-pypy"] = ([pypy, "-m", "uvicorn", "app:app", "--http", "h11", "--loop", "asyncio",
                                          *common_flags], pypy_env)
+        commands["raw-asyncio-pypy"] = ([pypy, "raw_server.py", str(port), "--loop", "asyncio"], pypy_env)
     return commands
 
 
@@ -85,6 +89,7 @@ def server_commands(python, port, pypy=None):
 # except on PyPy, where the peer is uvicorn's h11 path on the same PyPy, and
 # with the access log on, where it is uvicorn with its access log on.
 BASELINE = {"fastasgi-pypy": "uvicorn-h11-pypy", "uvicorn-h11-pypy": "uvicorn-h11-pypy",
+            "raw-asyncio-pypy": "uvicorn-h11-pypy",
             "fastasgi-accesslog": "uvicorn-accesslog", "uvicorn-accesslog": "uvicorn-accesslog"}
 # PyPy's JIT needs a longer warm-up before its figures mean anything; its
 # websocket path takes longest (a fresh fastasgi-pypy echoed 94k, 118k, then
@@ -96,7 +101,7 @@ WS_WARMUP = 0.5
 
 
 SCENARIOS = {
-    # name: (wrk arguments, servers it applies to; None = all but the raw ceiling)
+    # name: (wrk arguments, servers it applies to; None: all, the raw ceilings only in RAW_SCENARIOS)
     "hello": (["-c", "64", "http://127.0.0.1:{port}/"], None),
     "pipelined-16": (["-c", "64", "-s", os.path.join(HERE, "lua", "pipeline.lua"), "http://127.0.0.1:{port}/", "--", "16"], None),
     "new-connection": (["-c", "64", "-H", "Connection: close", "http://127.0.0.1:{port}/"], None),
@@ -106,7 +111,9 @@ SCENARIOS = {
     # not wrk: bench/ws_load.py, 64 connections each with one message in flight
     "ws-echo-32B": (["--connections", "64"], None),
 }
-RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection", "ws-echo-32B"}
+# The canned ceilings (bench/raw_server.py) and the scenarios they answer.
+RAW_SERVERS = {"raw-uvloop", "raw-asyncio-pypy"}
+RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection", "1MiB-response", "ws-echo-32B"}
 WS_SCENARIOS = {"ws-echo-32B"}
 
 
@@ -241,7 +248,8 @@ def main():
     parser.add_argument("--results", default=RESULTS, help="where latest.json and latest.md go")
     parser.add_argument("--pypy", metavar="PYTHON",
                         help="a PyPy with fastasgi and uvicorn installed (e.g. .venv-pypy/bin/python): "
-                             "adds the servers fastasgi-pypy and uvicorn-h11-pypy")
+                             "adds the servers fastasgi-pypy and uvicorn-h11-pypy, and raw-asyncio-pypy "
+                             "when raw-uvloop runs")
     options = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -250,7 +258,8 @@ def main():
         options.pypy = os.path.abspath(options.pypy)  # the servers run from bench/
     servers = options.servers.split(",")
     if options.pypy:
-        servers += [name for name in ("fastasgi-pypy", "uvicorn-h11-pypy") if name not in servers]
+        pypy_servers = ["fastasgi-pypy", "uvicorn-h11-pypy"] + (["raw-asyncio-pypy"] if "raw-uvloop" in servers else [])
+        servers += [name for name in pypy_servers if name not in servers]
     ports = {name: PORT + index for index, name in enumerate(servers)}
     commands = {name: server_commands(python, ports[name], options.pypy)[name] for name in servers}
     scenarios = options.scenarios.split(",")
@@ -264,7 +273,7 @@ def main():
                 processes[name] = start_server(name, commands, ports[name])
             for scenario in scenarios:
                 for name in order:
-                    if name == "raw-uvloop" and scenario not in RAW_SCENARIOS:
+                    if name in RAW_SERVERS and scenario not in RAW_SCENARIOS:
                         continue
                     result = measure(name, scenario, processes, commands, ports[name], options)
                     if result is None:

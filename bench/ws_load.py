@@ -6,7 +6,7 @@ Each connection does the opening handshake on /ws, then keeps exactly one
 32-byte text message in flight: send a masked frame, wait for the echo,
 send the next.  Frames are prebuilt bytes and replies are only counted
 (header and length), so the client costs far less per message than any
-server; `bench/run.py` measures its ceiling against raw_uvloop.py's
+server; `bench/run.py` measures its ceiling against raw_server.py's
 canned echo and marks results where the client saturated its core.
 Prints one JSON object: messages/s, latency percentiles, client CPU.
 """
