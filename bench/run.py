@@ -50,7 +50,7 @@ PYPY_NURSERY = "8MB"
 MALLOC_TUNING = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
 
 
-def server_commands(python, port, pypy=None):
+def server_commands(python, port, pypy=None, pypy_jit=None):
     common_flags = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
     logging_flags = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
     commands = {
@@ -78,10 +78,12 @@ def server_commands(python, port, pypy=None):
         # project's machines, 150 MB on another), which would make runs on
         # different machines incomparable (see fastasgi/allocator.py).
         pypy_env = {"PYPY_GC_NURSERY": PYPY_NURSERY}
-        commands["fastasgi-pypy"] = ([pypy, "-m", "fastasgi", "app:app", *common_flags], pypy_env)
-        commands["uvicorn-h11-pypy"] = ([pypy, "-m", "uvicorn", "app:app", "--http", "h11", "--loop", "asyncio",
-                                         *common_flags], pypy_env)
-        commands["raw-asyncio-pypy"] = ([pypy, "raw_server.py", str(port), "--loop", "asyncio"], pypy_env)
+        # The same JIT parameters, if any, for every PyPy server, as the nursery.
+        pypy_command = [pypy, "--jit", pypy_jit] if pypy_jit else [pypy]
+        commands["fastasgi-pypy"] = ([*pypy_command, "-m", "fastasgi", "app:app", *common_flags], pypy_env)
+        commands["uvicorn-h11-pypy"] = ([*pypy_command, "-m", "uvicorn", "app:app", "--http", "h11",
+                                         "--loop", "asyncio", *common_flags], pypy_env)
+        commands["raw-asyncio-pypy"] = ([*pypy_command, "raw_server.py", str(port), "--loop", "asyncio"], pypy_env)
     return commands
 
 
@@ -250,6 +252,9 @@ def main():
                         help="a PyPy with fastasgi and uvicorn installed (e.g. .venv-pypy/bin/python): "
                              "adds the servers fastasgi-pypy and uvicorn-h11-pypy, and raw-asyncio-pypy "
                              "when raw-uvloop runs")
+    parser.add_argument("--pypy-jit", metavar="PARAMS",
+                        help="JIT parameters for every PyPy server, as pypy's --jit takes them "
+                             "(e.g. trace_limit=16000)")
     options = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -261,7 +266,7 @@ def main():
         pypy_servers = ["fastasgi-pypy", "uvicorn-h11-pypy"] + (["raw-asyncio-pypy"] if "raw-uvloop" in servers else [])
         servers += [name for name in pypy_servers if name not in servers]
     ports = {name: PORT + index for index, name in enumerate(servers)}
-    commands = {name: server_commands(python, ports[name], options.pypy)[name] for name in servers}
+    commands = {name: server_commands(python, ports[name], options.pypy, options.pypy_jit)[name] for name in servers}
     scenarios = options.scenarios.split(",")
     samples = {}  # (scenario, server) -> list of results, each with its round
     for round_number in range(options.rounds):

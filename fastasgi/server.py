@@ -14,6 +14,7 @@ from email.utils import formatdate
 from .allocator import large_nursery_warning, pypy_nursery_size, tune_malloc
 from .lifespan import Lifespan
 from .protocols import http_module, new_server_state
+from .pypy_jit import tune_jit
 
 logger = logging.getLogger("fastasgi.error")
 
@@ -55,6 +56,8 @@ class Server:
         config = self.config
         if tune_malloc():  # per process: forked and spawned workers all come through here
             logger.debug("glibc malloc tuned for serving (FASTASGI_NO_MALLOC_TUNING=1 turns this off).")
+        if tune_jit():
+            logger.debug("PyPy's JIT trace limit raised for serving (FASTASGI_NO_JIT_TUNING=1 turns this off).")
         if not config.loaded:
             config.load()
         if config.limit_concurrency is not None:
