@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -56,3 +57,44 @@ def test_idle_memory_script_reports_each_server(tmp_path):
     assert [r["server"] for r in results] == ["fastasgi", "uvicorn"]
     assert all(r["rss_before_mib"] > 0 and r["rss_after_mib"] > 0 for r in results)
     assert "| fastasgi |" in result.stdout
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def exchange(port, request):
+    """Send `request`, read until the server closes or goes quiet; (bytes, closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(request)
+        client.settimeout(1)
+        received = b""
+        try:
+            while chunk := client.recv(65536):
+                received += chunk
+        except socket.timeout:
+            return received, False
+        return received, True
+
+
+@pytest.mark.timeout(30)
+def test_the_raw_ceiling_answers_what_the_scenarios_ask():
+    # The ceiling must do what its rows claim: close when asked to (wrk only
+    # reconnects when the response says so) and send the whole 1 MiB body.
+    port = free_port()
+    server = subprocess.Popen([sys.executable, os.path.join(BENCH, "raw_server.py"), str(port)], cwd=BENCH,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "running on" in server.stdout.readline()
+        response, closed = exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert closed and b"\r\nconnection: close\r\n" in response and response.endswith(b"Hello, world!")
+        response, closed = exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+        assert not closed and response.count(b"HTTP/1.1 200 OK") == 2
+        response, closed = exchange(port, b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert b"content-length: 1048576" in head and len(body) == 1024 * 1024
+    finally:
+        server.terminate()
+        server.wait(10)
