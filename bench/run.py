@@ -103,15 +103,15 @@ WS_WARMUP = 0.5
 
 
 SCENARIOS = {
-    # name: (wrk arguments, servers it applies to; None: all, the raw ceilings only in RAW_SCENARIOS)
-    "hello": (["-c", "64", "http://127.0.0.1:{port}/"], None),
-    "pipelined-16": (["-c", "64", "-s", os.path.join(HERE, "lua", "pipeline.lua"), "http://127.0.0.1:{port}/", "--", "16"], None),
-    "new-connection": (["-c", "64", "-H", "Connection: close", "http://127.0.0.1:{port}/"], None),
-    "echo-16KiB": (["-c", "64", "-s", os.path.join(HERE, "lua", "echo.lua"), "http://127.0.0.1:{port}/echo"], None),
-    "1MiB-response": (["-c", "16", "http://127.0.0.1:{port}/big"], None),
-    "stream-100x1KiB": (["-c", "64", "http://127.0.0.1:{port}/stream"], None),
+    # name: the load generator's arguments (every server runs each; the raw ceilings only RAW_SCENARIOS)
+    "hello": ["-c", "64", "http://127.0.0.1:{port}/"],
+    "pipelined-16": ["-c", "64", "-s", os.path.join(HERE, "lua", "pipeline.lua"), "http://127.0.0.1:{port}/", "--", "16"],
+    "new-connection": ["-c", "64", "-H", "Connection: close", "http://127.0.0.1:{port}/"],
+    "echo-16KiB": ["-c", "64", "-s", os.path.join(HERE, "lua", "echo.lua"), "http://127.0.0.1:{port}/echo"],
+    "1MiB-response": ["-c", "16", "http://127.0.0.1:{port}/big"],
+    "stream-100x1KiB": ["-c", "64", "http://127.0.0.1:{port}/stream"],
     # not wrk: bench/ws_load.py, 64 connections each with one message in flight
-    "ws-echo-32B": (["--connections", "64"], None),
+    "ws-echo-32B": ["--connections", "64"],
 }
 # The canned ceilings (bench/raw_server.py) and the scenarios they answer.
 RAW_SERVERS = {"raw-uvloop", "raw-asyncio-pypy"}
@@ -263,7 +263,9 @@ def main():
         options.pypy = os.path.abspath(options.pypy)  # the servers run from bench/
     servers = options.servers.split(",")
     if options.pypy:
-        pypy_servers = ["fastasgi-pypy", "uvicorn-h11-pypy"] + (["raw-asyncio-pypy"] if "raw-uvloop" in servers else [])
+        pypy_servers = ["fastasgi-pypy", "uvicorn-h11-pypy"]
+        if "raw-uvloop" in servers:
+            pypy_servers.append("raw-asyncio-pypy")
         servers += [name for name in pypy_servers if name not in servers]
     ports = {name: PORT + index for index, name in enumerate(servers)}
     commands = {name: server_commands(python, ports[name], options.pypy, options.pypy_jit)[name] for name in servers}
@@ -298,7 +300,7 @@ def measure(name, scenario, processes, commands, port, options):
     A failure is reported and the server replaced, so one bad scenario
     does not lose the rest of the run; it then returns None."""
     process = processes[name]
-    args, _ = SCENARIOS[scenario]
+    args = SCENARIOS[scenario]
     load = run_ws_load if scenario in WS_SCENARIOS else run_wrk
     try:
         if name.endswith("-pypy"):

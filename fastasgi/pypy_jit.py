@@ -22,14 +22,29 @@ import os
 TRACE_LIMIT = 16000
 
 
+# Interpreter options that take the next argument as their value.
+OPTIONS_WITH_VALUE = {b"-W", b"-X", b"--jit", b"--check-hash-based-pycs"}
+
+
 def jit_set_by_user(cmdline_path="/proc/self/cmdline"):
-    """Whether the interpreter was started with `--jit`: its parameters then win."""
+    """Whether the interpreter was started with `--jit`: its parameters then win.
+
+    Only the interpreter's own options count: what follows the program
+    (`-m module`, `-c code`, a script) are the program's arguments."""
     try:
         with open(cmdline_path, "rb") as file:
-            arguments = file.read().split(b"\0")
+            arguments = file.read().split(b"\0")[1:]
     except OSError:  # not Linux: nothing to tell by
         return False
-    return any(argument == b"--jit" or argument.startswith(b"--jit=") for argument in arguments)
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        if argument == b"--jit" or argument.startswith(b"--jit="):
+            return True
+        if not argument.startswith(b"-") or argument in (b"-", b"-m", b"-c"):
+            return False  # the program starts here
+        index += 2 if argument in OPTIONS_WITH_VALUE else 1
+    return False
 
 
 def tune_jit(environ=os.environ, cmdline_path="/proc/self/cmdline"):

@@ -65,7 +65,14 @@ def test_jit_options_on_the_command_line_are_seen(tmp_path):
     cmdline = tmp_path / "cmdline"
     cmdline.write_bytes(b"pypy3\0--jit\0trace_limit=7000\0-m\0fastasgi\0app:app\0")
     assert jit_set_by_user(str(cmdline))
+    cmdline.write_bytes(b"pypy3\0-X\0faulthandler\0--jit\0off\0serve.py\0")
+    assert jit_set_by_user(str(cmdline))
     cmdline.write_bytes(b"pypy3\0-m\0fastasgi\0app:app\0--port\08000\0")
+    assert not jit_set_by_user(str(cmdline))
+    # the program's own arguments are not the interpreter's
+    cmdline.write_bytes(b"pypy3\0serve.py\0--jit\0fast\0")
+    assert not jit_set_by_user(str(cmdline))
+    cmdline.write_bytes(b"pypy3\0-W\0--jit\0-m\0fastasgi\0")  # a warning filter, not the option
     assert not jit_set_by_user(str(cmdline))
     assert not jit_set_by_user(str(tmp_path / "missing"))  # no /proc: nothing to tell by
     assert not tune_jit({"FASTASGI_NO_JIT_TUNING": "1"})
