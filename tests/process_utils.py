@@ -1,6 +1,7 @@
 """Helpers for tests that manage server processes: polling, pids, certificates."""
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -17,6 +18,13 @@ def wait_until(predicate, timeout=10, interval=0.05):
             return result
         time.sleep(interval)
     return predicate()
+
+
+def free_port():
+    """A loopback port nothing listens on, for a server started by port number."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def get(url, timeout=5, **kwargs):

@@ -1,7 +1,6 @@
 """The gunicorn worker classes, under a real gunicorn arbiter."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from .conftest import ROOT
-from .process_utils import get, wait_serving, wait_until
+from .process_utils import free_port, get, wait_serving, wait_until
 
 pytest.importorskip("gunicorn")
 pytestmark = pytest.mark.timeout(45)
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.timeout(45)
 
 class Gunicorn:
     def __init__(self, worker_class, *args):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "gunicorn", "tests.process_apps:app", "-k", worker_class,
                    "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "10", *args]
