@@ -50,8 +50,8 @@ def test_limit_concurrency_refuses_websockets_with_503(start_server, implementat
         assert websocket.recv(timeout=5)
 
 
-def test_limit_concurrency_allows_up_to_the_limit(start_server):
-    server = start_server(APP, "compiled", "--limit-concurrency", "3")
+def test_limit_concurrency_allows_up_to_the_limit(start_server, implementation):
+    server = start_server(APP, implementation, "--limit-concurrency", "3")
     held = [hold_one_request(server, 1.0) for _ in range(2)]
     assert get(server.url + "/pid").status_code == 200  # the third concurrent one is still served
     for thread, results in held:
@@ -59,8 +59,8 @@ def test_limit_concurrency_allows_up_to_the_limit(start_server):
         assert results[0].status_code == 200
 
 
-def test_backlog_is_passed_to_listen(start_server):
-    server = start_server(APP, "compiled", "--backlog", "7")
+def test_backlog_is_passed_to_listen(start_server, implementation):
+    server = start_server(APP, implementation, "--backlog", "7")
     assert httpx.get(server.url + "/pid").status_code == 200
     # Linux shows a listener's backlog as the send-queue of `ss -ltn`.
     try:

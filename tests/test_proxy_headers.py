@@ -28,33 +28,33 @@ def test_loopback_proxy_is_trusted_by_default(start_server, implementation):
     assert plain["client"][0] == "127.0.0.1" and plain["scheme"] == "http"
 
 
-def test_no_proxy_headers(start_server):
-    server = start_server(APP, "compiled", "--no-proxy-headers")
+def test_no_proxy_headers(start_server, implementation):
+    server = start_server(APP, implementation, "--no-proxy-headers")
     scope = scope_of(server, FORWARDED)
     assert scope["client"][0] == "127.0.0.1"
     assert scope["scheme"] == "http"
 
 
-def test_untrusted_peer_is_ignored(start_server):
-    server = start_server(APP, "compiled", "--forwarded-allow-ips", "10.0.0.0/8,192.0.2.1")
+def test_untrusted_peer_is_ignored(start_server, implementation):
+    server = start_server(APP, implementation, "--forwarded-allow-ips", "10.0.0.0/8,192.0.2.1")
     scope = scope_of(server, FORWARDED)
     assert scope["client"][0] == "127.0.0.1"
     assert scope["scheme"] == "http"
 
 
-def test_environment_variable_sets_the_default(start_server):
-    server = start_server(APP, "compiled", env={"FORWARDED_ALLOW_IPS": "192.0.2.1"})
+def test_environment_variable_sets_the_default(start_server, implementation):
+    server = start_server(APP, implementation, env={"FORWARDED_ALLOW_IPS": "192.0.2.1"})
     assert scope_of(server, FORWARDED)["client"][0] == "127.0.0.1"
 
 
-def test_chain_picks_the_nearest_untrusted_hop(start_server):
-    server = start_server(APP, "compiled", "--forwarded-allow-ips", "127.0.0.1, 10.0.0.0/8")
+def test_chain_picks_the_nearest_untrusted_hop(start_server, implementation):
+    server = start_server(APP, implementation, "--forwarded-allow-ips", "127.0.0.1, 10.0.0.0/8")
     headers = {"x-forwarded-for": "198.51.100.9, 198.51.100.1:8443, 10.1.2.3"}
     assert scope_of(server, headers)["client"] == ["198.51.100.1", 8443]
 
 
-def test_star_trusts_everyone_and_takes_the_first_hop(start_server):
-    server = start_server(APP, "compiled", "--forwarded-allow-ips", "*")
+def test_star_trusts_everyone_and_takes_the_first_hop(start_server, implementation):
+    server = start_server(APP, implementation, "--forwarded-allow-ips", "*")
     headers = {"x-forwarded-for": "[2001:db8::1]:9000, 198.51.100.1", "x-forwarded-proto": "nonsense"}
     scope = scope_of(server, headers)
     assert scope["client"] == ["2001:db8::1", 9000]
@@ -75,15 +75,15 @@ def uds_scope(path):
         return client.get("http://localhost/scope", headers=FORWARDED).json()
 
 
-def test_unix_socket_path_literal_is_trusted(start_server, tmp_path):
+def test_unix_socket_path_literal_is_trusted(start_server, tmp_path, implementation):
     path = str(tmp_path / "proxy.sock")
-    server = start_server(APP, "compiled", "--uds", path, "--forwarded-allow-ips", path)
+    server = start_server(APP, implementation, "--uds", path, "--forwarded-allow-ips", path)
     scope = uds_scope(path)
     assert scope["client"] == ["203.0.113.7", 0]
     assert scope["scheme"] == "https"
     server.stop()
     other = str(tmp_path / "other.sock")
-    server = start_server(APP, "compiled", "--uds", other, "--forwarded-allow-ips", "127.0.0.1")
+    server = start_server(APP, implementation, "--uds", other, "--forwarded-allow-ips", "127.0.0.1")
     scope = uds_scope(other)
     assert scope["scheme"] == "http"
 

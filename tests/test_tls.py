@@ -77,10 +77,10 @@ def test_wss_scope(start_server, implementation, certs):
     assert message["tls"] is True
 
 
-def test_client_certificates_required(start_server, certs):
+def test_client_certificates_required(start_server, certs, implementation):
     cert, key = certs["server"]
     ca_cert, _ = certs["ca"]
-    server = start_server(APP, "compiled", "--ssl-certfile", cert, "--ssl-keyfile", key,
+    server = start_server(APP, implementation, "--ssl-certfile", cert, "--ssl-keyfile", key,
                           "--ssl-cert-reqs", str(int(ssl.CERT_REQUIRED)), "--ssl-ca-certs", ca_cert)
     context = ssl.create_default_context(cafile=cert)
     context.load_cert_chain(*certs["client"])
@@ -94,29 +94,29 @@ def test_client_certificates_required(start_server, certs):
         httpx.get(https(server, "/scope"), verify=anonymous, timeout=3).raise_for_status()
 
 
-def test_encrypted_key_with_password(start_server, certs, tmp_path):
+def test_encrypted_key_with_password(start_server, certs, tmp_path, implementation):
     cert, key = certs["server"]
     encrypted = str(tmp_path / "encrypted.key")
     subprocess.run(["openssl", "pkey", "-in", key, "-out", encrypted, "-aes256", "-passout", "pass:s3cret"],
                    check=True, capture_output=True)
-    server = start_server(APP, "compiled", "--ssl-certfile", cert, "--ssl-keyfile", encrypted,
+    server = start_server(APP, implementation, "--ssl-certfile", cert, "--ssl-keyfile", encrypted,
                           "--ssl-keyfile-password", "s3cret")
     response = httpx.get(https(server, "/pid"), verify=ssl.create_default_context(cafile=cert))
     assert response.status_code == 200
 
 
-def test_bad_tls_settings_fail_at_startup(start_server, certs):
+def test_bad_tls_settings_fail_at_startup(start_server, certs, implementation):
     cert, key = certs["server"]
-    server = start_server(APP, "compiled", "--ssl-certfile", cert, "--ssl-keyfile", key,
+    server = start_server(APP, implementation, "--ssl-certfile", cert, "--ssl-keyfile", key,
                           "--ssl-ciphers", "NO-SUCH-CIPHER", wait=False)
     assert server.process.wait(15) != 0
     server.stop()
     assert "Invalid TLS settings" in server.log
 
 
-def test_tls_with_workers(start_server, certs):
+def test_tls_with_workers(start_server, certs, implementation):
     cert, key = certs["server"]
-    server = start_server(APP, "compiled", "--workers", "2", "--ssl-certfile", cert, "--ssl-keyfile", key)
+    server = start_server(APP, implementation, "--workers", "2", "--ssl-certfile", cert, "--ssl-keyfile", key)
     assert "running on https://" in server.log
     context = ssl.create_default_context(cafile=cert)
     from .process_utils import wait_serving
