@@ -44,6 +44,8 @@ def test_https_scope_and_tls_extension(start_server, implementation, certs):
     assert tls["client_cert_chain"] == []
     assert tls["client_cert_name"] is None
     assert tls["tls_version"] in (0x0303, 0x0304)
+    # TLS 1.3's suites are 0x1301-0x1305 (RFC 8446, B.4).
+    assert tls["cipher_suite"] in range(0x1301, 0x1306)
     # Plain HTTP on the TLS port is not served.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{server.port}/scope", timeout=3)
@@ -75,6 +77,17 @@ def test_wss_scope(start_server, implementation, certs):
                              f"server log:\n{server.log}") from exc
     assert message["scheme"] == "wss"
     assert message["tls"] is True
+
+
+def test_tls12_cipher_suite_is_the_iana_number(start_server, implementation, certs):
+    cert, key = certs["server"]
+    server = start_server(APP, implementation, "--ssl-certfile", cert, "--ssl-keyfile", key)
+    context = ssl.create_default_context(cafile=cert)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")
+    tls = httpx.get(https(server, "/scope"), verify=context).json()["extensions"]["tls"]
+    assert tls["tls_version"] == 0x0303
+    assert tls["cipher_suite"] == 0xC02F  # TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
 
 
 def test_client_certificates_required(start_server, certs, implementation):

@@ -2,6 +2,9 @@
 import ssl
 
 TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+# OpenSSL cipher name -> IANA cipher suite number, read from the contexts
+# that served connections (Python's ssl names a suite but never numbers it).
+_CIPHER_SUITES = {}
 
 
 def tls_extension(transport, server_cert):
@@ -21,9 +24,21 @@ def tls_extension(transport, server_cert):
         "client_cert_name": client_cert_name,
         "client_cert_error": None,  # a failed verification never completes the handshake
         "tls_version": TLS_VERSIONS.get(ssl_object.version()),
-        # The spec wants the IANA number; Python's ssl only names the suite.
-        "cipher_suite": None,
+        "cipher_suite": cipher_suite(ssl_object),
     }
+
+
+def cipher_suite(ssl_object):
+    """The IANA number of the connection's cipher suite, or None if unknown."""
+    cipher = ssl_object.cipher()
+    if not cipher:
+        return None
+    name = cipher[0]
+    if name not in _CIPHER_SUITES:
+        # OpenSSL's cipher id is 0x0300XXXX, where XXXX is the IANA number.
+        for known in ssl_object.context.get_ciphers():
+            _CIPHER_SUITES.setdefault(known["name"], known["id"] & 0xFFFF)
+    return _CIPHER_SUITES.get(name)
 
 
 def _rfc4514_name(subject):
