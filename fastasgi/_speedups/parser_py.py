@@ -49,6 +49,14 @@ _METHODS = frozenset(
     b"QUERY".split()
 )
 
+# What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
+# no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
+# brackets.  The host goes into the scope as `host`: `a<b` must not.
+AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                   b"-._~%!$&'()*+,;=:[]")
+# Trailer fields that would reframe the message: llhttp refuses them, so do we.
+_FRAMING_TRAILERS = (b"content-length", b"transfer-encoding")
+
 
 class RequestHead:
     """One parsed request head: what the ASGI scope is built from."""
@@ -88,7 +96,7 @@ def split_target(target):
         slash = target.find(b"/", scheme_end + 3)
         query = target.find(b"?", scheme_end + 3)
         authority = target[scheme_end + 3:_authority_end(target, slash, query)]
-        if not authority or b"@" in authority:
+        if not authority or authority.translate(None, AUTHORITY_CHARS):
             raise HttpParseError("Invalid request target authority")
         if slash < 0 or (0 <= query < slash):
             target = b"/" + (target[query:] if query >= 0 else b"")
@@ -170,6 +178,14 @@ class RequestParser:
         if buffer is None:
             raise RuntimeError("RequestParser.feed() after close()")
         buffer += data
+        try:
+            self._parse(buffer, events)
+        except HttpParseError as exc:
+            exc.events = events  # requests before the bad bytes are still answered
+            raise
+        return events
+
+    def _parse(self, buffer, events):
         while buffer:
             if self._body is None and self._length < 0:
                 head = self._take_head(buffer)
@@ -181,13 +197,12 @@ class RequestParser:
                     events.append(None)
                     self.trailing = bytes(buffer)
                     buffer.clear()
-                    return events
+                    return
             if self._body is not None:
                 if not self._read_chunked(buffer, events):
                     break
             elif not self._read_length(buffer, events):
                 break
-        return events
 
     def close(self):
         """The connection is done: let go of the buffered state.  (The
@@ -226,7 +241,13 @@ class RequestParser:
         headers = []
         for line in head.split(b"\r\n")[1:-2]:
             name, _, value = line.partition(b":")
-            headers.append((name.lower(), value.strip(b" \t")))
+            name = name.lower()
+            stripped = value.strip(b" \t")
+            if name == b"transfer-encoding" and stripped and b"\t" in value[len(value.rstrip(b" \t")):]:
+                # A tab after the last coding: llhttp refuses it ("chunked\t"),
+                # and a proxy may read the coding differently: both twins refuse.
+                raise HttpParseError("Invalid Transfer-Encoding")
+            headers.append((name, stripped))
         http11 = minor == b"1"
         keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         target = match.group(2)
@@ -345,6 +366,9 @@ class RequestParser:
                 elif violation is not None:
                     raise violation
                 elif event_type is h11.EndOfMessage:
+                    for name, _ in event.headers:
+                        if name in _FRAMING_TRAILERS:
+                            raise HttpParseError("Invalid trailer field")
                     events.append(None)
                     self._body = None
                     buffer += body.trailing_data[0]
