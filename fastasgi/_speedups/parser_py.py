@@ -54,8 +54,6 @@ _METHODS = frozenset(
 # brackets.  The host goes into the scope as `host`: `a<b` must not.
 AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                    b"-._~%!$&'()*+,;=:[]")
-# Trailer fields that would reframe the message: llhttp refuses them, so do we.
-_FRAMING_TRAILERS = (b"content-length", b"transfer-encoding")
 
 
 class RequestHead:
@@ -366,9 +364,6 @@ class RequestParser:
                 elif violation is not None:
                     raise violation
                 elif event_type is h11.EndOfMessage:
-                    for name, _ in event.headers:
-                        if name in _FRAMING_TRAILERS:
-                            raise HttpParseError("Invalid trailer field")
                     events.append(None)
                     self._body = None
                     buffer += body.trailing_data[0]
@@ -418,6 +413,9 @@ class ChunkFraming:
     - a chunk-size line: 1*HEXDIG (at most 2**64 - 1), extensions
       `;name[=token-or-quoted-string]`, no whitespace, CRLF: as llhttp;
     - trailer fields: token ":" field-value CRLF, no obs-fold, then CRLF;
+      no Content-Length trailer (refused at its colon) and no
+      Transfer-Encoding trailer with a value (refused at its first byte),
+      where llhttp refuses them;
     - a chunk-size line (up to its LF) longer than `limit` bytes is a 400,
       a trailer section longer than `limit` bytes a 431.
 
@@ -426,7 +424,7 @@ class ChunkFraming:
     says why.  After the end of the body it reads nothing more.
     """
 
-    __slots__ = ("limit", "state", "line", "count", "remaining", "size", "error")
+    __slots__ = ("limit", "state", "line", "count", "remaining", "size", "error", "name", "coding")
 
     def __init__(self, limit):
         self.limit = limit
@@ -436,6 +434,8 @@ class ChunkFraming:
         self.remaining = 0  # data bytes of the current chunk still due
         self.size = 0
         self.error = None
+        self.name = None  # the trailer field name being read (a bytearray)
+        self.coding = False  # inside the value of a Transfer-Encoding trailer
 
     def scan(self, data):
         i, n = 0, len(data)
@@ -545,14 +545,26 @@ class ChunkFraming:
                         line = _T_END_LF
                     elif kind in _NAME:
                         line = _T_NAME
+                        self.name = bytearray((c | 0x20,))
                     else:
                         return self._bad(i - 1, "Invalid trailer field")
                 elif line == _T_NAME:
                     if kind == _C_COLON:
                         line = _T_VALUE
+                        name = self.name
+                        if name is not None and name == b"content-length":  # it must not reframe the message
+                            return self._bad(i - 1, "Invalid trailer field")
+                        self.coding = name is not None and name == b"transfer-encoding"
                     elif kind not in _NAME:
                         return self._bad(i - 1, "Invalid trailer field")
+                    elif self.name is not None:
+                        if len(self.name) < 17:
+                            self.name.append(c | 0x20)
+                        else:  # longer than any name checked: no need to keep it
+                            self.name = None
                 elif line == _T_VALUE:
+                    if self.coding and kind != _C_SP and kind != _C_CR:
+                        return self._bad(i - 1, "Invalid trailer field")
                     if kind == _C_CR:
                         line = _T_LF
                     elif kind not in _FIELD_VALUE:
