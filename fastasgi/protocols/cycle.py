@@ -22,7 +22,8 @@ class Connection:
 
     A base class rather than a convention so that, compiled, the cycle
     calls these as C functions.  Subclasses set `loop` (for the cycle's
-    waiters) and `flow` (the connection's FlowControl)."""
+    waiters), `flow` (the connection's FlowControl) and `write_paused`
+    (the transport paused writing: the cycle's sends wait on flow.drain())."""
 
     __slots__ = ()
 
@@ -239,9 +240,8 @@ class RequestResponseCycle:
                 self.conn.write_response_body(self, body, more_body)
             # The last send waits too: an app that answers at once must not
             # pile response after response onto a client that reads none.
-            flow = self.conn.flow
-            if flow.write_paused:
-                await flow.drain()
+            if self.conn.write_paused:
+                await self.conn.flow.drain()
                 if more_body and self.disconnected:
                     raise ClientDisconnected("The client has disconnected.")
         elif message_type == "http.response.start":

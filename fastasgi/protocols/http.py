@@ -183,7 +183,7 @@ class HttpProtocol(Connection):
         "last_call", "loop",
         "out", "out_size", "parser", "pending_error", "pipeline", "reading_head", "response_encoder",
         "running", "scheme", "server", "server_state", "settings", "starting", "tls", "transport",
-        "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused_at",
+        "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
     )
 
     # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
@@ -229,7 +229,8 @@ class HttpProtocol(Connection):
         self.watch_since = 0.0  # ... and the loop time it saw it
         self.watched_at = 0.0  # loop time of the watchdog's last look ...
         self.body_waited = 0.0  # ... and the seconds it has waited on the client for this request's body
-        self.write_paused_at = 0.0  # loop time the transport paused writing; 0 when it is not
+        self.write_paused = False  # the transport paused writing: the client is behind
+        self.write_paused_at = 0.0  # ... since this loop time
         self.closed_at = 0.0  # loop time the watchdog found the transport closing
         self.starting = None  # a cycle to start once the current data is parsed
         self.fresh = True  # no request head seen yet on this connection
@@ -262,6 +263,7 @@ class HttpProtocol(Connection):
     def connection_lost(self, exc):
         self.server_state.connections.discard(self)
         self.closing = True
+        self.write_paused = False  # nothing to wait for: the cycle's drain() returns
         self.deadline = 0.0
         for cycle in (self.running, self.cycle):
             if cycle is not None:
@@ -277,13 +279,14 @@ class HttpProtocol(Connection):
 
     def pause_writing(self):
         self.flow.pause_writing()
+        self.write_paused = True
         self.write_paused_at = self.server_state.clock  # --timeout-write counts from here
         self._set_deadline(self.due if self.deadline else self.write_paused_at + self.settings.watch_interval)
 
     def resume_writing(self):
         """The client read: what waited for it may go on (see _may_start)."""
         self.flow.resume_writing()
-        self.write_paused_at = 0.0
+        self.write_paused = False
         if self.handoff is None and not self.dispatching and self._may_start() and self.pipeline:
             self._dispatch(self._next_in_pipeline())
 
@@ -291,13 +294,13 @@ class HttpProtocol(Connection):
         """Whether the next request may start now: nothing running, and the
         client reads what it was sent (a client that pipelines and never
         reads would otherwise have the server buffer every response)."""
-        return self.running is None and not self.closing and not self.flow.write_paused
+        return self.running is None and not self.closing and not self.write_paused
 
     def _set_deadline(self, when):
         """Arm the connection's deadline at `when`; while writing is paused,
         the --timeout-write of the stall may come first (on_deadline sorts it out)."""
         self.due = when
-        if self.write_paused_at and self.settings.timeout_write:
+        if self.write_paused and self.settings.timeout_write:
             stalled = self.write_paused_at + self.settings.timeout_write
             if stalled < when:
                 when = stalled
@@ -715,7 +718,7 @@ class HttpProtocol(Connection):
                 return
             self.deadline = now + self.settings.watch_interval
             return
-        if self.write_paused_at and self.settings.timeout_write:
+        if self.write_paused and self.settings.timeout_write:
             if now - self.write_paused_at >= self.settings.timeout_write:
                 logger.info("Client %s read none of the response for %s s: aborting.",
                             _format_addr(self.client), self.settings.timeout_write)
