@@ -316,12 +316,12 @@ class HttpProtocol(Connection):
             events = self.parser.feed(data)
         except self.settings.ParseError as exc:
             # Whole requests before the bad bytes are answered, in order, before the error.
-            events = exc.events
-            end = len(events)
-            while end and events[end - 1] is not None:
+            parsed = exc.events
+            end = len(parsed)
+            while end and parsed[end - 1] is not None:
                 end -= 1
             if end:
-                self._handle_events(events[:end])
+                self._handle_events(list(parsed[:end]))
             self._parse_error(exc)
             return
         self._handle_events(events)
