@@ -39,7 +39,7 @@ HANDSHAKE_REFUSALS = {
     "RequestLineTooLong": (414, "Request line too long"),
     "HeaderLineTooLong": (431, "Header line too long"),
     "TooManyHeaders": (431, "Too many header fields"),
-    "SecurityError": (431, "Request head too large"),  # websockets before 14
+    "SecurityError": (431, "Request head too large"),  # the cause, before websockets 16
 }
 
 
@@ -105,8 +105,9 @@ class WebSocketProtocol(asyncio.Protocol):
         events = self.protocol.events_received()
         if not events:  # the library refused the request: a too long line, a body, ...
             exc = self.protocol.handshake_exc
-            status, reason = HANDSHAKE_REFUSALS.get(type(exc).__name__, (400, None))
             cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
+            status, reason = HANDSHAKE_REFUSALS.get(
+                type(exc).__name__, HANDSHAKE_REFUSALS.get(type(cause).__name__, (400, None)))
             self._refuse(scope, status, reason or str(cause))
             return
         self.request = events[0]
