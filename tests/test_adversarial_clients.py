@@ -211,7 +211,8 @@ def test_response_framing_follows_the_apps_last_coding(start_server, implementat
     (b"Content-Length: 3\r\n", 400),
     (b"Transfer-Encoding: chunked\r\n", 400),
     (b"Sec-WebSocket-Version: 13\r\n", 400),  # a second one
-], ids=["9KB-cookie", "content-length-body", "chunked-body", "two-versions"])
+    (b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", 400),
+], ids=["9KB-cookie", "content-length-body", "chunked-body", "two-versions", "two-keys"])
 def test_bad_websocket_handshake_gets_an_http_answer(start_server, implementation, extra, status):
     server = start_server(APP, implementation)
     request = ws_handshake(b"/echo").replace(b"\r\n\r\n", b"\r\n" + extra + b"\r\n")
