@@ -12,7 +12,7 @@ tests/test_parser_fuzz.py (the short, bounded pass that runs in CI):
 - nothing but HttpParseError escapes feed();
 - for each twin, the stream fed in pieces gives what it gives in one piece;
 - the compiled (llhttp) and pure (h11) twins give the same events,
-  `trailing` and error status.
+  `trailing` and error status, and answer the same requests before an error.
 
 The pure twin and h11 are instrumented for coverage; the compiled twin is a
 C extension, checked by the same properties without coverage feedback.
@@ -34,6 +34,7 @@ sys.path.insert(0, ROOT)
 import h11  # noqa: E402,F401 - instrumented below
 from fastasgi import _speedups  # noqa: E402
 from fastasgi._speedups import headers_py, parser_py  # noqa: E402,F401
+from tests import parser_events  # noqa: E402
 from tests.parser_events import parse_all  # noqa: E402
 
 atheris.instrument_all()  # coverage feedback from every Python function loaded so far
@@ -44,21 +45,9 @@ STATS = collections.Counter()
 STARTED = time.monotonic()
 REPORT = {"every": 15.0, "next": 15.0, "end": 60.0, "done": False}
 
-SEEDS = [
-    b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
-    b"POST /p?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
-    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n",
-    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;a=\"q\\\"\";b\r\nx\r\n0\r\n\r\n",
-    b"GET http://h:1/x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\nGET / HTTP/1.0\r\n\r\n",
-    b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x80",
-    b"\r\nPOST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
-]
-# libFuzzer dictionary: the tokens a request is made of.
-DICTIONARY = [b"GET ", b"POST ", b"HEAD ", b"CONNECT ", b"PRI ", b" HTTP/1.1\r\n", b" HTTP/1.0\r\n",
-              b" HTTP/2.0\r\n", b"Host: h\r\n", b"Content-Length: ", b"Transfer-Encoding: chunked\r\n",
-              b"Transfer-Encoding: gzip, chunked\r\n", b"Connection: close\r\n", b"Connection: upgrade\r\n",
-              b"Upgrade: websocket\r\n", b"Expect: 100-continue\r\n", b"\r\n\r\n", b"\r\n", b"0\r\n\r\n",
-              b";a=\"q\"", b"http://h", b"://", b"%2F", b"\t", b"\x00", b"\xff"]
+# Seeds and dictionary are the bounded CI fuzzer's (tests/parser_events.py).
+SEEDS = parser_events.SEEDS
+DICTIONARY = parser_events.TOKENS
 LIMITS = {
     "max_head_size": [4096, 64, 128, 1024],
     "max_request_line": [8190, 0, 10, 30],
@@ -84,12 +73,14 @@ def test_one_input(raw):
         pieces.append(data[last:cut])
         last = cut
     pieces.append(data[last:])
-    pure = parse_all(PURE, [data], **limits)
+    pure = parse_all(PURE, [data], answered=True, **limits)
     STATS[pure[0] if pure[0] == "ok" else pure] += 1
-    assert parse_all(PURE, pieces, **limits) == pure, ("pure: pieces differ from one piece", pieces, limits)
+    assert parse_all(PURE, pieces, answered=True, **limits) == pure, (
+        "pure: pieces differ from one piece", pieces, limits)
     if COMPILED is not None:
-        compiled = parse_all(COMPILED, [data], **limits)
-        assert parse_all(COMPILED, pieces, **limits) == compiled, ("compiled: pieces differ", pieces, limits)
+        compiled = parse_all(COMPILED, [data], answered=True, **limits)
+        assert parse_all(COMPILED, pieces, answered=True, **limits) == compiled, (
+            "compiled: pieces differ", pieces, limits)
         if compiled != pure:
             raise AssertionError(("twins differ", data, limits, pure, compiled))
 

@@ -147,6 +147,10 @@ def print_version(ctx, param, value):
 @click.option("--timeout-request-body", type=float, default=60, show_default=True,
               help="Close a connection whose request body sends no bytes for this many seconds while "
                    "the app waits for it (answered 408 if no response started; 0 disables; fastasgi only).")
+@click.option("--timeout-request-body-total", type=float, default=None,
+              help="Close a connection whose request body is not complete within this many seconds of "
+                   "waiting on the client, however steadily it trickles (answered 408 if no response "
+                   "started). Off by default; fastasgi only.")
 @click.option("--timeout-write", type=float, default=60, show_default=True,
               help="Abort a connection whose client reads none of the response for this many seconds "
                    "while the server has bytes to send (0 disables; fastasgi only).")

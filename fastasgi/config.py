@@ -103,6 +103,7 @@ class Config:
         limit_request_header_size=65536,
         limit_request_body=None,
         timeout_request_body=60.0,
+        timeout_request_body_total=None,
         timeout_write=60.0,
         reload=False,
         reload_dirs=None,
@@ -163,6 +164,7 @@ class Config:
         self.limit_request_header_size = limit_request_header_size
         self.limit_request_body = limit_request_body
         self.timeout_request_body = timeout_request_body
+        self.timeout_request_body_total = timeout_request_body_total  # None: off
         self.timeout_write = timeout_write
         self.reload = reload
         self.reload_delay = reload_delay
@@ -311,7 +313,8 @@ class Config:
         # (body progress, a client that stopped reading): a quarter of the
         # shortest of --timeout-request-body and --timeout-write, 0.1 to 1 s.
         self.watch_interval = max(0.1, min([1.0] + [timeout / 4 for timeout in (
-            self.timeout_request_body, self.timeout_write) if timeout and timeout > 0]))
+            self.timeout_request_body, self.timeout_request_body_total, self.timeout_write)
+            if timeout and timeout > 0]))
         self.loaded = True
 
     def load_ssl(self):

@@ -194,6 +194,7 @@ class Server:
         if state.tasks or state.connections:
             for task in list(state.tasks):
                 task.cancel()
+            await asyncio.sleep(0)  # a cancelled app not yet answering sends its 500 before the abort
             for conn in list(state.connections):
                 conn.transport.abort()
             await asyncio.sleep(0)

@@ -5,6 +5,31 @@ harness (bench/fuzz_parser.py), so all three compare the same thing.
 """
 from fastasgi._speedups import HttpParseError
 
+# Requests the fuzzers start from (the bounded one in tests/test_parser_fuzz.py
+# and bench/fuzz_parser.py): every shape the two twins once disagreed on is here.
+SEEDS = [
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /p?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;a=\"q\\\"\";b\r\nx\r\n0\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nContent-Length: 5\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n",
+    b"GET http://h:1/x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+    b"GET http://a<b/x?q HTTP/1.1\r\nHost: b\r\n\r\n",
+    b"GET https://[::1]:8080?q HTTP/1.1\r\nHost: b\r\n\r\n",
+    b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x80",
+    b"\r\nPOST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+    b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\nBad\r\n\r\n",
+]
+# The tokens a request is made of (the atheris harness's dictionary too).
+TOKENS = [b"GET ", b"POST ", b"HEAD ", b"CONNECT ", b"PRI ", b" HTTP/1.1\r\n", b" HTTP/1.0\r\n",
+          b" HTTP/2.0\r\n", b"Host: h\r\n", b"Content-Length: ", b"Transfer-Encoding: chunked\r\n",
+          b"Transfer-Encoding: gzip, chunked\r\n", b"Connection: close\r\n", b"Connection: upgrade\r\n",
+          b"Upgrade: websocket\r\n", b"Expect: 100-continue\r\n", b"\r\n\r\n", b"\r\n", b"0\r\n\r\n",
+          b";a=\"q\"", b"http://h", b"https://", b"://", b"%2F", b"\t", b"\x00", b"\xff", b"[", b"]", b"@",
+          b"#", b"<", b"\\", b"^", b"`", b"{", b"|", b"}", b"\"", b"Content-Length: 0\r\n", b"chunked\t"]
+
 
 def head_fields(head):
     return (head.method, head.path, head.raw_path, head.query_string, list(head.headers),
@@ -28,10 +53,12 @@ def normalize(events):
     return out
 
 
-def parse_all(ns, pieces, **limits):
+def parse_all(ns, pieces, answered=False, **limits):
     """Feed `pieces` to a new parser of twin `ns`.
 
-    Returns ("ok", events, trailing) or ("error", status) for an HttpParseError.
+    Returns ("ok", events, trailing), or ("error", status) for an
+    HttpParseError; with `answered`, ("error", status, the whole requests
+    before it): those a server still answers, which the twins must agree on too.
     """
     parser = ns.RequestParser(**limits)
     events = []
@@ -39,5 +66,11 @@ def parse_all(ns, pieces, **limits):
         for piece in pieces:
             events.extend(parser.feed(piece))
     except HttpParseError as exc:
-        return ("error", exc.status_code)
+        events.extend(exc.events)
+        end = len(events)
+        while end and events[end - 1] is not None:
+            end -= 1
+        if not answered:
+            return ("error", exc.status_code)
+        return ("error", exc.status_code, normalize(events[:end]))
     return ("ok", normalize(events), parser.trailing)

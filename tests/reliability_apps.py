@@ -1,5 +1,6 @@
 """ASGI apps for the reliability tests: limits, slow clients, faults, soak."""
 import asyncio
+import gc
 import json
 import sys
 from urllib.parse import parse_qs
@@ -33,7 +34,9 @@ async def app(scope, receive, send):
                 return
     path = scope["path"]
     query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
-    if path == "/":
+    if scope["type"] == "websocket":
+        await websocket(scope, receive, send, path, query)
+    elif path == "/":
         await respond(send, 200, b"ok")
     elif path == "/echo":
         body = await read_body(receive)
@@ -60,6 +63,20 @@ async def app(scope, receive, send):
         for _ in range(count):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/blob":
+        # A whole large response in one send(): nothing in the app waits for the client.
+        print("blob started", flush=True)
+        await respond(send, 200, b"b" * int(query.get("size", 1 << 20)))
+    elif path == "/framing":
+        # The app's own framing headers, as the test names them: "te=gzip,chunked&cl=5&te2=chunked"
+        headers = [(b"transfer-encoding", query[name].encode()) for name in ("te", "te2") if name in query]
+        if "cl" in query:
+            headers.append((b"content-length", query["cl"].encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"hello", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/status":
+        await respond(send, int(query["code"]), b"")
     elif path == "/te-chunked":
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"transfer-encoding", b"chunked")]})
@@ -77,12 +94,40 @@ async def app(scope, receive, send):
         task = asyncio.get_running_loop().create_task(asyncio.sleep(3600))
         LEAKED.add(task)
         await respond(send, 200, b"leaked %d" % len(LEAKED))
+    elif path == "/gc":
+        # Collect now: an exception nobody retrieved from a task is logged
+        # when the task is collected, and a test wants to see that line.
+        gc.collect()
+        await respond(send, 200, b"collected")
     elif path == "/rss":
         with open("/proc/self/status") as status:
             rss = next(line for line in status if line.startswith("VmRSS")).split()[1]
         await respond(send, 200, rss.encode())
     else:
         await respond(send, 404, b"not found")
+
+
+
+async def websocket(scope, receive, send, path, query):
+    message = await receive()
+    assert message["type"] == "websocket.connect"
+    if path == "/ws-late-accept":
+        # An app that looks something up before it accepts; then it reports
+        # the size of each message it gets, until the client goes.
+        await asyncio.sleep(float(query.get("t", "1")))
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "text": str(len(message.get("bytes") or b""))})
+    # an ordinary echo app
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await send({k: v for k, v in message.items() if k in ("bytes", "text")} | {"type": "websocket.send"})
 
 
 if __name__ == "__main__":

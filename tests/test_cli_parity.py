@@ -21,6 +21,7 @@ FASTASGI_ONLY = {
     # Limits and timeouts against slow or abusive clients, which uvicorn lacks.
     "--timeout-request-header",
     "--timeout-request-body",
+    "--timeout-request-body-total",
     "--timeout-write",
     "--limit-request-line",
     "--limit-request-fields",

@@ -381,13 +381,15 @@ SERVER = b"server: fastasgi\r\n"
 def test_encode_response_headers(ns):
     block, length, flags = ns.encode_response_headers(
         [(b"Content-Type", b"text/plain"), (b"Content-Length", b" 12 "), (b"Date", b"x"),
-         (b"SERVER", b"y"), (b"Connection", b"Close"), (b"Transfer-Encoding", b"Chunked"),
+         (b"SERVER", b"y"), (b"Connection", b"Close"),
          (bytearray(b"x-b"), memoryview(b"v\tw \x80"))])
     assert block == (b"Content-Type: text/plain\r\nContent-Length:  12 \r\nDate: x\r\nSERVER: y\r\n"
-                     b"Connection: Close\r\nTransfer-Encoding: Chunked\r\nx-b: v\tw \x80\r\n")
+                     b"Connection: Close\r\nx-b: v\tw \x80\r\n")
     assert length == 12
     hd = _speedups.headers_py
-    assert flags == hd.HAS_DATE | hd.HAS_SERVER | hd.CONNECTION_CLOSE | hd.CHUNKED
+    assert flags == hd.HAS_DATE | hd.HAS_SERVER | hd.CONNECTION_CLOSE
+    block, length, flags = ns.encode_response_headers([(b"Transfer-Encoding", b"Chunked")])
+    assert (block, length, flags) == (b"Transfer-Encoding: Chunked\r\n", -1, hd.CHUNKED)
     assert ns.encode_response_headers([]) == (b"", -1, 0)
     assert ns.encode_response_headers([(b"a", b"")]) == (b"a: \r\n", -1, 0)
 
@@ -401,6 +403,53 @@ def test_encode_response_headers(ns):
 def test_encode_response_headers_rejects(ns, header):
     with pytest.raises(ValueError):
         ns.encode_response_headers([header])
+
+
+CHUNKED, CODED = _speedups.headers_py.CHUNKED, _speedups.headers_py.TRANSFER_CODED
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("headers, expected", [
+    # RFC 9112 6.1: chunked must be the final coding; the list runs across header lines.
+    ([b"chunked"], CHUNKED), ([b"Chunked"], CHUNKED), ([b"gzip, chunked"], CHUNKED),
+    ([b"gzip", b"chunked"], CHUNKED), ([b" gzip ,\tchunked "], CHUNKED),
+    ([b"gzip"], CODED), ([b"gzip, deflate"], CODED),
+    ([b"chunked, gzip"], ValueError), ([b"chunked", b"gzip"], ValueError), ([b"chunked, chunked"], ValueError),
+    ([b"chunked", b"chunked"], ValueError), ([b""], ValueError), ([b" , "], ValueError),
+])
+def test_response_transfer_codings(ns, headers, expected):
+    """Both twins make one framing decision from the app's Transfer-Encoding lines."""
+    pairs = [(b"transfer-encoding", value) for value in headers]
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            ns.encode_response_headers(pairs)
+    else:
+        assert ns.encode_response_headers(pairs)[2] == expected
+    # never both framings: a Content-Length beside any Transfer-Encoding cannot be honoured
+    for first in (True, False):
+        both = [(b"content-length", b"5"), *pairs] if first else [*pairs, (b"content-length", b"5")]
+        with pytest.raises(ValueError):
+            ns.encode_response_headers(both)
+        with pytest.raises(ValueError):  # the converting path (not all bytes) decides the same
+            ns.encode_response_headers([(bytearray(name), value) for name, value in both])
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("http11", [True, False])
+def test_response_encoder_frames_as_its_headers_say(ns, http11):
+    def frame(headers, body=b"hello", more_body=False):
+        encoder = ns.ResponseEncoder(False, http11, True)
+        data = encoder.encode_head(200, headers, body, more_body, b"", b"", b"")
+        return data, encoder.keep_alive
+    data, keep_alive = frame([(b"transfer-encoding", b"gzip, chunked")])
+    if http11:  # chunked last: chunked by the server, kept alive
+        assert data.endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n") and keep_alive
+    else:  # HTTP/1.0: no transfer codings at all; framed by length
+        assert b"transfer-encoding" not in data and b"content-length: 5" in data and keep_alive
+    data, keep_alive = frame([(b"transfer-encoding", b"gzip")], more_body=True)
+    head = data.partition(b"\r\n\r\n")[0]
+    assert not keep_alive and b"content-length" not in head and data.endswith(b"\r\n\r\nhello")
+    assert (b"transfer-encoding: gzip" in head) == http11
 
 
 @pytest.mark.parametrize("value", [

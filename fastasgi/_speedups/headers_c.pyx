@@ -13,6 +13,7 @@ HAS_DATE = 1
 HAS_SERVER = 2
 CONNECTION_CLOSE = 4
 CHUNKED = 8
+TRANSFER_CODED = 16  # a Transfer-Encoding whose last coding is not chunked
 
 # C copies of the flags, so the loop below does no module-dict lookups.
 cdef enum:
@@ -20,6 +21,7 @@ cdef enum:
     _HAS_SERVER = 2
     _CONNECTION_CLOSE = 4
     _CHUNKED = 8
+    _TRANSFER_CODED = 16
 
 # RFC 9110 token characters (a header name is one token) ...
 cdef bint TOKEN_CHAR[256]
@@ -191,8 +193,10 @@ cpdef tuple encode_response_headers(object headers):
 
     Returns (block, content_length, flags) where block is the
     b"name: value\\r\\n" lines, content_length is the declared length or -1,
-    and flags is a bitmask of HAS_DATE, HAS_SERVER, CONNECTION_CLOSE and
-    CHUNKED telling the response encoder what the app already set.
+    and flags is a bitmask of HAS_DATE, HAS_SERVER, CONNECTION_CLOSE,
+    CHUNKED and TRANSFER_CODED telling the response encoder what the app
+    already set.  Headers that contradict each other's framing (both
+    Content-Length and Transfer-Encoding, chunked not last) are a ValueError.
     """
     if type(headers) is not list and type(headers) is not tuple:
         headers = list(headers)  # walked twice below
@@ -211,6 +215,8 @@ cpdef tuple encode_response_headers(object headers):
         bvalue = <bytes>value
         content_length = _check_response_header(bname, bvalue, content_length, &flags)
         total += PyBytes_GET_SIZE(bname) + PyBytes_GET_SIZE(bvalue) + 4
+    if flags & (_CHUNKED | _TRANSFER_CODED):
+        _check_framing(content_length, flags)
     cdef bytes block = PyBytes_FromStringAndSize(NULL, total)
     cdef char* q = PyBytes_AS_STRING(block)
     for name, value in headers:
@@ -244,9 +250,36 @@ cdef object _check_response_header(bytes bname, bytes bvalue, object content_len
         if b"close" in bvalue.lower():
             flags[0] |= _CONNECTION_CLOSE
     elif _name_is(bname, b"transfer-encoding", 17):
-        if b"chunked" in bvalue.lower():
-            flags[0] |= _CHUNKED
+        flags[0] = transfer_coding_flags(bvalue, flags[0])
     return content_length
+
+
+cpdef int transfer_coding_flags(bytes value, int flags) except -1:
+    """`flags` after one Transfer-Encoding header of a response (RFC 9112 6.1).
+
+    The codings of all its Transfer-Encoding lines, in order, are one list:
+    CHUNKED when chunked is the last, TRANSFER_CODED when another is (the
+    body then ends when the connection closes).  Chunked anywhere but last,
+    or no coding at all, cannot be framed: ValueError.
+    """
+    codings = [coding.strip(b" \t").lower() for coding in value.split(b",")]
+    codings = [coding for coding in codings if coding]
+    if not codings:
+        raise ValueError(f"Invalid Transfer-Encoding header: {value!r}")
+    for coding in codings:
+        if flags & _CHUNKED:
+            raise ValueError(f"Transfer-Encoding: chunked must be the final coding, got {value!r}")
+        if coding == b"chunked":
+            flags = (flags | _CHUNKED) & ~_TRANSFER_CODED
+        else:
+            flags |= _TRANSFER_CODED
+    return flags
+
+
+cdef inline int _check_framing(object content_length, int flags) except -1:
+    if content_length != -1 and flags & (_CHUNKED | _TRANSFER_CODED):
+        raise ValueError("Response has both Content-Length and Transfer-Encoding")
+    return 0
 
 
 cdef tuple _encode_converting(object headers):
@@ -263,6 +296,7 @@ cdef tuple _encode_converting(object headers):
         bvalue = _as_bytes(value, "value")
         content_length = _check_response_header(bname, bvalue, content_length, &flags)
         lines.append(bname + b": " + bvalue + b"\r\n")
+    _check_framing(content_length, flags)
     return b"".join(lines), content_length, flags
 
 

@@ -92,8 +92,10 @@ def encode_response_headers(headers):
 
     Returns (block, content_length, flags) where block is the
     b"name: value\\r\\n" lines, content_length is the declared length or -1,
-    and flags is a bitmask of HAS_DATE, HAS_SERVER, CONNECTION_CLOSE and
-    CHUNKED telling the response encoder what the app already set.
+    and flags is a bitmask of HAS_DATE, HAS_SERVER, CONNECTION_CLOSE,
+    CHUNKED and TRANSFER_CODED telling the response encoder what the app
+    already set.  Headers that contradict each other's framing (both
+    Content-Length and Transfer-Encoding, chunked not last) are a ValueError.
     """
     lines = []
     content_length = -1
@@ -120,10 +122,33 @@ def encode_response_headers(headers):
             if b"close" in value.lower():
                 flags |= CONNECTION_CLOSE
         elif lower == b"transfer-encoding":
-            if b"chunked" in value.lower():
-                flags |= CHUNKED
+            flags = transfer_coding_flags(value, flags)
         lines.append(name + b": " + value + b"\r\n")
+    if content_length != -1 and flags & (CHUNKED | TRANSFER_CODED):
+        raise ValueError("Response has both Content-Length and Transfer-Encoding")
     return b"".join(lines), content_length, flags
+
+
+def transfer_coding_flags(value, flags):
+    """`flags` after one Transfer-Encoding header of a response (RFC 9112 6.1).
+
+    The codings of all its Transfer-Encoding lines, in order, are one list:
+    CHUNKED when chunked is the last, TRANSFER_CODED when another is (the
+    body then ends when the connection closes).  Chunked anywhere but last,
+    or no coding at all, cannot be framed: ValueError.
+    """
+    codings = [coding.strip(b" \t").lower() for coding in value.split(b",")]
+    codings = [coding for coding in codings if coding]
+    if not codings:
+        raise ValueError(f"Invalid Transfer-Encoding header: {value!r}")
+    for coding in codings:
+        if flags & CHUNKED:
+            raise ValueError(f"Transfer-Encoding: chunked must be the final coding, got {value!r}")
+        if coding == b"chunked":
+            flags = (flags | CHUNKED) & ~TRANSFER_CODED
+        else:
+            flags |= TRANSFER_CODED
+    return flags
 
 
 def _as_bytes(item, what):
@@ -136,3 +161,4 @@ HAS_DATE = 1
 HAS_SERVER = 2
 CONNECTION_CLOSE = 4
 CHUNKED = 8
+TRANSFER_CODED = 16  # a Transfer-Encoding whose last coding is not chunked

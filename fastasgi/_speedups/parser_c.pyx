@@ -43,6 +43,12 @@ cdef enum:
     LF = 10
     SP = 32
 
+# What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
+# no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
+# brackets.  As in the pure twin: the host goes into the scope as `host`.
+AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                   b"-._~%!$&'()*+,;=:[]")
+
 cdef unsigned long long HUGE_CHUNK = 0xFFFFFFFFFFFFFFFF
 cdef unsigned long long LENGTH_MAX = HUGE_CHUNK  # llhttp refuses a larger Content-Length
 
@@ -136,7 +142,7 @@ cpdef tuple split_target(bytes target):
         slash = target.find(b"/", scheme_end + 3)
         query = target.find(b"?", scheme_end + 3)
         authority = target[scheme_end + 3:_authority_end(target, slash, query)]
-        if not authority or b"@" in authority:
+        if not authority or authority.translate(None, AUTHORITY_CHARS):
             raise HttpParseError("Invalid request target authority")
         if slash < 0 or (0 <= query < slash):
             target = b"/" + (target[query:] if query >= 0 else b"")
@@ -404,6 +410,8 @@ cdef class RequestParser:
                     if long_number <= LENGTH_MAX:  # a larger one, and anything else, llhttp refuses
                         self._length = long_number
             elif size == 17 and memcmp(PyBytes_AS_STRING(name), b"transfer-encoding", 17) == 0:
+                if memchr(p + end, 9, eol - end) != NULL:  # as the pure twin: see _TE_TRAILING_TAB
+                    raise HttpParseError("Invalid Transfer-Encoding")
                 self._has_chunked = True
             i = eol + 2
         return 0
@@ -453,6 +461,9 @@ cdef class RequestParser:
         events = self._events = []
         try:
             self._feed(<bytes>data)
+        except HttpParseError as exc:
+            exc.events = events  # requests before the bad bytes are still answered
+            raise
         finally:
             self._events = None
         return events

@@ -49,6 +49,12 @@ _METHODS = frozenset(
     b"QUERY".split()
 )
 
+# What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
+# no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
+# brackets.  The host goes into the scope as `host`: `a<b` must not.
+AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                   b"-._~%!$&'()*+,;=:[]")
+
 
 class RequestHead:
     """One parsed request head: what the ASGI scope is built from."""
@@ -88,7 +94,7 @@ def split_target(target):
         slash = target.find(b"/", scheme_end + 3)
         query = target.find(b"?", scheme_end + 3)
         authority = target[scheme_end + 3:_authority_end(target, slash, query)]
-        if not authority or b"@" in authority:
+        if not authority or authority.translate(None, AUTHORITY_CHARS):
             raise HttpParseError("Invalid request target authority")
         if slash < 0 or (0 <= query < slash):
             target = b"/" + (target[query:] if query >= 0 else b"")
@@ -170,6 +176,14 @@ class RequestParser:
         if buffer is None:
             raise RuntimeError("RequestParser.feed() after close()")
         buffer += data
+        try:
+            self._parse(buffer, events)
+        except HttpParseError as exc:
+            exc.events = events  # requests before the bad bytes are still answered
+            raise
+        return events
+
+    def _parse(self, buffer, events):
         while buffer:
             if self._body is None and self._length < 0:
                 head = self._take_head(buffer)
@@ -181,13 +195,12 @@ class RequestParser:
                     events.append(None)
                     self.trailing = bytes(buffer)
                     buffer.clear()
-                    return events
+                    return
             if self._body is not None:
                 if not self._read_chunked(buffer, events):
                     break
             elif not self._read_length(buffer, events):
                 break
-        return events
 
     def close(self):
         """The connection is done: let go of the buffered state.  (The
@@ -226,7 +239,13 @@ class RequestParser:
         headers = []
         for line in head.split(b"\r\n")[1:-2]:
             name, _, value = line.partition(b":")
-            headers.append((name.lower(), value.strip(b" \t")))
+            name = name.lower()
+            stripped = value.strip(b" \t")
+            if name == b"transfer-encoding" and stripped and b"\t" in value[len(value.rstrip(b" \t")):]:
+                # A tab after the last coding: llhttp refuses it ("chunked\t"),
+                # and a proxy may read the coding differently: both twins refuse.
+                raise HttpParseError("Invalid Transfer-Encoding")
+            headers.append((name, stripped))
         http11 = minor == b"1"
         keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         target = match.group(2)
@@ -394,6 +413,9 @@ class ChunkFraming:
     - a chunk-size line: 1*HEXDIG (at most 2**64 - 1), extensions
       `;name[=token-or-quoted-string]`, no whitespace, CRLF: as llhttp;
     - trailer fields: token ":" field-value CRLF, no obs-fold, then CRLF;
+      no Content-Length trailer (refused at its colon) and no
+      Transfer-Encoding trailer with a value (refused at its first byte),
+      where llhttp refuses them;
     - a chunk-size line (up to its LF) longer than `limit` bytes is a 400,
       a trailer section longer than `limit` bytes a 431.
 
@@ -402,7 +424,7 @@ class ChunkFraming:
     says why.  After the end of the body it reads nothing more.
     """
 
-    __slots__ = ("limit", "state", "line", "count", "remaining", "size", "error")
+    __slots__ = ("limit", "state", "line", "count", "remaining", "size", "error", "name", "coding")
 
     def __init__(self, limit):
         self.limit = limit
@@ -412,6 +434,8 @@ class ChunkFraming:
         self.remaining = 0  # data bytes of the current chunk still due
         self.size = 0
         self.error = None
+        self.name = None  # the trailer field name being read (a bytearray)
+        self.coding = False  # inside the value of a Transfer-Encoding trailer
 
     def scan(self, data):
         i, n = 0, len(data)
@@ -521,14 +545,26 @@ class ChunkFraming:
                         line = _T_END_LF
                     elif kind in _NAME:
                         line = _T_NAME
+                        self.name = bytearray((c | 0x20,))
                     else:
                         return self._bad(i - 1, "Invalid trailer field")
                 elif line == _T_NAME:
                     if kind == _C_COLON:
                         line = _T_VALUE
+                        name = self.name
+                        if name is not None and name == b"content-length":  # it must not reframe the message
+                            return self._bad(i - 1, "Invalid trailer field")
+                        self.coding = name is not None and name == b"transfer-encoding"
                     elif kind not in _NAME:
                         return self._bad(i - 1, "Invalid trailer field")
+                    elif self.name is not None:
+                        if len(self.name) < 17:
+                            self.name.append(c | 0x20)
+                        else:  # longer than any name checked: no need to keep it
+                            self.name = None
                 elif line == _T_VALUE:
+                    if self.coding and kind != _C_SP and kind != _C_CR:
+                        return self._bad(i - 1, "Invalid trailer field")
                     if kind == _C_CR:
                         line = _T_LF
                     elif kind not in _FIELD_VALUE:

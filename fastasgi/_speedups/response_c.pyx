@@ -18,6 +18,7 @@ cdef enum:
     _HAS_SERVER = 2
     _CONNECTION_CLOSE = 4
     _CHUNKED = 8
+    _TRANSFER_CODED = 16
 
 cdef dict _STATUS_LINES = {}
 CHUNK_END = b"0\r\n\r\n"
@@ -129,11 +130,11 @@ cdef class ResponseEncoder:
         cdef int code
         cdef Py_ssize_t size
         block, content_length, flags = encode_response_headers(headers)
-        if flags & _CHUNKED and not self.http11:
-            # HTTP/1.0 has no chunked framing (RFC 9112 6.1): the app's
+        if flags & (_CHUNKED | _TRANSFER_CODED) and not self.http11:
+            # HTTP/1.0 has no transfer codings (RFC 9112 6.1): the app's
             # Transfer-Encoding goes, the body is framed as for 1.0 below.
             block = _without_transfer_encoding(block)
-            flags &= ~_CHUNKED
+            flags &= ~(_CHUNKED | _TRANSFER_CODED)
         cdef list parts = [status_line(status), block, default_lines]
         code = status
         if not flags & _HAS_DATE:
@@ -149,6 +150,10 @@ cdef class ResponseEncoder:
             self.remaining = content_length
         elif flags & _CHUNKED:
             self.chunked = True
+        elif flags & _TRANSFER_CODED:
+            # A coding other than chunked last (RFC 9112 6.1): the body, as
+            # the app coded it, ends when the connection closes.
+            self.keep_alive = False
         elif not more_body:
             # The whole body is here: frame it by length, cheaper than chunks.
             size = len(body)

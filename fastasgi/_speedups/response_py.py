@@ -8,7 +8,8 @@ buffer so the protocol writes them in one transport.write.
 """
 from http import HTTPStatus
 
-from .headers_py import CHUNKED, CONNECTION_CLOSE, HAS_DATE, HAS_SERVER, encode_response_headers
+from .headers_py import (CHUNKED, CONNECTION_CLOSE, HAS_DATE, HAS_SERVER, TRANSFER_CODED,
+                         encode_response_headers)
 
 _STATUS_LINES = {}
 CHUNK_END = b"0\r\n\r\n"
@@ -76,11 +77,11 @@ class ResponseEncoder:
 
     def _head_parts(self, status, headers, body, more_body, default_lines, date_line, server_line):
         block, content_length, flags = encode_response_headers(headers)
-        if flags & CHUNKED and not self.http11:
-            # HTTP/1.0 has no chunked framing (RFC 9112 6.1): the app's
+        if flags & (CHUNKED | TRANSFER_CODED) and not self.http11:
+            # HTTP/1.0 has no transfer codings (RFC 9112 6.1): the app's
             # Transfer-Encoding goes, the body is framed as for 1.0 below.
             block = _without_transfer_encoding(block)
-            flags &= ~CHUNKED
+            flags &= ~(CHUNKED | TRANSFER_CODED)
         parts = [status_line(status), block, default_lines]
         if not flags & HAS_DATE:
             parts.append(date_line)
@@ -95,6 +96,10 @@ class ResponseEncoder:
             self.remaining = content_length
         elif flags & CHUNKED:
             self.chunked = True
+        elif flags & TRANSFER_CODED:
+            # A coding other than chunked last (RFC 9112 6.1): the body, as
+            # the app coded it, ends when the connection closes.
+            self.keep_alive = False
         elif not more_body:
             # The whole body is here: frame it by length, cheaper than chunks.
             self.remaining = len(body)

@@ -22,7 +22,8 @@ class Connection:
 
     A base class rather than a convention so that, compiled, the cycle
     calls these as C functions.  Subclasses set `loop` (for the cycle's
-    waiters) and `flow` (the connection's FlowControl)."""
+    waiters), `flow` (the connection's FlowControl) and `write_paused`
+    (the transport paused writing: the cycle's sends wait on flow.drain())."""
 
     __slots__ = ()
 
@@ -237,12 +238,12 @@ class RequestResponseCycle:
                     raise
             else:
                 self.conn.write_response_body(self, body, more_body)
-            if more_body:
-                flow = self.conn.flow
-                if flow.write_paused:
-                    await flow.drain()
-                    if self.disconnected:
-                        raise ClientDisconnected("The client has disconnected.")
+            # The last send waits too: an app that answers at once must not
+            # pile response after response onto a client that reads none.
+            if self.conn.write_paused:
+                await self.conn.flow.drain()
+                if more_body and self.disconnected:
+                    raise ClientDisconnected("The client has disconnected.")
         elif message_type == "http.response.start":
             if self.response_started:
                 raise RuntimeError("Unexpected ASGI message 'http.response.start' "
@@ -250,9 +251,14 @@ class RequestResponseCycle:
             status = message["status"]
             if type(status) is not int:
                 raise TypeError(f"ASGI response status must be an int, got {status!r}")
+            if status < 200:
+                # The client would read the real response as the next one's.
+                raise RuntimeError(f"ASGI response status {status} is informational (1xx), "
+                                   "not a final response.")
             self.response_started = True
             self.status = status
-            self.expect_continue = False
+            # expect_continue stays: a client still waiting for 100 Continue
+            # gets its answer on a connection that closes (see write_response_head).
             self.start_message = (status, dict.get(message, "headers", ()))
             # Head and first body chunk go out in one write; an app that
             # waits between them still gets its head sent on the next turn.

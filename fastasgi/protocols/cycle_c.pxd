@@ -7,6 +7,7 @@ cdef class RequestResponseCycle
 cdef class Connection:
     cdef public object loop
     cdef public object flow
+    cdef public bint write_paused
 
     cpdef write_response_head(self, RequestResponseCycle cycle, status, headers, body, more_body)
     cpdef write_response_body(self, RequestResponseCycle cycle, body, more_body)

@@ -116,7 +116,8 @@ class ConnectionSettings:
     __slots__ = (
         "config", "app", "RequestParser", "parser_args", "ParseError", "ResponseEncoder", "FlowControl",
         "status_line", "root_path", "raw_root_path", "default_lines", "server_line", "date_header",
-        "timeout_keep_alive", "timeout_request_header", "timeout_request_body", "timeout_write",
+        "timeout_keep_alive", "timeout_request_header", "timeout_request_body", "timeout_request_body_total",
+        "timeout_write",
         "watch_interval", "upgrade_token", "ssl_server_cert", "forwarded_policy", "access_log",
     )
 
@@ -140,6 +141,7 @@ class ConnectionSettings:
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_header = config.timeout_request_header
         self.timeout_request_body = config.timeout_request_body or 0.0  # 0: off
+        self.timeout_request_body_total = config.timeout_request_body_total or 0.0  # 0: off
         self.timeout_write = config.timeout_write or 0.0  # 0: off
         # While a request runs, a connection's `deadline` is a watchdog that
         # looks at it this often: body progress, a client that stopped reading.
@@ -176,11 +178,12 @@ class HttpProtocol(Connection):
 
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
-        "access_log", "app_state", "client", "closed_at", "closing", "cycle", "deadline", "dispatching",
-        "encoder", "flow", "forwarded", "fresh", "handoff", "idle", "large_body", "last_call", "loop",
+        "access_log", "app_state", "body_waited", "client", "closed_at", "closing", "cycle", "deadline",
+        "dispatching", "due", "encoder", "flow", "forwarded", "fresh", "handoff", "idle", "large_body",
+        "last_call", "loop",
         "out", "out_size", "parser", "pending_error", "pipeline", "reading_head", "response_encoder",
         "running", "scheme", "server", "server_state", "settings", "starting", "tls", "transport",
-        "upgrade_head", "watch_mark", "watch_since", "write_paused_at",
+        "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
     )
 
     # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
@@ -218,12 +221,16 @@ class HttpProtocol(Connection):
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
         self.closing = False  # no more requests on this connection
-        self.deadline = 0.0  # loop time when this connection times out; 0 while a request runs
+        self.deadline = 0.0  # loop time the server's tick calls on_deadline(); 0: never
+        self.due = 0.0  # the deadline of the connection's state, which a stalled write may come before
         self.reading_head = False
         self.idle = True  # between requests: the deadline is the keep-alive one
         self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
         self.watch_since = 0.0  # ... and the loop time it saw it
-        self.write_paused_at = 0.0  # loop time the transport paused writing; 0 when it is not
+        self.watched_at = 0.0  # loop time of the watchdog's last look ...
+        self.body_waited = 0.0  # ... and the seconds it has waited on the client for this request's body
+        self.write_paused = False  # the transport paused writing: the client is behind
+        self.write_paused_at = 0.0  # ... since this loop time
         self.closed_at = 0.0  # loop time the watchdog found the transport closing
         self.starting = None  # a cycle to start once the current data is parsed
         self.fresh = True  # no request head seen yet on this connection
@@ -249,13 +256,14 @@ class HttpProtocol(Connection):
         self.forwarded = policy if policy is not None and policy.trusts(self.client) else None
         self.access_log = self.settings.access_log and access_logger.isEnabledFor(logging.INFO)
         self.server_state.connections.add(self)
-        self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
+        self._set_deadline(self.server_state.clock + self.settings.timeout_keep_alive)
         if self.server_state.shutting_down:
             self.shutdown()
 
     def connection_lost(self, exc):
         self.server_state.connections.discard(self)
         self.closing = True
+        self.write_paused = False  # nothing to wait for: the cycle's drain() returns
         self.deadline = 0.0
         for cycle in (self.running, self.cycle):
             if cycle is not None:
@@ -271,25 +279,56 @@ class HttpProtocol(Connection):
 
     def pause_writing(self):
         self.flow.pause_writing()
+        self.write_paused = True
         self.write_paused_at = self.server_state.clock  # --timeout-write counts from here
-        if not self.deadline:
-            self.deadline = self.write_paused_at + self.settings.watch_interval
+        self._set_deadline(self.due if self.deadline else self.write_paused_at + self.settings.watch_interval)
 
     def resume_writing(self):
+        """The client read: what waited for it may go on (see _may_start)."""
         self.flow.resume_writing()
-        self.write_paused_at = 0.0
+        self.write_paused = False
+        if self.handoff is None and not self.dispatching and self._may_start() and self.pipeline:
+            self._dispatch(self._next_in_pipeline())
+
+    def _may_start(self):
+        """Whether the next request may start now: nothing running, and the
+        client reads what it was sent (a client that pipelines and never
+        reads would otherwise have the server buffer every response)."""
+        return self.running is None and not self.closing and not self.write_paused
+
+    def _set_deadline(self, when):
+        """Arm the connection's deadline at `when`; while writing is paused,
+        the --timeout-write of the stall may come first (on_deadline sorts it out)."""
+        self.due = when
+        if self.write_paused and self.settings.timeout_write:
+            stalled = self.write_paused_at + self.settings.timeout_write
+            if stalled < when:
+                when = stalled
+        self.deadline = when
 
     def data_received(self, data):
         if self.idle:
             self.idle = False
             # A new head starts: it must be complete within the header timeout.
             self.reading_head = True
-            self.deadline = self.server_state.clock + self.settings.timeout_request_header
+            self._set_deadline(self.server_state.clock + self.settings.timeout_request_header)
         try:
             events = self.parser.feed(data)
         except self.settings.ParseError as exc:
+            # Whole requests before the bad bytes are answered, in order, before the error.
+            parsed = exc.events
+            end = len(parsed)
+            while end and parsed[end - 1] is not None:
+                end -= 1
+            if end:
+                self._handle_events(list(parsed[:end]))
             self._parse_error(exc)
             return
+        self._handle_events(events)
+        if self.parser.trailing is not None:
+            self.handle_upgrade()
+
+    def _handle_events(self, events):
         for event in events:
             if type(event) is bytes:
                 cycle = self.cycle
@@ -308,8 +347,6 @@ class HttpProtocol(Connection):
             cycle = self.starting
             self.starting = None
             self._dispatch(cycle)
-        if self.parser.trailing is not None:
-            self.handle_upgrade()
 
     # -- requests --------------------------------------------------------
     def _scope(self, head, scope_type, scheme, extensions):
@@ -339,7 +376,12 @@ class HttpProtocol(Connection):
     def _on_request_head(self, head):
         self.reading_head = False
         self.fresh = False
-        self.deadline = self.server_state.clock + self.settings.watch_interval  # the request watchdog
+        # The request watchdog; never later than a deadline already armed:
+        # heads a client keeps sending must not push back a stalled write's.
+        watch = self.server_state.clock + self.settings.watch_interval
+        self.watched_at = self.server_state.clock
+        self.body_waited = 0.0
+        self._set_deadline(watch if not self.deadline or watch < self.due else self.due)
         self.server_state.total_requests += 1
         if head.upgrade is not None and head.upgrade == self.settings.upgrade_token:
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
@@ -349,7 +391,7 @@ class HttpProtocol(Connection):
         cycle = RequestResponseCycle(scope, self, head.expect_continue)
         cycle.wire = head
         self.cycle = cycle
-        if self.running is None and not self.closing:
+        if self._may_start():
             self.running = cycle
             self.starting = cycle
         else:
@@ -383,7 +425,7 @@ class HttpProtocol(Connection):
                     cycle.task = task
                     self.server_state.tasks.add(task)
                 cycle = None
-                if self.running is None and self.pipeline and not self.closing:
+                if self.pipeline and self._may_start():
                     # An app waits after its response: the next request gets a task of its own.
                     cycle = self._next_in_pipeline()
         finally:
@@ -392,8 +434,8 @@ class HttpProtocol(Connection):
     def take_next(self, cycle):
         if self.handoff is not cycle:
             return None
-        if self.closing or not self.pipeline:
-            self.handoff = None
+        if not self.pipeline or not self._may_start():
+            self.handoff = None  # resume_writing() starts it, if writing is what holds it
             return None
         return self._next_in_pipeline()
 
@@ -422,7 +464,7 @@ class HttpProtocol(Connection):
         head = self.upgrade_head
         self.upgrade_head = None
         self.server_state.connections.discard(self)
-        self.deadline = 0.0
+        self.deadline = self.due = 0.0
         self.closing = True
         websocket = self.websocket_class(self.settings.config, self.server_state, self.app_state, self.loop)
         self.transport.set_protocol(websocket)
@@ -478,7 +520,7 @@ class HttpProtocol(Connection):
             # request has not returned (it waits after its response, or
             # failed): that request must not wait for it.
             self.handoff = None
-            if self.running is None and self.pipeline and not self.closing:
+            if self.pipeline and self._may_start():
                 self._dispatch(self._next_in_pipeline())
         out = self.out
         if out is not None:
@@ -502,8 +544,11 @@ class HttpProtocol(Connection):
         head = cycle.wire
         settings = self.settings
         encoder = self.encoder = self.response_encoder
+        # A client still waiting for 100 Continue may or may not send the
+        # body it announced: the next bytes cannot be known to be a request.
         encoder.start(head.method == "HEAD", head.http_version == "1.1",
-                      head.keep_alive and not self.closing and not self.last_call)
+                      head.keep_alive and not self.closing and not self.last_call
+                      and not (cycle.expect_continue and cycle.more_body))
         date_line = self.server_state.date_line if settings.date_header else b""
         if len(body) < self.large_body:
             data = encoder.encode_head(status, headers, body, more_body, settings.default_lines, date_line,
@@ -566,7 +611,7 @@ class HttpProtocol(Connection):
             self._send_error_and_close(self.pending_error.status_code, self.pending_error.reason)
         elif self.cycle is cycle or self.cycle is None:
             self.idle = True
-            self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
+            self._set_deadline(self.server_state.clock + self.settings.timeout_keep_alive)
 
     def cycle_finished(self, cycle):
         """The app of `cycle` returned: forget the body it never read."""
@@ -655,8 +700,10 @@ class HttpProtocol(Connection):
 
         Between requests it is the keep-alive or the request-head timeout;
         while a request runs it is a watchdog, re-armed every watch_interval,
-        for --timeout-request-body and --timeout-write; once we closed the
-        transport it bounds the flush to a client that does not read.
+        for --timeout-request-body and its total; once we closed the
+        transport it bounds the flush to a client that does not read.  In
+        every state, writing paused for --timeout-write (no progress: the
+        client read nothing) aborts the connection.
         """
         self.deadline = 0.0
         transport = self.transport
@@ -671,6 +718,16 @@ class HttpProtocol(Connection):
                 return
             self.deadline = now + self.settings.watch_interval
             return
+        if self.write_paused and self.settings.timeout_write:
+            if now - self.write_paused_at >= self.settings.timeout_write:
+                logger.info("Client %s read none of the response for %s s: aborting.",
+                            _format_addr(self.client), self.settings.timeout_write)
+                self.closing = True
+                transport.abort()
+                return
+            if self.due > now:  # the stall's check came first: the state's deadline is still ahead
+                self._set_deadline(self.due)
+                return
         if self.reading_head:
             cycle = self.cycle
             if cycle is not None and cycle.more_body and cycle.response_complete:
@@ -683,51 +740,53 @@ class HttpProtocol(Connection):
                 logger.info("Request head from %s not complete within %s s: 408.",
                             _format_addr(self.client), self.settings.timeout_request_header)
                 self._send_error_and_close(408, "")
-            self.deadline = now + self.settings.watch_interval
+            self._set_deadline(now + self.settings.watch_interval)
         elif self.idle and self.running is None:
             self.closing = True
             self._close()  # idle keep-alive connection
-            self.deadline = now + self.settings.watch_interval
+            self._set_deadline(now + self.settings.watch_interval)
         else:
             self._watch(now)
 
     def _watch(self, now):
-        """The watchdog of a running request: slow request bodies, stalled writes."""
+        """The watchdog of a running request: slow request bodies.
+
+        A body may go quiet for --timeout-request-body at most, and take
+        --timeout-request-body-total in all, counting only the time the
+        server waits on the client (not while the app is behind and reading
+        is paused, nor while the client waits for 100 Continue)."""
         settings = self.settings
         flow = self.flow
-        if flow.write_paused:
-            if not self.write_paused_at:
-                self.write_paused_at = now
-            elif settings.timeout_write and now - self.write_paused_at >= settings.timeout_write:
-                logger.info("Client %s read none of the response for %s s: aborting.",
-                            _format_addr(self.client), settings.timeout_write)
-                self.closing = True
-                self.transport.abort()
-                return
         cycle = self.cycle
+        waited = now - self.watched_at
+        self.watched_at = now
         if (cycle is not None and cycle.more_body and not cycle.disconnected and not flow.read_paused
                 and not cycle.expect_continue):  # a client waiting for 100 Continue is not late
+            self.body_waited += waited
             received = self.parser.bytes_received
             if received != self.watch_mark:
                 self.watch_mark = received
                 self.watch_since = now
             elif settings.timeout_request_body and now - self.watch_since >= settings.timeout_request_body:
-                self._body_timed_out(cycle)
+                self._body_timed_out(cycle, "sent nothing for %s s" % settings.timeout_request_body)
+                return
+            if settings.timeout_request_body_total and self.body_waited >= settings.timeout_request_body_total:
+                self._body_timed_out(cycle, "not complete within %s s" % settings.timeout_request_body_total)
                 return
         else:
             self.watch_since = now  # not waiting on the client: the idle clock restarts
-        self.deadline = now + settings.watch_interval
+        self._set_deadline(now + settings.watch_interval)
 
-    def _body_timed_out(self, cycle):
-        logger.info("Request body from %s sent nothing for %s s: %s.", _format_addr(self.client),
-                    self.settings.timeout_request_body, "408" if not cycle.response_started else "closing")
+    def _body_timed_out(self, cycle, why):
+        logger.info("Request body from %s %s: %s.", _format_addr(self.client), why,
+                    "408" if not cycle.response_started else "closing")
         self.cycle = None
         self.closing = True
         if cycle is self.running and not cycle.response_started:
             self._send_error_and_close(408, "")
         cycle.disconnect()
         self.abort()
-        self.deadline = self.server_state.clock + self.settings.watch_interval  # bound the flush
+        self._set_deadline(self.server_state.clock + self.settings.watch_interval)  # bound the flush
 
     def shutdown(self):
         """Server shutdown: finish the running response, then close."""
@@ -738,7 +797,7 @@ class HttpProtocol(Connection):
             # Answer that one request, then close.
             self.last_call = True
             if not self.reading_head:
-                self.deadline = self.server_state.clock + SHUTDOWN_FIRST_REQUEST_GRACE
+                self._set_deadline(self.server_state.clock + SHUTDOWN_FIRST_REQUEST_GRACE)
             return
         self.closing = True
         if self.running is None:

@@ -29,7 +29,7 @@ cdef class ConnectionSettings:
     cdef public object status_line, root_path, raw_root_path, default_lines, server_line
     cdef public bint date_header, access_log
     cdef public object timeout_keep_alive, timeout_request_header
-    cdef public double timeout_request_body, timeout_write, watch_interval
+    cdef public double timeout_request_body, timeout_request_body_total, timeout_write, watch_interval
     cdef public object upgrade_token, ssl_server_cert, forwarded_policy
 
 
@@ -52,11 +52,14 @@ cdef class HttpProtocol(Connection):
     cdef public ResponseEncoder encoder, response_encoder
     cdef public object forwarded, pending_error, upgrade_head
     cdef public bint closing, reading_head, idle, fresh, last_call, dispatching
-    cdef public double deadline, watch_since, write_paused_at, closed_at
+    cdef public double deadline, due, watch_since, watched_at, body_waited, write_paused_at, closed_at
     cdef public object watch_mark
 
-    @cython.locals(cycle=Cycle)
     cpdef data_received(self, data)
+    @cython.locals(cycle=Cycle)
+    cdef _handle_events(self, list events)
+    cdef bint _may_start(self)
+    cdef _set_deadline(self, double when)
     cdef dict _scope(self, RequestHead head, scope_type, scheme, dict extensions)
     @cython.locals(cycle=Cycle)
     cdef _on_request_head(self, RequestHead head)
@@ -90,7 +93,7 @@ cdef class HttpProtocol(Connection):
     cdef _send_error_and_close(self, status, reason)
     @cython.locals(cycle=Cycle, settings=ConnectionSettings)
     cdef _watch(self, now)
-    cdef _body_timed_out(self, Cycle cycle)
+    cdef _body_timed_out(self, Cycle cycle, why)
 
 
 cpdef bint writes_vectors(transport)

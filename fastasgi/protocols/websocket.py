@@ -14,6 +14,7 @@ through the library.
 import asyncio
 import logging
 from collections import deque
+from http import HTTPStatus
 
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Opcode
@@ -30,6 +31,16 @@ TEXT = 0x1
 BINARY = 0x2
 # After our close frame, how long the peer gets to close its side (seconds).
 CLOSE_TIMEOUT = 5.0
+# Bytes a client may send before the app accepts (it should wait for our
+# answer) before we stop reading from it.
+EARLY_DATA_MAX = 64 * 1024
+# What the library's refusal of a handshake request means for the client.
+HANDSHAKE_REFUSALS = {
+    "RequestLineTooLong": (414, "Request line too long"),
+    "HeaderLineTooLong": (431, "Header line too long"),
+    "TooManyHeaders": (431, "Too many header fields"),
+    "SecurityError": (431, "Request head too large"),  # the cause, before websockets 16
+}
 
 
 class WebSocketProtocol(asyncio.Protocol):
@@ -58,7 +69,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.close_sent = False
         self.http_response = None  # an encoder for websocket.http.response.*
         self.http_start = None  # (status, headers) of that response, until its first body
-        self.early_data = b""  # frames a client sent before we accepted
+        self.early_data = []  # what a client sent before we accepted ...
+        self.early_size = 0  # ... and its size: past EARLY_DATA_MAX reading pauses
         self.disconnect_queued = False
         self.subprotocol = None
         self.task = None
@@ -90,13 +102,25 @@ class WebSocketProtocol(asyncio.Protocol):
             + [name + b": " + value + b"\r\n" for name, value in head.headers]
             + [b"\r\n"]
         ))
-        self.request = self.protocol.events_received()[0]
+        events = self.protocol.events_received()
+        if not events:  # the library refused the request: a too long line, a body, ...
+            exc = self.protocol.handshake_exc
+            cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
+            status, reason = HANDSHAKE_REFUSALS.get(
+                type(exc).__name__, HANDSHAKE_REFUSALS.get(type(cause).__name__, (400, None)))
+            self._refuse(scope, status, reason or str(cause))
+            return
+        self.request = events[0]
         headers = self.request.headers
         # Check the handshake before the app sees it: a broken one is the
         # client's error (400, or 426 for an unsupported version).
-        if headers.get("Sec-WebSocket-Version") != "13":
+        versions = headers.get_all("Sec-WebSocket-Version")
+        if len(versions) > 1:
+            self._refuse(scope, 400, "more than one Sec-WebSocket-Version header")
+            return
+        if versions != ["13"]:
             logger.warning("Unsupported WebSocket version from %s: %r", scope["client"],
-                           headers.get("Sec-WebSocket-Version"))
+                           versions[0] if versions else None)
             self.transport.write(b"HTTP/1.1 426 Upgrade Required\r\nsec-websocket-version: 13\r\n"
                                  b"content-length: 0\r\nconnection: close\r\n\r\n")
             self.transport.close()
@@ -117,6 +141,17 @@ class WebSocketProtocol(asyncio.Protocol):
         if trailing:
             self.data_received(trailing)
 
+    def _refuse(self, scope, status, reason):
+        """Answer a handshake request we cannot serve with `status`, one log line, and close."""
+        logger.warning("Invalid WebSocket handshake from %s: %s (%d)", scope["client"], reason, status)
+        self.handshake_complete = True
+        self.closed = True
+        body = reason.encode("ascii", "replace")
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%b"
+                             % (status, HTTPStatus(status).phrase.encode("ascii"), len(body), body))
+        self.transport.close()
+
     # -- transport callbacks ---------------------------------------------
     def connection_made(self, transport):
         self.transport = transport
@@ -124,8 +159,13 @@ class WebSocketProtocol(asyncio.Protocol):
     def data_received(self, data):
         protocol = self.protocol
         if protocol is None or not self.accepted:
-            # Before accept the client must wait for our answer; keep what it sent.
-            self.early_data += data
+            # Before accept the client must wait for our answer; keep what it
+            # sent, a little of it: past that, TCP pushes back on the client.
+            self.early_data.append(data)
+            self.early_size += len(data)
+            if self.early_size > EARLY_DATA_MAX and not self.read_paused and not self.transport.is_closing():
+                self.read_paused = True
+                self.transport.pause_reading()
             return
         frames = self.frames
         if frames is None:
@@ -301,7 +341,8 @@ class WebSocketProtocol(asyncio.Protocol):
             waiter = self.waiter = self.loop.create_future()
             await waiter
         message = self.messages.popleft()
-        if self.read_paused and len(self.messages) < self.max_queue // 2 and not self.transport.is_closing():
+        if (self.read_paused and self.accepted and len(self.messages) < self.max_queue // 2
+                and not self.transport.is_closing()):
             self.read_paused = False
             self.transport.resume_reading()
         return message
@@ -368,11 +409,20 @@ class WebSocketProtocol(asyncio.Protocol):
             self.deadline = self.server_state.clock + self.ping_interval
         early = self.early_data
         if early:
-            self.early_data = b""
-            self.data_received(early)
+            self.early_data = []
+            self.early_size = 0
+            self.data_received(b"".join(early))
+        if self.read_paused and len(self.messages) < self.max_queue and not self.transport.is_closing():
+            self.read_paused = False  # paused for the early data, which the app may now have
+            self.transport.resume_reading()
 
     def _close(self, code, reason):
         if self.close_sent or self.transport.is_closing():
+            return
+        if self.protocol.state is not State.OPEN:
+            # The library closed already (it failed the connection after a
+            # protocol violation, or answered the peer's close).
+            self.close_sent = True
             return
         self.close_sent = True
         self.protocol.send_close(code, reason)
