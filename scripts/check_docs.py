@@ -139,14 +139,17 @@ class Browser:
                 requested[params["requestId"]] = params["request"]["url"]
             elif method == "Network.responseReceived":
                 response = params["response"]
-                if response["status"] >= 400 and urllib.parse.urlsplit(response["url"])[:2] == origin:
+                parts = urllib.parse.urlsplit(response["url"])
+                # /favicon.ico is the browser's own guess where a page names no icon
+                if response["status"] >= 400 and parts[:2] == origin and parts.path != "/favicon.ico":
                     found.append(f"{response['status']} for {response['url']}")
             elif method == "Network.loadingFailed" and not params.get("canceled"):
                 found.append(f"failed to load {requested.get(params['requestId'], '?')}: {params['errorText']}")
             elif method == "Runtime.exceptionThrown":
                 details = params["exceptionDetails"]
                 found.append(f"script error: {details.get('exception', {}).get('description') or details['text']}")
-            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error" \
+                    and params["entry"].get("source") != "network":  # reported above, from the response
                 found.append(f"console error: {params['entry']['text']}")
         return found
 
