@@ -31,6 +31,7 @@ GROUPS = [
     ("TLS", lambda name: name.startswith("ssl_")),
 ]
 OTHER = "Other"
+APP_HELP = "The ASGI app to serve, as module:attribute (with --factory, a callable that returns it)."
 
 
 def group_of(name):
@@ -88,24 +89,27 @@ def option_row(param, config_defaults, prefix):
         flags = " / ".join(f"`{flag}`" for flag in param.opts + param.secondary_opts)
         metavar = "" if param.is_flag else f" `{type_name(param)}`"
         name = flags + metavar
-    details = [f'<span id="{anchor}"></span>{name}']
+    where = []
     environment = envvar_of(param, prefix)
     if environment:
-        details.append(f"env `{environment}`")
+        where.append(f"env `{environment}`")
     if param.name in config_defaults:
-        details.append(f"`Config({param.name}=...)`")
+        where.append(f"`Config({param.name}=...)`")
     default = cli_default(param)
     config_default = config_defaults.get(param.name, inspect.Parameter.empty)
     if config_default is not inspect.Parameter.empty and not same_default(param, config_default):
         default += f"<br>Python: {python_default(config_default)}"
-    description = escape(param.help or "").strip()
+    # click arguments take no help text: APP's is written here.
+    help_text = param.help if isinstance(param, click.Option) else APP_HELP
+    description = escape(help_text or "").strip()
     if description and not description.endswith("."):
         description += "."
     if isinstance(param.type, click.Choice):
         description += " One of: " + ", ".join(f"`{choice}`" for choice in param.type.choices) + "."
     if getattr(param, "multiple", False):
         description += " May be given more than once."
-    return f"| {'<br>'.join(details)} | {default} | {description} |"
+    description += "<br><small>" + " · ".join(where) + "</small>"
+    return f'| <span id="{anchor}"></span>{name} | {default} | {description} |'
 
 
 def type_name(param):
