@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .conftest import ROOT, require_implementation
+from .conftest import ROOT
 from .process_utils import free_port, get, wait_until
 
 PAGES = sorted(
@@ -314,7 +314,6 @@ def on_loopback(text, port):
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("example", SERVING, ids=lambda example: example.id)
 def test_example_serves(example, implementation, tmp_path):
-    require_implementation(implementation)
     cwd = workdir_for(example, tmp_path)
     run_earlier(example, cwd, environment(implementation))
     for argv, shown in serving_commands(example):
