@@ -20,7 +20,8 @@ websocket echo scenario uses bench/ws_load.py instead of wrk
 with canned bytes: the ceiling of any Python server on uvloop, for the
 scenarios it has answers for; with --pypy, raw-asyncio-pypy is the same on
 PyPy's asyncio loop, the ceiling of the PyPy rows.
-Results go to bench/results/latest.json and latest.md.
+Results go to bench/results/latest.json and latest.md, and the chart of
+the ratios to latest.svg (bench/chart.py, with matplotlib installed).
 """
 import argparse
 import json
@@ -393,6 +394,11 @@ def report(samples, servers, scenarios, options):
     with open(os.path.join(options.results, "latest.md"), "w") as file:
         file.write(table + "\n")
     print(table)
+    try:
+        from chart import write_chart
+        write_chart({"meta": meta, "rows": rows}, os.path.join(options.results, "latest.svg"))
+    except ImportError as exc:  # matplotlib is optional: the table is the result
+        print(f"no chart ({exc}): pip install -r bench/requirements.txt", file=sys.stderr)
 
 
 if __name__ == "__main__":
