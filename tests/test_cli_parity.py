@@ -8,8 +8,10 @@ import httpx
 import pytest
 
 from fastasgi.cli import main as fastasgi_main
+from fastasgi.config import STARTUP_FAILURE
 
 from .conftest import ROOT
+from .process_utils import STOPPED_BY_SIGTERM
 
 uvicorn_main = pytest.importorskip("uvicorn.main").main
 
@@ -123,16 +125,18 @@ def test_env_file_without_python_dotenv_is_a_one_line_error(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(shim))
     result = subprocess.run([sys.executable, "-m", "fastasgi", "tests.process_apps:app", "--env-file",
                              str(env_file)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
-    assert result.returncode == 1
+    assert result.returncode == STARTUP_FAILURE
     assert "--env-file needs the python-dotenv package: pip install 'fastasgi[standard]'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_http2_is_refused_clearly(start_server):
-    server = start_server("tests.process_apps:app", "compiled", "--http2", wait=False)
-    assert server.process.wait(15) != 0
+@pytest.mark.parametrize("implementation", ["compiled", "pure"])
+def test_http2_is_refused_clearly(start_server, implementation):
+    server = start_server("tests.process_apps:app", implementation, "--http2", wait=False)
+    assert server.process.wait(15) == STARTUP_FAILURE
     server.stop()
-    assert "--http2 is not supported by fastasgi yet" in server.log
+    assert "--http2: fastasgi does not serve HTTP/2 yet" in server.log
+    assert "TLS" not in server.log
 
 
 def test_reset_contextvars(start_server, tmp_path):

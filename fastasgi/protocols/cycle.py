@@ -7,6 +7,7 @@ today and an HTTP/2 stream later can drive the same cycle.
 This module is also compiled, unchanged, as cycle_c: cycle_c.pxd gives
 the fields C types (see setup.py).
 """
+import builtins
 import logging
 from collections.abc import Mapping
 
@@ -136,7 +137,13 @@ class RequestResponseCycle:
             except ClientDisconnected:
                 logger.debug("Client disconnected before the response was complete.")
             except BaseException as exc:  # noqa: B902 - the app must never take the server down
-                logger.error("Exception in ASGI application\n", exc_info=exc)
+                if self.disconnected and caused_by_disconnect(exc):
+                    # The app let through what our send() raised once the
+                    # client left (Starlette re-raises it as ClientDisconnect):
+                    # normal traffic for a stream, not an application error.
+                    logger.debug("Client disconnected before the response was complete: %r", exc)
+                else:
+                    logger.error("Exception in ASGI application\n", exc_info=exc)
                 if self.disconnected:
                     pass
                 elif not self.response_started or self.start_message is not None:
@@ -270,6 +277,28 @@ class RequestResponseCycle:
             except (ValueError, TypeError) as exc:
                 logger.error("Invalid ASGI response: %s", exc)
                 self.conn.abort()
+
+
+EXCEPTION_GROUP = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11+; () matches nothing
+
+
+def caused_by_disconnect(exc):
+    """Is ClientDisconnected in `exc`'s chain (its causes, contexts, or the
+    members of an exception group)?"""
+    seen = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ClientDisconnected):
+            return True
+        pending.append(current.__cause__)
+        pending.append(current.__context__)
+        if isinstance(current, EXCEPTION_GROUP):  # anyio task groups wrap what they re-raise
+            pending.extend(current.exceptions)
+    return False
 
 
 def as_message(message):
