@@ -179,4 +179,4 @@ def test_fd_of_a_tcp_socket_gives_real_addresses():
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
-    assert process.returncode == 0
+    assert process.returncode == STOPPED_BY_SIGTERM

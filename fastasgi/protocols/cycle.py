@@ -283,22 +283,14 @@ EXCEPTION_GROUP = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11+; (
 
 
 def caused_by_disconnect(exc):
-    """Is ClientDisconnected in `exc`'s chain (its causes, contexts, or the
-    members of an exception group)?"""
-    seen = set()
-    pending = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ClientDisconnected):
-            return True
-        pending.append(current.__cause__)
-        pending.append(current.__context__)
-        if isinstance(current, EXCEPTION_GROUP):  # anyio task groups wrap what they re-raise
-            pending.extend(current.exceptions)
-    return False
+    """Did the client leaving raise `exc`: ClientDisconnected itself, an
+    exception raised directly while handling it (Starlette's ClientDisconnect),
+    or a group (anyio's task groups) of only such exceptions?  An app bug met
+    further on, in code that handles the disconnect, is none of these."""
+    if isinstance(exc, EXCEPTION_GROUP):
+        return all(caused_by_disconnect(member) for member in exc.exceptions)
+    return (isinstance(exc, ClientDisconnected) or isinstance(exc.__cause__, ClientDisconnected)
+            or isinstance(exc.__context__, ClientDisconnected))
 
 
 def as_message(message):
