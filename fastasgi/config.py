@@ -271,6 +271,17 @@ class Config:
             logging.getLogger("fastasgi.access").handlers = []
             logging.getLogger("fastasgi.access").propagate = False
 
+    def load_app(self):
+        """The object --app names, imported; exits with STARTUP_FAILURE if it cannot be."""
+        try:
+            return import_from_string(self.app)
+        except ImportFromStringError as exc:
+            # The one-line summary always; the traceback from --log-level debug on.
+            logger.error("Error loading ASGI app. %s", exc)
+            if exc.__cause__ is not None and logger.isEnabledFor(logging.DEBUG):
+                logger.debug("The import failed with:", exc_info=exc.__cause__)
+            sys.exit(STARTUP_FAILURE)
+
     def load(self):
         """Import and adapt the app; build the default header lines."""
         assert not self.loaded
@@ -293,20 +304,20 @@ class Config:
         self.upgrade_token = None if self.ws == "none" else b"websocket"
         if self.app_dir is not None:
             sys.path.insert(0, self.app_dir)
+        self.loaded_app = self.load_app()
+        # As uvicorn: an object that can be called with no arguments is an
+        # app factory, with or without --factory (without it, a warning).
         try:
-            self.loaded_app = import_from_string(self.app)
-        except ImportFromStringError as exc:
-            # The one-line summary always; the traceback from --log-level debug on.
-            logger.error("Error loading ASGI app. %s", exc)
-            if exc.__cause__ is not None and logger.isEnabledFor(logging.DEBUG):
-                logger.debug("The import failed with:", exc_info=exc.__cause__)
-            sys.exit(STARTUP_FAILURE)
-        if self.factory:
-            try:
-                self.loaded_app = self.loaded_app()
-            except TypeError as exc:
+            app = self.loaded_app()
+        except TypeError as exc:
+            if self.factory:
                 logger.error("Error loading ASGI app factory: %s", exc)
                 sys.exit(STARTUP_FAILURE)
+        else:
+            if not self.factory:
+                logger.warning("ASGI app factory detected. Using it, but please consider setting the "
+                               "--factory flag explicitly.")
+            self.loaded_app = app
         if not callable(self.loaded_app):
             logger.error("Error loading ASGI app. %r is not callable.", self.loaded_app)
             sys.exit(STARTUP_FAILURE)

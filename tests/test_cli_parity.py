@@ -180,3 +180,28 @@ def test_fd_of_a_tcp_socket_gives_real_addresses():
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
     assert process.returncode == STOPPED_BY_SIGTERM
+
+
+def test_every_cli_default_is_config_s():
+    """One declaration per option (issue 25): the CLI reads each default from
+    Config's signature, so the two cannot disagree.  The exceptions, each
+    for a reason, are listed here."""
+    from fastasgi.config import config_defaults
+
+    defaults = config_defaults()
+    cli_only = {
+        "app_dir": "",  # the working directory goes on sys.path, as with uvicorn's CLI
+        "log_config": None,  # main() passes Config's LOGGING_CONFIG, a dict no flag can spell
+    }
+    not_options = {"app", "version"}
+    params = {param.name: param for param in fastasgi_main.params}
+    assert set(params) - not_options == set(defaults)  # every Config option has its flag
+    for name, param in params.items():
+        if name in not_options:
+            continue
+        if name in cli_only:
+            assert param.default == cli_only[name], name
+        elif param.multiple:
+            assert defaults[name] is None, name  # a repeatable flag never given: none of them
+        else:
+            assert param.default == defaults[name], name

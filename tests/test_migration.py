@@ -270,6 +270,22 @@ def test_get_loop_factory_as_uvicorn_s():
     assert factory is custom_loop_factory
 
 
+def test_an_app_factory_is_detected_without_the_flag(start_server, implementation):
+    server = start_server("tests.process_apps:create_app", implementation)
+    assert httpx.get(server.url + "/").text == "ok"
+    assert "ASGI app factory detected. Using it, but please consider setting the --factory flag" in server.log
+
+
+def test_load_app_as_uvicorn_s():
+    from fastasgi import Config
+    from tests import migration_apps
+
+    assert Config(APP, log_config=None).load_app() is migration_apps.app
+    with pytest.raises(SystemExit) as info:
+        Config("tests.migration_apps:missing", log_config=None).load_app()
+    assert info.value.code == STARTUP_FAILURE
+
+
 # -- 9. --limit-max-requests-jitter takes uvicorn's range -------------------------------
 def test_negative_jitter_is_refused(implementation):
     result = run_cli([APP, "--limit-max-requests-jitter", "-1"], implementation)
