@@ -258,14 +258,21 @@ def test_unserved_loop_and_http_values_are_refused_with_advice(implementation, f
 
 
 def test_get_loop_factory_as_uvicorn_s():
-    import uvloop
-
     from fastasgi import Config
+    from fastasgi.importer import MissingDependency
     from tests.migration_apps import custom_loop_factory
 
     assert Config(APP, loop="none", log_config=None).get_loop_factory() is None
     assert Config(APP, loop="asyncio", log_config=None).get_loop_factory() is asyncio.new_event_loop
-    assert Config(APP, loop="uvloop", log_config=None).get_loop_factory() is uvloop.new_event_loop
+    try:
+        import uvloop
+    except ImportError:  # PyPy: uvloop is CPython's only
+        with pytest.raises(MissingDependency):
+            Config(APP, loop="uvloop", log_config=None).get_loop_factory()
+        assert Config(APP, loop="auto", log_config=None).get_loop_factory() is asyncio.new_event_loop
+    else:
+        assert Config(APP, loop="uvloop", log_config=None).get_loop_factory() is uvloop.new_event_loop
+        assert Config(APP, loop="auto", log_config=None).get_loop_factory() is uvloop.new_event_loop
     factory = Config(APP, loop="tests.migration_apps:custom_loop_factory", log_config=None).get_loop_factory()
     assert factory is custom_loop_factory
 

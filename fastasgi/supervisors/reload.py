@@ -28,7 +28,10 @@ def run_child(config, sockets, supervisor_pid):
     config.configure_logging()
     server = Server(config)
     server.heartbeat = lambda: stop_if_orphaned(server, supervisor_pid)
-    server.run(sockets=sockets)
+    try:
+        server.run(sockets=sockets)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C reached the whole group: the reloader stops too, no traceback needed
 
 
 class ChangeReload:
