@@ -107,7 +107,8 @@ def print_version(ctx, param, value):
               help="Logging configuration file. Supported formats: .ini, .json, .yaml.")
 @click.option("--log-level", type=click.Choice(list(LOG_LEVELS)), default=DEFAULTS["log_level"],
               help="Log level. [default: info]", show_default=True)
-@click.option("--access-log/--no-access-log", is_flag=True, default=DEFAULTS["access_log"], help="Enable/Disable access log.")
+@click.option("--access-log/--no-access-log", is_flag=True, default=DEFAULTS["access_log"],
+              help="Enable/Disable access log.")
 @click.option("--use-colors/--no-use-colors", is_flag=True, default=DEFAULTS["use_colors"],
               help="Enable/Disable colorized logging.")
 @click.option("--proxy-headers/--no-proxy-headers", is_flag=True, default=DEFAULTS["proxy_headers"],

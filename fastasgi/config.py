@@ -134,6 +134,7 @@ class Config:
         ssl_ciphers=None,
         http2=False,
         reset_contextvars=False,
+        ssl_context_factory=None,
     ):
         self.app = app
         self.host = host
@@ -193,6 +194,8 @@ class Config:
         self.ssl_server_cert = None
         self.http2 = http2
         self.reset_contextvars = reset_contextvars
+        # (config, default_factory) -> SSLContext, as uvicorn's: from Python only, no flag.
+        self.ssl_context_factory = ssl_context_factory
         self.loaded = False
         self.forwarded_policy = None  # set by load() under --proxy-headers
         self.configure_logging()
@@ -230,7 +233,7 @@ class Config:
 
     @property
     def is_ssl(self):
-        return bool(self.ssl_keyfile or self.ssl_certfile)
+        return bool(self.ssl_keyfile or self.ssl_certfile or self.ssl_context_factory)
 
     @property
     def custom_http_protocol(self):
@@ -359,20 +362,33 @@ class Config:
         self.loaded = True
 
     def load_ssl(self):
-        """The server's SSLContext from the --ssl-* settings (None without TLS)."""
+        """The server's SSLContext from the --ssl-* settings, or from
+        ssl_context_factory (None without TLS)."""
         if not self.is_ssl:
             self.ssl = None
             return None
+        if self.ssl_context_factory is not None:
+            context = self.ssl_context_factory(self, self._default_ssl_context)
+            if not isinstance(context, ssl.SSLContext):
+                raise TypeError(f"ssl_context_factory must return an ssl.SSLContext, got {type(context).__name__}")
+            self.ssl = context
+        else:
+            self.ssl = self._default_ssl_context()
+        if self.ssl_certfile:
+            with open(self.ssl_certfile) as file:  # for the ASGI tls extension's server_cert
+                self.ssl_server_cert = file.read()
+        return self.ssl
+
+    def _default_ssl_context(self):
+        """The SSLContext the --ssl-* settings describe (what ssl_context_factory gets to start from)."""
         if not self.ssl_certfile:
-            raise ValueError("--ssl-keyfile needs --ssl-certfile.")
-        self.ssl = create_ssl_context(
+            raise ValueError("--ssl-keyfile needs --ssl-certfile." if self.ssl_keyfile else
+                             "The default SSL context needs ssl_certfile.")
+        return create_ssl_context(
             certfile=self.ssl_certfile, keyfile=self.ssl_keyfile, password=self.ssl_keyfile_password,
             ssl_version=self.ssl_version, cert_reqs=self.ssl_cert_reqs, ca_certs=self.ssl_ca_certs,
             ciphers=self.ssl_ciphers,
         )
-        with open(self.ssl_certfile) as file:  # for the ASGI tls extension's server_cert
-            self.ssl_server_cert = file.read()
-        return self.ssl
 
     def bind_socket(self):
         """The listening socket a supervisor binds once and shares with its workers."""

@@ -78,7 +78,7 @@ class Server:
             config.loaded_app = ConcurrencyLimitMiddleware(app, config.limit_concurrency, self.server_state)
         try:
             config.load_ssl()
-        except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError
+        except (ValueError, TypeError, OSError) as exc:  # ssl.SSLError is an OSError
             logger.error("Invalid TLS settings: %s", exc)
             sys.exit(STARTUP_FAILURE)
         self.lifespan = Lifespan(config)

@@ -5,6 +5,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from websockets.asyncio.client import connect
 from fastasgi.config import STARTUP_FAILURE
 
 from .conftest import ROOT, read_response, recv_until_closed
-from .process_utils import STOPPED_BY_SIGTERM, free_port, wait_serving, wait_until
+from .process_utils import STOPPED_BY_SIGTERM, free_port, make_certificate, wait_serving, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -291,6 +292,47 @@ def test_load_app_as_uvicorn_s():
     with pytest.raises(SystemExit) as info:
         Config("tests.migration_apps:missing", log_config=None).load_app()
     assert info.value.code == STARTUP_FAILURE
+
+
+TLS_FROM_A_FACTORY = """
+import sys
+import fastasgi
+from tests.migration_apps import app
+
+def ssl_context_factory(config, default_factory):
+    context = default_factory()  # from the ssl_* settings, as uvicorn's
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+fastasgi.run(app, host="127.0.0.1", port=0, http=sys.argv[1], ssl_certfile=sys.argv[2], ssl_keyfile=sys.argv[3],
+             ssl_context_factory=ssl_context_factory)
+"""
+
+
+def test_ssl_context_factory_builds_the_context(implementation, tmp_path):
+    cert, key = make_certificate(str(tmp_path))
+    script = tmp_path / "tls_factory.py"
+    script.write_text(TLS_FROM_A_FACTORY)
+    process = subprocess.Popen([sys.executable, str(script), http_flag(implementation), cert, key], cwd=ROOT,
+                               env=environment(implementation, PYTHONPATH=ROOT), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = None
+        for line in process.stdout:
+            if "running on https://" in line:
+                port = int(line.split("https://127.0.0.1:")[1].split()[0])
+                break
+        assert port, "the server did not start"
+        client = ssl.create_default_context(cafile=cert)
+        client.set_alpn_protocols(["http/1.1"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with client.wrap_socket(raw, server_hostname="localhost") as tls:
+                assert tls.selected_alpn_protocol() == "http/1.1"  # set by the factory
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                assert read_response(tls)[2] == b"ok"
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
 
 
 # -- 9. --limit-max-requests-jitter takes uvicorn's range -------------------------------
