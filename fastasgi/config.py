@@ -135,6 +135,8 @@ class Config:
         http2=False,
         reset_contextvars=False,
         ssl_context_factory=None,
+        callback_notify=None,
+        timeout_notify=30,
     ):
         self.app = app
         self.host = host
@@ -196,6 +198,10 @@ class Config:
         self.reset_contextvars = reset_contextvars
         # (config, default_factory) -> SSLContext, as uvicorn's: from Python only, no flag.
         self.ssl_context_factory = ssl_context_factory
+        # An async callable the server awaits every timeout_notify seconds, as
+        # uvicorn's (old gunicorn workers used it as a heartbeat); Python only.
+        self.callback_notify = callback_notify
+        self.timeout_notify = timeout_notify
         self.loaded = False
         self.forwarded_policy = None  # set by load() under --proxy-headers
         self.configure_logging()

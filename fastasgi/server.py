@@ -28,6 +28,7 @@ logger = logging.getLogger("fastasgi.error")
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 TICK_SECONDS = 0.1
+TICKS_PER_DAY = 864000  # on_tick's counter wraps here, as uvicorn's
 # Loop turns from a socket's accept() to its protocol's connection_made:
 # asyncio's accept runs a task, whose transport schedules the callback.
 ACCEPT_TURNS = 3
@@ -46,6 +47,7 @@ class Server:
         # Called every tick once serving: supervisors and gunicorn use it as a heartbeat.
         self.heartbeat = None
         self._captured_signals = []  # what stopped serve(), to raise again after it
+        self._last_notified = 0.0  # for Config.callback_notify
         limit = config.limit_max_requests
         if limit is not None:
             # Jitter staggers the restarts of workers that started together.
@@ -151,18 +153,36 @@ class Server:
                             "https" if config.ssl else "http", host, port)
 
     async def main_loop(self):
-        loop = asyncio.get_running_loop()
-        limit = self.limit_max_requests
-        if self.heartbeat is not None:
-            self.heartbeat()  # serving from now on: a loop blocked by the first request counts as hung
-        while not self.should_exit:
+        # The first tick's heartbeat says: serving from now on (a loop blocked
+        # by the first request counts as hung).
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % TICKS_PER_DAY
             await asyncio.sleep(TICK_SECONDS)
-            self._tick(loop)
-            if self.heartbeat is not None:
-                self.heartbeat()
-            if limit is not None and self.server_state.total_requests >= limit:
-                logger.info("Maximum request limit of %d exceeded. Terminating process.", limit)
-                self.should_exit = True
+
+    async def on_tick(self, counter):
+        """Every TICK_SECONDS while serving; True once the server should stop.
+
+        As uvicorn's: a subclass may override it (calling this one) to stop
+        the server on a condition of its own.
+        """
+        config = self.config
+        self._tick(asyncio.get_running_loop())
+        if self.heartbeat is not None:
+            self.heartbeat()
+        if config.callback_notify is not None:
+            now = time.monotonic()
+            if now - self._last_notified > config.timeout_notify:
+                self._last_notified = now
+                await config.callback_notify()
+        if self.should_exit:
+            return True
+        limit = self.limit_max_requests
+        if limit is not None and self.server_state.total_requests >= limit:
+            logger.info("Maximum request limit of %d exceeded. Terminating process.", limit)
+            self.should_exit = True
+            return True
+        return False
 
     def _tick(self, loop):
         """Refresh the clock and date header; expire timed-out connections."""

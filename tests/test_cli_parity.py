@@ -194,7 +194,8 @@ def test_every_cli_default_is_config_s():
         "log_config": None,  # main() passes Config's LOGGING_CONFIG, a dict no flag can spell
     }
     not_options = {"app", "version"}
-    python_only = {"ssl_context_factory"}  # a callable: uvicorn has no flag for it either
+    # Callables and their settings: uvicorn has no flags for them either.
+    python_only = {"ssl_context_factory", "callback_notify", "timeout_notify"}
     params = {param.name: param for param in fastasgi_main.params}
     assert set(params) - not_options == set(defaults) - python_only  # every other option has its flag
     for name, param in params.items():

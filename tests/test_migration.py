@@ -161,6 +161,38 @@ def test_capture_signals_restores_the_handler_and_raises_the_signal_again():
         signal.signal(signal.SIGTERM, previous)
 
 
+ON_TICK_SUBCLASS = """
+import asyncio, sys
+import fastasgi
+from tests.migration_apps import app
+
+notified = []
+
+async def notify():
+    notified.append(1)
+
+class StopsAfterFiveTicks(fastasgi.Server):
+    async def on_tick(self, counter):
+        return await super().on_tick(counter) or counter >= 5
+
+config = fastasgi.Config(app, host="127.0.0.1", port=0, http=sys.argv[1], callback_notify=notify, timeout_notify=0)
+asyncio.run(StopsAfterFiveTicks(config).serve())
+print("stopped by on_tick, notified", len(notified), flush=True)
+"""
+
+
+def test_a_server_subclass_stops_itself_from_on_tick(implementation, tmp_path):
+    script = tmp_path / "on_tick.py"
+    script.write_text(ON_TICK_SUBCLASS)
+    result = subprocess.run([sys.executable, str(script), http_flag(implementation)], cwd=ROOT,
+                            env=environment(implementation, PYTHONPATH=ROOT), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=20)
+    assert result.returncode == 0, result.stdout
+    assert "Finished server process" in result.stdout
+    notified = int(result.stdout.split("stopped by on_tick, notified ")[1].split()[0])
+    assert notified >= 5  # callback_notify awaited on every tick with timeout_notify=0
+
+
 def test_workers_exit_0_on_sigterm_as_uvicorn_s_supervisor(start_server, implementation):
     server = start_server(APP, implementation, "--workers", "2")
     assert httpx.get(server.url + "/").text == "ok"
