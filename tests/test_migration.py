@@ -212,10 +212,12 @@ def test_port_in_use_exits_3(implementation):
             assert "address already in use" in result.stdout.lower()
 
 
-def test_bad_host_exits_3(implementation):
-    result = run_cli([APP, "--http", http_flag(implementation), "--host", "256.0.0.1", "--port", "0"],
+def test_a_host_not_on_this_machine_exits_3(implementation):
+    # 192.0.2.1 is TEST-NET-1 (RFC 5737): no interface has it, so bind() fails at once.
+    result = run_cli([APP, "--http", http_flag(implementation), "--host", "192.0.2.1", "--port", "0"],
                      implementation)
     assert result.returncode == STARTUP_FAILURE, result.stdout
+    assert "192.0.2.1" in result.stdout and "Traceback" not in result.stdout
 
 
 # -- 5. an import error shows its traceback from --log-level debug ----------------------
