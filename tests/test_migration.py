@@ -380,6 +380,23 @@ def test_negative_jitter_is_refused(implementation):
         Config(APP, limit_max_requests_jitter=-1, log_config=None)
 
 
+# -- 10. --limit-concurrency N serves N requests (a documented difference) ------------
+def test_limit_concurrency_serves_n_slow_requests(start_server, implementation):
+    """uvicorn counts the request's own connection, so N=2 answers three slow
+    requests 200, 503, 503; fastasgi answers 200, 200, 503 (docs/migration.md)."""
+    server = start_server("tests.process_apps:app", implementation, "--limit-concurrency", "2")
+    socks = []
+    for _ in range(3):
+        sock = server.connect()
+        sock.sendall(b"GET /sleep?s=0.6 HTTP/1.1\r\nHost: t\r\n\r\n")
+        socks.append(sock)
+        time.sleep(0.15)  # each request is running before the next connects
+    statuses = [read_response(sock)[0] for sock in socks]
+    for sock in socks:
+        sock.close()
+    assert statuses == [200, 200, 503]
+
+
 # -- 11. each refusal names the flag that raises its limit ------------------------------
 @pytest.mark.parametrize("request_bytes,status,flag", [
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "--limit-request-line"),
