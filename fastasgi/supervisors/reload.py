@@ -1,11 +1,9 @@
 """--reload: serve from a child process and restart it when files change.
 
 The supervisor binds the socket once and keeps it, so clients queue in the
-kernel while the child restarts.  Changes come from watchfiles when it is
-installed (fastasgi[standard]) and from polling file modification times
-otherwise; both honour --reload-dir, --reload-include, --reload-exclude and
-wait --reload-delay seconds between checks.  The child is spawned, not
-forked, so every restart imports the app's code afresh.
+kernel while the child restarts.  What it watches, and how, is in watch.py.
+The child is spawned, not forked, so every restart imports the app's code
+afresh.
 """
 import logging
 import multiprocessing
@@ -15,7 +13,7 @@ import threading
 
 from ..server import Server
 from . import stop_if_orphaned
-from .watch import FileFilter, StatWatcher, WatchFilesWatcher, resolve_watch  # noqa: F401 - resolve_watch re-exported
+from .watch import FileFilter, StatWatcher, WatchFilesWatcher
 
 logger = logging.getLogger("fastasgi.error")
 
