@@ -2,7 +2,6 @@
 import logging
 import os
 import platform
-import ssl
 import sys
 
 import click
@@ -15,15 +14,19 @@ from .config import (
     LIFESPAN_CHOICES,
     LOG_LEVELS,
     LOOP_CHOICES,
-    SSL_PROTOCOL_VERSION,
+    STARTUP_FAILURE,
     WS_CHOICES,
     Config,
-    MissingDependency,
+    config_defaults,
 )
+from .importer import MissingDependency
 from .logging import LOGGING_CONFIG
-from .server import STARTUP_FAILURE, Server
+from .server import Server
 
 logger = logging.getLogger("fastasgi.error")
+
+# Each option's default, from Config: declared there once, read here.
+DEFAULTS = config_defaults()
 
 
 def _loop_name():
@@ -51,14 +54,14 @@ def print_version(ctx, param, value):
 
 @click.command(context_settings={"auto_envvar_prefix": "FASTASGI"})
 @click.argument("app", envvar="FASTASGI_APP")
-@click.option("--host", type=str, default="127.0.0.1", show_default=True,
+@click.option("--host", type=str, default=DEFAULTS["host"], show_default=True,
               help="Bind socket to this host. Use --host 0.0.0.0 to make the application "
                    "available on your local network. IPv6 addresses are supported, for example: --host '::'.")
-@click.option("--port", type=int, default=8000, show_default=True,
+@click.option("--port", type=int, default=DEFAULTS["port"], show_default=True,
               help="Bind socket to this port. If 0, an available port will be picked.")
-@click.option("--uds", type=str, default=None, help="Bind to a UNIX domain socket.")
-@click.option("--fd", type=int, default=None, help="Bind to socket from this file descriptor.")
-@click.option("--reload", is_flag=True, default=False, help="Enable auto-reload.")
+@click.option("--uds", type=str, default=DEFAULTS["uds"], help="Bind to a UNIX domain socket.")
+@click.option("--fd", type=int, default=DEFAULTS["fd"], help="Bind to socket from this file descriptor.")
+@click.option("--reload", is_flag=True, default=DEFAULTS["reload"], help="Enable auto-reload.")
 @click.option("--reload-dir", "reload_dirs", multiple=True, type=click.Path(exists=True),
               help="Set reload directories explicitly, instead of using the current working directory.")
 @click.option("--reload-include", "reload_includes", multiple=True,
@@ -67,118 +70,123 @@ def print_version(ctx, param, value):
 @click.option("--reload-exclude", "reload_excludes", multiple=True,
               help="Set glob patterns to exclude while watching for files. Includes '.*, .py[cod], .sw.*, ~*' "
                    "by default; these defaults can be overridden with `--reload-include`.")
-@click.option("--reload-delay", type=float, default=0.25, show_default=True,
+@click.option("--reload-delay", type=float, default=DEFAULTS["reload_delay"], show_default=True,
               help="Delay between previous and next check if application needs to be. Defaults to 0.25s.")
-@click.option("--workers", type=int, default=None,
+@click.option("--workers", type=int, default=DEFAULTS["workers"],
               help="Number of worker processes. Defaults to the $WEB_CONCURRENCY environment variable "
                    "if available, or 1. Not valid with --reload.")
-@click.option("--loop", type=click.Choice(LOOP_CHOICES), default="auto", show_default=True,
-              help="Event loop implementation.")
-@click.option("--http", type=click.Choice(HTTP_CHOICES), default="auto", show_default=True,
+@click.option("--loop", type=str, metavar=f"[{'|'.join(LOOP_CHOICES)}|module:factory]", default=DEFAULTS["loop"],
+              show_default=True, help="Event loop factory implementation.")
+@click.option("--http", type=str, metavar=f"[{'|'.join(HTTP_CHOICES)}|module:Protocol]", default=DEFAULTS["http"],
+              show_default=True,
               help="HTTP protocol implementation: httptools runs fastasgi's compiled parser, "
                    "h11 its pure-Python twin.")
-@click.option("--http2", is_flag=True, default=False, show_default=True,
-              help="Enable HTTP/2 support (not available in fastasgi yet: fails at startup).")
-@click.option("--ws", type=click.Choice(WS_CHOICES), default="auto", show_default=True,
+@click.option("--http2", is_flag=True, default=DEFAULTS["http2"], show_default=True,
+              help="Enable HTTP/2 support (fastasgi does not serve HTTP/2 yet: fails at startup).")
+@click.option("--ws", type=click.Choice(WS_CHOICES), default=DEFAULTS["ws"], show_default=True,
               help="WebSocket protocol implementation (websockets' sans-I/O protocol); "
                    "none serves upgrade requests as plain HTTP.")
-@click.option("--ws-max-size", type=int, default=16777216, show_default=True,
+@click.option("--ws-max-size", type=int, default=DEFAULTS["ws_max_size"], show_default=True,
               help="WebSocket max size message in bytes")
-@click.option("--ws-max-queue", type=int, default=32, show_default=True,
+@click.option("--ws-max-queue", type=int, default=DEFAULTS["ws_max_queue"], show_default=True,
               help="The maximum length of the WebSocket message queue.")
-@click.option("--ws-ping-interval", type=float, default=20.0, show_default=True,
+@click.option("--ws-ping-interval", type=float, default=DEFAULTS["ws_ping_interval"], show_default=True,
               help="WebSocket ping interval in seconds.")
-@click.option("--ws-ping-timeout", type=float, default=20.0, show_default=True,
+@click.option("--ws-ping-timeout", type=float, default=DEFAULTS["ws_ping_timeout"], show_default=True,
               help="WebSocket ping timeout in seconds.")
-@click.option("--ws-per-message-deflate", type=bool, default=True, show_default=True,
+@click.option("--ws-per-message-deflate", type=bool, default=DEFAULTS["ws_per_message_deflate"], show_default=True,
               help="WebSocket per-message-deflate compression")
-@click.option("--lifespan", type=click.Choice(LIFESPAN_CHOICES), default="auto", show_default=True,
+@click.option("--lifespan", type=click.Choice(LIFESPAN_CHOICES), default=DEFAULTS["lifespan"], show_default=True,
               help="Lifespan implementation.")
-@click.option("--interface", type=click.Choice(INTERFACE_CHOICES), default="auto", show_default=True,
+@click.option("--interface", type=click.Choice(INTERFACE_CHOICES), default=DEFAULTS["interface"], show_default=True,
               help="Select ASGI3, ASGI2, or WSGI as the application interface.")
-@click.option("--env-file", type=click.Path(exists=True), default=None,
+@click.option("--env-file", type=click.Path(exists=True), default=DEFAULTS["env_file"],
               help="Environment configuration file (needs python-dotenv).")
+# None here: main() passes Config's default (LOGGING_CONFIG, a dict no flag can spell).
 @click.option("--log-config", type=click.Path(exists=True), default=None,
               help="Logging configuration file. Supported formats: .ini, .json, .yaml.")
-@click.option("--log-level", type=click.Choice(list(LOG_LEVELS)), default=None,
+@click.option("--log-level", type=click.Choice(list(LOG_LEVELS)), default=DEFAULTS["log_level"],
               help="Log level. [default: info]", show_default=True)
-@click.option("--access-log/--no-access-log", is_flag=True, default=True, help="Enable/Disable access log.")
-@click.option("--use-colors/--no-use-colors", is_flag=True, default=None,
+@click.option("--access-log/--no-access-log", is_flag=True, default=DEFAULTS["access_log"],
+              help="Enable/Disable access log.")
+@click.option("--use-colors/--no-use-colors", is_flag=True, default=DEFAULTS["use_colors"],
               help="Enable/Disable colorized logging.")
-@click.option("--proxy-headers/--no-proxy-headers", is_flag=True, default=True,
+@click.option("--proxy-headers/--no-proxy-headers", is_flag=True, default=DEFAULTS["proxy_headers"],
               help="Enable/Disable X-Forwarded-Proto, X-Forwarded-For to populate url scheme and "
                    "remote address info.")
-@click.option("--forwarded-allow-ips", type=str, default=None,
+@click.option("--forwarded-allow-ips", type=str, default=DEFAULTS["forwarded_allow_ips"],
               help="Comma separated list of IP Addresses, IP Networks, or literals (e.g. UNIX Socket path) "
                    "to trust with proxy headers. Defaults to the $FORWARDED_ALLOW_IPS environment variable "
                    "if available, or '127.0.0.1,::1'. The literal '*' means trust everything.")
-@click.option("--root-path", type=str, default="",
+@click.option("--root-path", type=str, default=DEFAULTS["root_path"],
               help="Set the ASGI 'root_path' for applications submounted below a given URL path.")
-@click.option("--limit-concurrency", type=int, default=None,
+@click.option("--limit-concurrency", type=int, default=DEFAULTS["limit_concurrency"],
               help="Maximum number of concurrent connections or tasks to allow, before issuing "
                    "HTTP 503 responses.")
-@click.option("--backlog", type=int, default=2048, show_default=True,
+@click.option("--backlog", type=int, default=DEFAULTS["backlog"], show_default=True,
               help="Maximum number of connections to hold in backlog")
-@click.option("--limit-max-requests", type=int, default=None,
+@click.option("--limit-max-requests", type=int, default=DEFAULTS["limit_max_requests"],
               help="Maximum number of requests to service before terminating the process.")
-@click.option("--limit-max-requests-jitter", type=int, default=0, show_default=True,
+@click.option("--limit-max-requests-jitter", type=click.IntRange(min=0), default=DEFAULTS["limit_max_requests_jitter"],
+              show_default=True,
               help="Maximum jitter to add to limit_max_requests. Staggers worker restarts to avoid "
                    "all workers restarting simultaneously.")
-@click.option("--timeout-keep-alive", type=int, default=5, show_default=True,
+@click.option("--timeout-keep-alive", type=int, default=DEFAULTS["timeout_keep_alive"], show_default=True,
               help="Close Keep-Alive connections if no new data is received within this timeout.")
-@click.option("--timeout-graceful-shutdown", type=int, default=None,
+@click.option("--timeout-graceful-shutdown", type=int, default=DEFAULTS["timeout_graceful_shutdown"],
               help="Maximum number of seconds to wait for graceful shutdown.")
 @click.option("--timeout-worker-healthcheck", "--worker-healthcheck-timeout", "timeout_worker_healthcheck",
-              type=int, default=5, show_default=True,
+              type=int, default=DEFAULTS["timeout_worker_healthcheck"], show_default=True,
               help="Maximum number of seconds to wait for a worker to respond to a healthcheck.")
-@click.option("--ssl-keyfile", type=str, default=None, help="SSL key file")
-@click.option("--ssl-certfile", type=str, default=None, help="SSL certificate file")
-@click.option("--ssl-keyfile-password", type=str, default=None, help="SSL keyfile password")
-@click.option("--ssl-version", type=int, default=int(SSL_PROTOCOL_VERSION), show_default=True,
+@click.option("--ssl-keyfile", type=str, default=DEFAULTS["ssl_keyfile"], help="SSL key file")
+@click.option("--ssl-certfile", type=str, default=DEFAULTS["ssl_certfile"], help="SSL certificate file")
+@click.option("--ssl-keyfile-password", type=str, default=DEFAULTS["ssl_keyfile_password"], help="SSL keyfile password")
+@click.option("--ssl-version", type=int, default=int(DEFAULTS["ssl_version"]), show_default=True,
               help="SSL version to use (see stdlib ssl module's)")
-@click.option("--ssl-cert-reqs", type=int, default=int(ssl.CERT_NONE), show_default=True,
+@click.option("--ssl-cert-reqs", type=int, default=int(DEFAULTS["ssl_cert_reqs"]), show_default=True,
               help="Whether client certificate is required (see stdlib ssl module's)")
-@click.option("--ssl-ca-certs", type=str, default=None, help="CA certificates file")
-@click.option("--ssl-ciphers", type=str, default=None,
+@click.option("--ssl-ca-certs", type=str, default=DEFAULTS["ssl_ca_certs"], help="CA certificates file")
+@click.option("--ssl-ciphers", type=str, default=DEFAULTS["ssl_ciphers"],
               help="Ciphers to use (see stdlib ssl module's). Defaults to OpenSSL's safe defaults.")
-@click.option("--timeout-request-header", type=float, default=10, show_default=True,
+@click.option("--timeout-request-header", type=float, default=DEFAULTS["timeout_request_header"], show_default=True,
               help="Close a connection whose request head is not complete within this many seconds "
                    "(slow-client protection; fastasgi only).")
-@click.option("--timeout-request-body", type=float, default=60, show_default=True,
+@click.option("--timeout-request-body", type=float, default=DEFAULTS["timeout_request_body"], show_default=True,
               help="Close a connection whose request body sends no bytes for this many seconds while "
                    "the app waits for it (answered 408 if no response started; 0 disables; fastasgi only).")
-@click.option("--timeout-request-body-total", type=float, default=None,
+@click.option("--timeout-request-body-total", type=float, default=DEFAULTS["timeout_request_body_total"],
               help="Close a connection whose request body is not complete within this many seconds of "
                    "waiting on the client, however steadily it trickles (answered 408 if no response "
                    "started). Off by default; fastasgi only.")
-@click.option("--timeout-write", type=float, default=60, show_default=True,
+@click.option("--timeout-write", type=float, default=DEFAULTS["timeout_write"], show_default=True,
               help="Abort a connection whose client reads none of the response for this many seconds "
                    "while the server has bytes to send (0 disables; fastasgi only).")
-@click.option("--limit-request-line", type=int, default=8190, show_default=True,
+@click.option("--limit-request-line", type=int, default=DEFAULTS["limit_request_line"], show_default=True,
               help="Maximum size of the request line in bytes; longer lines get 414. 0 for no limit.")
-@click.option("--limit-request-fields", type=int, default=100, show_default=True,
+@click.option("--limit-request-fields", type=int, default=DEFAULTS["limit_request_fields"], show_default=True,
               help="Maximum number of header fields in a request; more get 431. 0 for no limit.")
-@click.option("--limit-request-header-size", type=int, default=65536, show_default=True,
+@click.option("--limit-request-header-size", type=int, default=DEFAULTS["limit_request_header_size"], show_default=True,
               help="Maximum size of the request head (request line and headers) in bytes; larger "
                    "heads get 431. --h11-max-incomplete-event-size overrides it when given.")
-@click.option("--limit-request-body", type=int, default=None,
+@click.option("--limit-request-body", type=int, default=DEFAULTS["limit_request_body"],
               help="Maximum size of a request body in bytes; larger bodies get 413 (by Content-Length "
                    "up front, by counting for chunked bodies). No limit by default.")
-@click.option("--server-header/--no-server-header", is_flag=True, default=True,
+@click.option("--server-header/--no-server-header", is_flag=True, default=DEFAULTS["server_header"],
               help="Enable/Disable default Server header.")
-@click.option("--date-header/--no-date-header", is_flag=True, default=True,
+@click.option("--date-header/--no-date-header", is_flag=True, default=DEFAULTS["date_header"],
               help="Enable/Disable default Date header.")
 @click.option("--header", "headers", multiple=True,
               help="Specify custom default HTTP response headers as a Name:Value pair")
-@click.option("--h11-max-incomplete-event-size", type=int, default=None,
+@click.option("--h11-max-incomplete-event-size", type=int, default=DEFAULTS["h11_max_incomplete_event_size"],
               help="For h11, the maximum number of bytes to buffer of an incomplete event. "
                    "In fastasgi this is the request head size limit on both implementations.")
+# "", not Config's None: from the command line the working directory goes on sys.path, as with uvicorn.
 @click.option("--app-dir", default="", show_default=True,
               help="Look for APP in the specified directory, by adding this to the PYTHONPATH. "
                    "Defaults to the current working directory.")
-@click.option("--reset-contextvars", is_flag=True, default=False, show_default=True,
+@click.option("--reset-contextvars", is_flag=True, default=DEFAULTS["reset_contextvars"], show_default=True,
               help="Run each ASGI request in a fresh contextvars.Context. Hides context set in the lifespan.")
-@click.option("--factory", is_flag=True, default=False,
+@click.option("--factory", is_flag=True, default=DEFAULTS["factory"],
               help="Treat APP as an application factory, i.e. a () -> <ASGI app> callable.")
 @click.option("--version", is_flag=True, callback=print_version, expose_value=False, is_eager=True,
               help="Display the fastasgi version, implementation and loop, and exit.")
@@ -193,13 +201,16 @@ def run(app, **kwargs):
 
     One process by default; a supervisor with --reload (a child restarted on
     changes) or --workers N (N children sharing the socket the supervisor binds).
+    A server that cannot start exits with STARTUP_FAILURE (3).  As uvicorn's,
+    a single server re-raises the SIGTERM that stopped it once it has drained
+    (exit status 143 in a shell); SIGINT ends it with status 0.
     """
     kwargs.setdefault("log_config", LOGGING_CONFIG)
     try:
         config = Config(app, **kwargs)
-    except MissingDependency as exc:
+    except (MissingDependency, ValueError) as exc:
         logger.error("%s", exc)
-        sys.exit(1)
+        sys.exit(STARTUP_FAILURE)
     if config.use_subprocess and not isinstance(app, str):
         logger.warning("You must pass the application as an import string to enable 'reload' or 'workers'.")
         sys.exit(STARTUP_FAILURE)
@@ -212,6 +223,9 @@ def run(app, **kwargs):
             server.run()
     except KeyboardInterrupt:
         pass
+    except MissingDependency as exc:  # --loop uvloop without uvloop
+        logger.error("%s", exc)
+        sys.exit(STARTUP_FAILURE)
     finally:
         if config.uds and (server.started or config.use_subprocess) and os.path.exists(config.uds):
             os.remove(config.uds)  # the socket file is ours: leave no stale one behind
@@ -226,7 +240,7 @@ def _supervise(config):
         sock = config.bind_socket()
     except OSError as exc:
         logger.error(exc)
-        sys.exit(1)
+        sys.exit(STARTUP_FAILURE)
     try:
         if config.should_reload:
             from .supervisors.reload import ChangeReload

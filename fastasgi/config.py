@@ -3,6 +3,9 @@
 The constructor mirrors uvicorn.Config so `fastasgi.Config(...)` is a
 drop-in; `load()` imports the app, adapts its interface, and prepares the
 pre-encoded header lines the protocol adds to every response.
+
+Each option's default is declared once, in the constructor's signature:
+the command line reads it from there (config_defaults()).
 """
 import asyncio
 import inspect
@@ -13,8 +16,8 @@ import ssl
 import sys
 
 from . import _speedups
-from .importer import ImportFromStringError, import_from_string
-from .logging import LOGGING_CONFIG, TRACE_LOG_LEVEL
+from .importer import ImportFromStringError, MissingDependency, import_from_string, require  # noqa: F401
+from .logging import LOGGING_CONFIG, TRACE_LOG_LEVEL, alias_uvicorn_loggers
 from .middleware.asgi2 import ASGI2Middleware
 
 LOG_LEVELS = {
@@ -25,8 +28,18 @@ LOG_LEVELS = {
     "debug": logging.DEBUG,
     "trace": TRACE_LOG_LEVEL,
 }
-LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+# --loop also takes "module:attribute", a loop factory (as uvicorn does).
+# "none" leaves the choice to asyncio.
+LOOP_CHOICES = ("none", "auto", "asyncio", "uvloop")
+# --http also takes "module:attribute", an asyncio protocol class.
 HTTP_CHOICES = ("auto", "h11", "httptools")
+# uvicorn's values fastasgi does not serve, with what to use instead.
+UNSERVED_CHOICES = {
+    ("loop", "zuvloop"): "fastasgi does not run on zuvloop: use --loop uvloop (the default where "
+                         "uvloop is installed) or --loop asyncio.",
+    ("http", "zttp"): "fastasgi does not use zttp: its own HTTP/1.1 parser is compiled; use --http auto "
+                      "(or httptools for the compiled parser, h11 for the pure-Python one).",
+}
 LIFESPAN_CHOICES = ("auto", "on", "off")
 INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
 # uvicorn's names, so `--ws wsproto` keeps working: every one but "none" is
@@ -34,23 +47,12 @@ INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
 WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
 
 SSL_PROTOCOL_VERSION = ssl.PROTOCOL_TLS_SERVER
+# The exit status of a server that could not start (bad app, bind, TLS,
+# lifespan): uvicorn's, which scripts test for.
 STARTUP_FAILURE = 3
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 
 logger = logging.getLogger("fastasgi.error")
-
-
-class MissingDependency(ImportError):
-    """An optional library a flag needs is not installed: a one-line error."""
-
-
-def require(module, feature, package):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise MissingDependency(
-            f"{feature} needs the {package} package: pip install 'fastasgi[standard]'"
-        ) from None
 
 
 def create_ssl_context(certfile, keyfile, password, ssl_version, cert_reqs, ca_certs, ciphers):
@@ -62,6 +64,12 @@ def create_ssl_context(certfile, keyfile, password, ssl_version, cert_reqs, ca_c
     if ciphers:
         context.set_ciphers(ciphers)
     return context
+
+
+def config_defaults():
+    """{option: default} as Config's constructor declares them."""
+    parameters = inspect.signature(Config.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
 class Config:
@@ -127,14 +135,17 @@ class Config:
         ssl_ciphers=None,
         http2=False,
         reset_contextvars=False,
+        ssl_context_factory=None,
+        callback_notify=None,
+        timeout_notify=30,
     ):
         self.app = app
         self.host = host
         self.port = port
         self.uds = uds
         self.fd = fd
-        self.loop = _choice("loop", loop, LOOP_CHOICES)
-        self.http = _choice("http", http, HTTP_CHOICES)
+        self.loop = _choice("loop", loop, LOOP_CHOICES, import_string=True)
+        self.http = http if isinstance(http, type) else _choice("http", http, HTTP_CHOICES, import_string=True)
         self.ws = _choice("ws", ws, WS_CHOICES)
         self.ws_max_size = ws_max_size
         self.ws_max_queue = ws_max_queue
@@ -172,6 +183,8 @@ class Config:
         self.proxy_headers = proxy_headers
         self.limit_concurrency = limit_concurrency
         self.limit_max_requests = limit_max_requests
+        if limit_max_requests_jitter < 0:
+            raise ValueError("limit_max_requests_jitter must be 0 or more.")
         self.limit_max_requests_jitter = limit_max_requests_jitter
         self.timeout_worker_healthcheck = timeout_worker_healthcheck
         self.ssl_keyfile = ssl_keyfile
@@ -185,6 +198,12 @@ class Config:
         self.ssl_server_cert = None
         self.http2 = http2
         self.reset_contextvars = reset_contextvars
+        # (config, default_factory) -> SSLContext, as uvicorn's: from Python only, no flag.
+        self.ssl_context_factory = ssl_context_factory
+        # An async callable the server awaits every timeout_notify seconds, as
+        # uvicorn's (old gunicorn workers used it as a heartbeat); Python only.
+        self.callback_notify = callback_notify
+        self.timeout_notify = timeout_notify
         self.loaded = False
         self.forwarded_policy = None  # set by load() under --proxy-headers
         self.configure_logging()
@@ -205,7 +224,7 @@ class Config:
             logger.warning("Current configuration will not reload as not all conditions are met, "
                            "please refer to documentation.")
         if self.should_reload:
-            from .supervisors.reload import resolve_watch
+            from .supervisors.watch import resolve_watch
 
             (self.reload_dirs, self.reload_includes, self.reload_excludes,
              self.reload_dirs_excludes) = resolve_watch(reload_dirs, reload_includes, reload_excludes)
@@ -222,7 +241,12 @@ class Config:
 
     @property
     def is_ssl(self):
-        return bool(self.ssl_keyfile or self.ssl_certfile)
+        return bool(self.ssl_keyfile or self.ssl_certfile or self.ssl_context_factory)
+
+    @property
+    def custom_http_protocol(self):
+        """--http names a protocol class of the user's ("module:Class", or the class)."""
+        return self.http not in HTTP_CHOICES
 
     @property
     def asgi_version(self):
@@ -230,6 +254,8 @@ class Config:
 
     def speedups(self):
         """The hot-path implementation this server runs: --http picks the twin."""
+        if self.custom_http_protocol:
+            return _speedups.active
         if self.http == "h11":
             return _speedups.load("pure")
         if self.http == "httptools":
@@ -241,6 +267,7 @@ class Config:
 
     def configure_logging(self):
         logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
+        alias_uvicorn_loggers()
         if self.log_config:
             from .log_config import apply_log_config
 
@@ -249,14 +276,37 @@ class Config:
             level = LOG_LEVELS[self.log_level.lower()] if isinstance(self.log_level, str) else self.log_level
             logging.getLogger("fastasgi.error").setLevel(level)
             logging.getLogger("fastasgi.access").setLevel(level)
+            logging.getLogger("fastasgi.asgi").setLevel(level)
             logging.getLogger("fastasgi").setLevel(level)
         if self.access_log is False:
             logging.getLogger("fastasgi.access").handlers = []
             logging.getLogger("fastasgi.access").propagate = False
 
+    def load_app(self):
+        """The object --app names, imported; exits with STARTUP_FAILURE if it cannot be."""
+        try:
+            return import_from_string(self.app)
+        except ImportFromStringError as exc:
+            # The one-line summary always; the traceback from --log-level debug on.
+            logger.error("Error loading ASGI app. %s", exc)
+            if exc.__cause__ is not None and logger.isEnabledFor(logging.DEBUG):
+                logger.debug("The import failed with:", exc_info=exc.__cause__)
+            sys.exit(STARTUP_FAILURE)
+
     def load(self):
         """Import and adapt the app; build the default header lines."""
         assert not self.loaded
+        if self.http2:
+            logger.error("--http2: fastasgi does not serve HTTP/2 yet. Serve HTTP/1.1 (leave --http2 out), "
+                         "or terminate HTTP/2 at a proxy in front of fastasgi.")
+            sys.exit(STARTUP_FAILURE)
+        self.http_protocol_class = None  # fastasgi's own, chosen by the server from hot_paths
+        if self.custom_http_protocol:
+            try:
+                self.http_protocol_class = import_from_string(self.http)
+            except ImportFromStringError as exc:
+                logger.error("Error loading the --http protocol class. %s", exc)
+                sys.exit(STARTUP_FAILURE)
         self.encoded_headers = b"".join(_encode_header_line(h) for h in self.headers)
         self.server_line = b"server: fastasgi\r\n" if self.server_header else b""
         self.hot_paths = self.speedups()
@@ -265,20 +315,23 @@ class Config:
         self.upgrade_token = None if self.ws == "none" else b"websocket"
         if self.app_dir is not None:
             sys.path.insert(0, self.app_dir)
+        self.loaded_app = self.load_app()
+        # As uvicorn: an object that can be called with no arguments is an
+        # app factory, with or without --factory (without it, a warning).
         try:
-            self.loaded_app = import_from_string(self.app)
-        except ImportFromStringError as exc:
-            logger.error("Error loading ASGI app. %s", exc)
-            sys.exit(1)
-        if self.factory:
-            try:
-                self.loaded_app = self.loaded_app()
-            except TypeError as exc:
+            app = self.loaded_app()
+        except TypeError as exc:
+            if self.factory:
                 logger.error("Error loading ASGI app factory: %s", exc)
-                sys.exit(1)
+                sys.exit(STARTUP_FAILURE)
+        else:
+            if not self.factory:
+                logger.warning("ASGI app factory detected. Using it, but please consider setting the "
+                               "--factory flag explicitly.")
+            self.loaded_app = app
         if not callable(self.loaded_app):
             logger.error("Error loading ASGI app. %r is not callable.", self.loaded_app)
-            sys.exit(1)
+            sys.exit(STARTUP_FAILURE)
         if self.interface == "auto":
             self.interface = "asgi3" if _looks_like_asgi3(self.loaded_app) else "asgi2"
         if self.interface == "wsgi":
@@ -318,23 +371,33 @@ class Config:
         self.loaded = True
 
     def load_ssl(self):
-        """The server's SSLContext from the --ssl-* settings (None without TLS)."""
-        if self.http2:
-            raise ValueError("--http2 is not supported by fastasgi yet; serve HTTP/1.1 or "
-                             "terminate HTTP/2 at a proxy.")
+        """The server's SSLContext from the --ssl-* settings, or from
+        ssl_context_factory (None without TLS)."""
         if not self.is_ssl:
             self.ssl = None
             return None
+        if self.ssl_context_factory is not None:
+            context = self.ssl_context_factory(self, self._default_ssl_context)
+            if not isinstance(context, ssl.SSLContext):
+                raise TypeError(f"ssl_context_factory must return an ssl.SSLContext, got {type(context).__name__}")
+            self.ssl = context
+        else:
+            self.ssl = self._default_ssl_context()
+        if self.ssl_certfile:
+            with open(self.ssl_certfile) as file:  # for the ASGI tls extension's server_cert
+                self.ssl_server_cert = file.read()
+        return self.ssl
+
+    def _default_ssl_context(self):
+        """The SSLContext the --ssl-* settings describe (what ssl_context_factory gets to start from)."""
         if not self.ssl_certfile:
-            raise ValueError("--ssl-keyfile needs --ssl-certfile.")
-        self.ssl = create_ssl_context(
+            raise ValueError("--ssl-keyfile needs --ssl-certfile." if self.ssl_keyfile else
+                             "The default SSL context needs ssl_certfile.")
+        return create_ssl_context(
             certfile=self.ssl_certfile, keyfile=self.ssl_keyfile, password=self.ssl_keyfile_password,
             ssl_version=self.ssl_version, cert_reqs=self.ssl_cert_reqs, ca_certs=self.ssl_ca_certs,
             ciphers=self.ssl_ciphers,
         )
-        with open(self.ssl_certfile) as file:  # for the ASGI tls extension's server_cert
-            self.ssl_server_cert = file.read()
-        return self.ssl
 
     def bind_socket(self):
         """The listening socket a supervisor binds once and shares with its workers."""
@@ -361,30 +424,29 @@ class Config:
         logger.info("fastasgi running on " + where + " (Press CTRL+C to quit)", *args)
         return sock
 
-    def setup_event_loop(self):
-        """Install uvloop's policy when asked for or when 'auto' finds it."""
-        if self.loop == "asyncio":
-            return
-        try:
-            import uvloop
-        except ImportError:
-            if self.loop == "uvloop":
-                raise
-            return
-        if sys.version_info < (3, 12):
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    def get_loop_factory(self):
+        """The event loop factory for asyncio.Runner (None: asyncio's default).
 
-    def loop_factory(self):
-        """The event loop factory for asyncio.Runner / asyncio.run."""
+        As uvicorn's: --loop names a loop, or "module:attribute" is the factory.
+        """
+        if self.loop == "none":
+            return None
         if self.loop == "asyncio":
             return asyncio.new_event_loop
+        if self.loop in ("auto", "uvloop"):
+            try:
+                import uvloop
+            except ImportError:
+                if self.loop == "uvloop":
+                    raise MissingDependency("--loop uvloop needs the uvloop package: "
+                                            "pip install 'fastasgi[standard]'") from None
+                return asyncio.new_event_loop
+            return uvloop.new_event_loop
         try:
-            import uvloop
-        except ImportError:
-            if self.loop == "uvloop":
-                raise
-            return asyncio.new_event_loop
-        return uvloop.new_event_loop
+            return import_from_string(self.loop)
+        except ImportFromStringError as exc:
+            logger.error("Error loading custom loop setup function. %s", exc)
+            sys.exit(STARTUP_FAILURE)
 
 
 def _remove_stale_socket(path):
@@ -402,10 +464,15 @@ def _remove_stale_socket(path):
         probe.close()
 
 
-def _choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"Invalid {name} {value!r}: expected one of {', '.join(choices)}")
-    return value
+def _choice(name, value, choices, import_string=False):
+    """`value` if it is one of `choices` (or, where allowed, an import string)."""
+    instead = UNSERVED_CHOICES.get((name, value))
+    if instead:
+        raise ValueError(f"--{name} {value}: {instead}")
+    if value in choices or (import_string and isinstance(value, str) and ":" in value):
+        return value
+    more = " or a \"module:attribute\" import string" if import_string else ""
+    raise ValueError(f"Invalid {name} {value!r}: expected one of {', '.join(choices)}{more}")
 
 
 def _encode_header_line(header):

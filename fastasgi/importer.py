@@ -1,9 +1,24 @@
-"""Resolve "package.module:attribute" to an object, with one-line errors."""
+"""Resolve "package.module:attribute" to an object, with one-line errors,
+and import the optional libraries a flag needs."""
 import importlib
 
 
 class ImportFromStringError(Exception):
     pass
+
+
+class MissingDependency(ImportError):
+    """An optional library a flag needs is not installed: a one-line error."""
+
+
+def require(module, feature, package):
+    """Import `module`, or say which package `feature` needs."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(
+            f"{feature} needs the {package} package: pip install 'fastasgi[standard]'"
+        ) from None
 
 
 def import_from_string(import_str):

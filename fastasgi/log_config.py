@@ -12,6 +12,9 @@ import json
 import logging.config
 import os
 
+from .importer import require
+from .logging import alias_uvicorn_loggers, detach_uvicorn_aliases
+
 UVICORN_TWINS = {
     "uvicorn": "fastasgi",
     "uvicorn.error": "fastasgi.error",
@@ -22,6 +25,15 @@ FORMATTER_PREFIX = ("uvicorn.logging.", "fastasgi.logging.")
 
 
 def apply_log_config(log_config, use_colors=None):
+    detach_uvicorn_aliases()
+    try:
+        _apply(log_config, use_colors)
+    finally:
+        # A uvicorn logger the config made hands its handlers over to fastasgi's.
+        alias_uvicorn_loggers()
+
+
+def _apply(log_config, use_colors):
     if isinstance(log_config, dict):
         config = copy.deepcopy(log_config)  # never edit the caller's (or the default) dict
         if use_colors in (True, False):
@@ -37,8 +49,6 @@ def apply_log_config(log_config, use_colors=None):
             with open(path) as file:
                 logging.config.dictConfig(translate_dict(json.load(file)))
         elif path.endswith((".yaml", ".yml")):
-            from .config import require
-
             yaml = require("yaml", "--log-config with a YAML file", "PyYAML")
             with open(path) as file:
                 logging.config.dictConfig(translate_dict(yaml.safe_load(file)))

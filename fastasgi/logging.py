@@ -1,8 +1,11 @@
 """Log formatting with uvicorn's formats under fastasgi's logger names.
 
 Loggers: "fastasgi" (parent), "fastasgi.error" (server and app errors),
-"fastasgi.access" (one line per response).  A dictConfig written for
-uvicorn works once its logger names are changed.
+"fastasgi.access" (one line per response), "fastasgi.asgi" (--log-level
+trace's ASGI messages).  uvicorn's names are the same loggers: code
+written for uvicorn that adds a filter to "uvicorn.access", sets handlers
+or a level on "uvicorn.error", or logs through it, acts on the logger
+fastasgi logs through (alias_uvicorn_loggers).
 """
 import asyncio
 import http
@@ -12,6 +15,63 @@ import sys
 TRACE_LOG_LEVEL = 5
 
 logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
+
+# uvicorn's logger name -> fastasgi's: one Logger object answers to both.
+UVICORN_ALIASES = {
+    "uvicorn": "fastasgi",
+    "uvicorn.error": "fastasgi.error",
+    "uvicorn.access": "fastasgi.access",
+    "uvicorn.asgi": "fastasgi.asgi",
+}
+
+
+def alias_uvicorn_loggers():
+    """Make logging.getLogger("uvicorn.error") return the "fastasgi.error"
+    logger (and so on for each name in UVICORN_ALIASES).
+
+    A uvicorn logger that code made before this ran hands its handlers,
+    filters and level over to fastasgi's, so nothing set on it is lost.
+    Records keep fastasgi's logger names.  Safe to call again.
+    """
+    manager = logging.Logger.manager
+    for uvicorn_name, name in UVICORN_ALIASES.items():
+        ours = logging.getLogger(name)
+        existing = manager.loggerDict.get(uvicorn_name)
+        if existing is ours:
+            continue
+        if isinstance(existing, logging.Logger):
+            for handler in existing.handlers:
+                if handler not in ours.handlers:
+                    ours.addHandler(handler)
+            for log_filter in existing.filters:
+                ours.addFilter(log_filter)
+            if existing.level != logging.NOTSET:
+                ours.setLevel(existing.level)
+            children = [logger for logger in manager.loggerDict.values()
+                        if isinstance(logger, logging.Logger) and logger.parent is existing]
+        elif isinstance(existing, logging.PlaceHolder):
+            children = list(existing.loggerMap)
+        else:
+            children = []
+        manager.loggerDict[uvicorn_name] = ours
+        for child in children:
+            # Loggers below a uvicorn name ("uvicorn.error.db") now hang below fastasgi's.
+            if child.name not in UVICORN_ALIASES:
+                child.parent = ours
+    logging.Logger.manager._clear_cache()
+
+
+def detach_uvicorn_aliases():
+    """Undo alias_uvicorn_loggers for a moment: logging.config would
+    otherwise take the uvicorn names for loggers of their own and disable
+    fastasgi's (disable_existing_loggers) or configure them twice."""
+    manager = logging.Logger.manager
+    for uvicorn_name, name in UVICORN_ALIASES.items():
+        if manager.loggerDict.get(uvicorn_name) is manager.loggerDict.get(name):
+            del manager.loggerDict[uvicorn_name]
+
+
+alias_uvicorn_loggers()
 
 
 # The access line's message, as uvicorn logs it: a log config that formats

@@ -1,5 +1,12 @@
-"""Server: bind, serve, tick, and shut down gracefully on SIGINT/SIGTERM."""
+"""Server: bind, serve, tick, and shut down gracefully on SIGINT/SIGTERM.
+
+As uvicorn's Server: serve() captures SIGINT and SIGTERM while it runs
+(capture_signals) and raises them again once it has shut down, so a
+program that serves beside other work stops as it would without the
+server, and a process stopped by SIGTERM reports it in its exit status.
+"""
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
@@ -12,6 +19,7 @@ import time
 from email.utils import formatdate
 
 from .allocator import large_nursery_warning, pypy_nursery_size, tune_malloc
+from .config import STARTUP_FAILURE
 from .lifespan import Lifespan
 from .protocols import http_module, new_server_state
 from .pypy_jit import tune_jit
@@ -19,8 +27,8 @@ from .pypy_jit import tune_jit
 logger = logging.getLogger("fastasgi.error")
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-STARTUP_FAILURE = 3
 TICK_SECONDS = 0.1
+TICKS_PER_DAY = 864000  # on_tick's counter wraps here, as uvicorn's
 # Loop turns from a socket's accept() to its protocol's connection_made:
 # asyncio's accept runs a task, whose transport schedules the callback.
 ACCEPT_TURNS = 3
@@ -38,6 +46,8 @@ class Server:
         self._last_date = 0
         # Called every tick once serving: supervisors and gunicorn use it as a heartbeat.
         self.heartbeat = None
+        self._captured_signals = []  # what stopped serve(), to raise again after it
+        self._last_notified = 0.0  # for Config.callback_notify
         limit = config.limit_max_requests
         if limit is not None:
             # Jitter staggers the restarts of workers that started together.
@@ -46,13 +56,14 @@ class Server:
 
     def run(self, sockets=None):
         """Serve until told to stop; blocks.  Mirrors uvicorn.Server.run."""
-        config = self.config
-        if sys.version_info >= (3, 12):
-            return asyncio.run(self.serve(sockets=sockets), loop_factory=config.loop_factory())
-        config.setup_event_loop()
-        return asyncio.run(self.serve(sockets=sockets))
+        return asyncio_run(self.serve(sockets=sockets), self.config.get_loop_factory())
 
     async def serve(self, sockets=None):
+        """Serve until SIGINT/SIGTERM (or should_exit); then raise the signal again."""
+        with self.capture_signals():
+            await self._serve(sockets)
+
+    async def _serve(self, sockets=None):
         config = self.config
         if tune_malloc():  # per process: forked and spawned workers all come through here
             logger.debug("glibc malloc tuned for serving (FASTASGI_NO_MALLOC_TUNING=1 turns this off).")
@@ -69,24 +80,20 @@ class Server:
             config.loaded_app = ConcurrencyLimitMiddleware(app, config.limit_concurrency, self.server_state)
         try:
             config.load_ssl()
-        except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError
+        except (ValueError, TypeError, OSError) as exc:  # ssl.SSLError is an OSError
             logger.error("Invalid TLS settings: %s", exc)
-            sys.exit(1)
+            sys.exit(STARTUP_FAILURE)
         self.lifespan = Lifespan(config)
-        restore = self._install_signal_handlers()
-        try:
-            logger.info("Started server process [%d]", os.getpid())
-            nursery_warning = large_nursery_warning(pypy_nursery_size())  # once the app loaded: it will serve
-            if nursery_warning:
-                logger.warning(nursery_warning)
-            await self.startup(sockets=sockets)
-            if self.should_exit:
-                return
+        logger.info("Started server process [%d]", os.getpid())
+        nursery_warning = large_nursery_warning(pypy_nursery_size())  # once the app loaded: it will serve
+        if nursery_warning:
+            logger.warning(nursery_warning)
+        await self.startup(sockets=sockets)
+        if not self.should_exit:
             await self.main_loop()
+        if self.started:
             await self.shutdown(sockets=sockets)
             logger.info("Finished server process [%d]", os.getpid())
-        finally:
-            restore()
 
     async def startup(self, sockets=None):
         config = self.config
@@ -94,13 +101,15 @@ class Server:
         self._tick(loop)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
-            self.should_exit = True
-            return
+            sys.exit(STARTUP_FAILURE)  # as uvicorn: serve() raises SystemExit(3)
         # The listening sockets' callbacks run in copies of this context.
         self.server_state.context = contextvars.copy_context()
-        module = http_module(config.hot_paths.IMPLEMENTATION)
-        create_protocol = module.ProtocolFactory(module.http_protocol_class(loop), config, self.server_state,
-                                                 self.lifespan.state, loop)
+        if config.http_protocol_class is not None:
+            create_protocol = self._custom_protocol_factory(loop)
+        else:
+            module = http_module(config.hot_paths.IMPLEMENTATION)
+            create_protocol = module.ProtocolFactory(module.http_protocol_class(loop), config, self.server_state,
+                                                     self.lifespan.state, loop)
         tls = config.ssl
         try:
             if sockets is not None:
@@ -125,7 +134,7 @@ class Server:
         except OSError as exc:
             logger.error(exc)
             await self.lifespan.shutdown()
-            sys.exit(1)
+            sys.exit(STARTUP_FAILURE)
         if sockets is None:
             self._log_started()  # a supervisor that bound the sockets has said where
         self.started = True
@@ -144,18 +153,36 @@ class Server:
                             "https" if config.ssl else "http", host, port)
 
     async def main_loop(self):
-        loop = asyncio.get_running_loop()
-        limit = self.limit_max_requests
-        if self.heartbeat is not None:
-            self.heartbeat()  # serving from now on: a loop blocked by the first request counts as hung
-        while not self.should_exit:
+        # The first tick's heartbeat says: serving from now on (a loop blocked
+        # by the first request counts as hung).
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % TICKS_PER_DAY
             await asyncio.sleep(TICK_SECONDS)
-            self._tick(loop)
-            if self.heartbeat is not None:
-                self.heartbeat()
-            if limit is not None and self.server_state.total_requests >= limit:
-                logger.info("Maximum request limit of %d exceeded. Terminating process.", limit)
-                self.should_exit = True
+
+    async def on_tick(self, counter):
+        """Every TICK_SECONDS while serving; True once the server should stop.
+
+        As uvicorn's: a subclass may override it (calling this one) to stop
+        the server on a condition of its own.
+        """
+        config = self.config
+        self._tick(asyncio.get_running_loop())
+        if self.heartbeat is not None:
+            self.heartbeat()
+        if config.callback_notify is not None:
+            now = time.monotonic()
+            if now - self._last_notified > config.timeout_notify:
+                self._last_notified = now
+                await config.callback_notify()
+        if self.should_exit:
+            return True
+        limit = self.limit_max_requests
+        if limit is not None and self.server_state.total_requests >= limit:
+            logger.info("Maximum request limit of %d exceeded. Terminating process.", limit)
+            self.should_exit = True
+            return True
+        return False
 
     def _tick(self, loop):
         """Refresh the clock and date header; expire timed-out connections."""
@@ -176,6 +203,11 @@ class Server:
             server.close()
         for sock in sockets or ():
             sock.close()
+        if sockets is None and self.config.uds:
+            # The socket file is ours: leave no stale one behind, even when
+            # a re-raised SIGTERM ends the process before run() returns.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.config.uds)
         # Logged once the listening sockets are closed: from this line on, a
         # new connection is refused (a test and a deploy script may rely on it).
         logger.info("Shutting down")
@@ -220,24 +252,78 @@ class Server:
             if self.heartbeat is not None:
                 self.heartbeat()
 
-    def _install_signal_handlers(self):
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None  # signals only reach the main thread
-        loop = asyncio.get_running_loop()
-        try:
-            for sig in HANDLED_SIGNALS:
-                loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        except NotImplementedError:  # Windows
-            previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
-            return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+    def _custom_protocol_factory(self, loop):
+        """--http module:Protocol: the class is called as uvicorn calls its
+        protocol classes, with fastasgi's Config and server state."""
+        protocol_class = self.config.http_protocol_class
+        config, server_state, app_state = self.config, self.server_state, self.lifespan.state
 
-        def restore():
-            for sig in HANDLED_SIGNALS:
-                loop.remove_signal_handler(sig)
-        return restore
+        def create_protocol():
+            return protocol_class(config=config, server_state=server_state, app_state=app_state, _loop=loop)
+        return create_protocol
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        """Handle SIGINT/SIGTERM as a graceful exit while serving, then restore
+        the handlers there were and raise each captured signal again through
+        them (last first, as uvicorn does)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals only reach the main thread
+            return
+        # signal.signal, not loop.add_signal_handler: the handlers there were
+        # can be put back exactly.
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self._captured_signals:
+            _flush_logs()  # a re-raised SIGTERM ends the process on the spot
+        for captured in reversed(self._captured_signals):
+            signal.raise_signal(captured)
 
     def handle_exit(self, sig, frame):
+        self._captured_signals.append(sig)
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         else:
             self.should_exit = True
+
+
+def _flush_logs():
+    """Write what logging handlers hold (the access log batches a loop turn's lines)."""
+    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    for logger in loggers:
+        for handler in logger.handlers:
+            try:
+                handler.flush()
+            except Exception:  # noqa: BLE001 - a broken stream must not keep the signal from ending us
+                pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - as above
+            pass
+
+
+def asyncio_run(main, loop_factory):
+    """asyncio.run(main) on a loop from `loop_factory` (None: asyncio's default)."""
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main)
+    loop = (loop_factory or asyncio.new_event_loop)()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()

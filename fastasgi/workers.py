@@ -17,7 +17,7 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
 from .config import Config
-from .server import Server
+from .server import Server, asyncio_run
 
 NOTIFY_SECONDS = 1.0  # gunicorn only needs a sign of life well within --timeout
 
@@ -59,10 +59,15 @@ class FastASGIWorker(Worker):
         self._last_notify = 0.0
 
     def init_signals(self):
-        # The server installs its own SIGINT/SIGTERM handlers in the loop; leave
-        # the rest at their defaults so gunicorn sees real exit statuses.
+        # The server captures SIGINT/SIGTERM while it serves; leave the rest
+        # at their defaults so gunicorn sees real exit statuses.
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        # Before serving, and when the server raises again the signal that
+        # stopped it: a clean exit, which gunicorn's arbiter reads as a
+        # worker that stopped as asked (death by SIGTERM it logs as an error).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._exit_cleanly)
         signal.signal(signal.SIGUSR1, self.handle_usr1)
         signal.siginterrupt(signal.SIGUSR1, False)  # reopening logs must not break a syscall
 
@@ -71,12 +76,7 @@ class FastASGIWorker(Worker):
         server = Server(self.config)
         server.heartbeat = lambda: self._heartbeat(server)
         sockets = [listener.sock for listener in self.sockets]
-        if sys.version_info >= (3, 11):
-            with asyncio.Runner(loop_factory=self.config.loop_factory()) as runner:
-                runner.run(self._serve(server, sockets))
-        else:
-            self.config.setup_event_loop()
-            asyncio.run(self._serve(server, sockets))
+        asyncio_run(self._serve(server, sockets), self.config.get_loop_factory())
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
@@ -84,6 +84,10 @@ class FastASGIWorker(Worker):
         # gunicorn's SIGQUIT means quick shutdown: stop without waiting for requests.
         asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, self._quit, server)
         await server.serve(sockets=sockets)
+
+    @staticmethod
+    def _exit_cleanly(sig, frame):
+        sys.exit(0)
 
     @staticmethod
     def _quit(server):

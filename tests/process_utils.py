@@ -1,12 +1,17 @@
 """Helpers for tests that manage server processes: polling, pids, certificates."""
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
 
 import httpx
 
+# A single server raises again the SIGTERM that stopped it once it has
+# drained, as uvicorn's does: its status reads as killed by SIGTERM (143 in
+# a shell).  Supervisors (--workers, --reload) exit 0.
+STOPPED_BY_SIGTERM = -signal.SIGTERM
 STARTED = re.compile(r"Started server process \[(\d+)\]")
 
 

@@ -15,8 +15,10 @@ import httpx
 import pytest
 
 import fastasgi
+from fastasgi.config import STARTUP_FAILURE
 
 from .conftest import ROOT, ServerProcess
+from .process_utils import STOPPED_BY_SIGTERM
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -135,7 +137,7 @@ def test_help_lists_every_uvicorn_flag(implementation):
 ])
 def test_bad_app_string_is_a_one_line_error(implementation, app, expected):
     result = run_cli([app, "--http", http_choice(implementation), "--port", "0"], implementation)
-    assert result.returncode == 1
+    assert result.returncode == STARTUP_FAILURE
     output = result.stdout
     assert "Traceback" not in output
     lines = [line for line in output.splitlines() if line.strip()]
@@ -146,7 +148,7 @@ def test_bad_app_string_is_a_one_line_error(implementation, app, expected):
 
 def test_broken_import_names_the_module_and_the_missing_package(implementation):
     result = run_cli(["tests.app_broken_import:app", "--port", "0"], implementation)
-    assert result.returncode == 1
+    assert result.returncode == STARTUP_FAILURE
     assert 'Could not import module "tests.app_broken_import"' in result.stdout
     assert "No module named 'fastasgi_test_no_such_package'" in result.stdout
     assert "Traceback" not in result.stdout
@@ -154,7 +156,7 @@ def test_broken_import_names_the_module_and_the_missing_package(implementation):
 
 def test_app_that_is_not_callable_is_a_one_line_error(implementation):
     result = run_cli(["tests.apps:ROUTES", "--port", "0"], implementation)
-    assert result.returncode == 1
+    assert result.returncode == STARTUP_FAILURE
     assert "Traceback" not in result.stdout
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 1 and "not callable" in lines[0], result.stdout
@@ -189,8 +191,9 @@ def test_unix_socket(start_server, implementation, short_tmp):
         assert (response.status_code, response.text) == (200, "Hello, world!")
         scope = client.get("http://localhost/scope").json()
         assert scope["path"] == "/scope"
-    assert server.stop() == 0
-    assert not os.path.exists(path)
+        assert scope["server"] == [path, None]  # uvicorn's (path, None) for a Unix socket
+    assert server.stop() == STOPPED_BY_SIGTERM
+    assert not os.path.exists(path)  # removed even though the re-raised SIGTERM ends the process
 
 
 def test_fd(processes, implementation, short_tmp):
@@ -207,7 +210,7 @@ def test_fd(processes, implementation, short_tmp):
         with httpx.Client(transport=httpx.HTTPTransport(uds=path)) as client:
             response = client.get("http://localhost/")
             assert (response.status_code, response.text) == (200, "Hello, world!")
-        assert server.stop() == 0
+        assert server.stop() == STOPPED_BY_SIGTERM
     finally:
         sock.close()
 
@@ -228,7 +231,7 @@ def test_app_dir(start_server, implementation, tmp_path):
 def test_app_dir_missing_module_without_it(implementation, tmp_path):
     (tmp_path / "fa_app_dir_other.py").write_text("async def app(scope, receive, send):\n    pass\n")
     result = run_cli(["fa_app_dir_other:app", "--port", "0"], implementation)
-    assert result.returncode == 1
+    assert result.returncode == STARTUP_FAILURE
     assert 'Could not import module "fa_app_dir_other".' in result.stdout
 
 
@@ -255,7 +258,7 @@ def test_fastasgi_run_from_a_script(processes, implementation, tmp_path):
     processes.append(server)
     response = httpx.get(server.url + "/")
     assert (response.status_code, response.text) == (200, "from run()")
-    assert server.stop() == 0
+    assert server.stop(signal.SIGINT) == 0  # Ctrl-C: run() returns, as uvicorn.run does
     assert "run() returned" in server.log
 
 
@@ -277,5 +280,7 @@ def test_config_and_server_serve_from_a_script(processes, implementation, tmp_pa
     processes.append(server)
     response = httpx.get(server.url + "/")
     assert (response.status_code, response.text) == (200, "from serve()")
-    assert server.stop() == 0
-    assert "serve() returned True" in server.log
+    # serve() drains, then raises the SIGTERM again: the script ends as it would without a server.
+    assert server.stop() == STOPPED_BY_SIGTERM
+    assert "Finished server process" in server.log
+    assert "serve() returned" not in server.log

@@ -8,8 +8,10 @@ import httpx
 import pytest
 
 from fastasgi.cli import main as fastasgi_main
+from fastasgi.config import STARTUP_FAILURE
 
 from .conftest import ROOT
+from .process_utils import STOPPED_BY_SIGTERM
 
 uvicorn_main = pytest.importorskip("uvicorn.main").main
 
@@ -124,16 +126,18 @@ def test_env_file_without_python_dotenv_is_a_one_line_error(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(shim))
     result = subprocess.run([sys.executable, "-m", "fastasgi", "tests.process_apps:app", "--env-file",
                              str(env_file)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
-    assert result.returncode == 1
+    assert result.returncode == STARTUP_FAILURE
     assert "--env-file needs the python-dotenv package: pip install 'fastasgi[standard]'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_http2_is_refused_clearly(start_server):
-    server = start_server("tests.process_apps:app", "compiled", "--http2", wait=False)
-    assert server.process.wait(15) != 0
+@pytest.mark.parametrize("implementation", ["compiled", "pure"])
+def test_http2_is_refused_clearly(start_server, implementation):
+    server = start_server("tests.process_apps:app", implementation, "--http2", wait=False)
+    assert server.process.wait(15) == STARTUP_FAILURE
     server.stop()
-    assert "--http2 is not supported by fastasgi yet" in server.log
+    assert "--http2: fastasgi does not serve HTTP/2 yet" in server.log
+    assert "TLS" not in server.log
 
 
 def test_reset_contextvars(start_server, tmp_path):
@@ -176,4 +180,31 @@ def test_fd_of_a_tcp_socket_gives_real_addresses():
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
-    assert process.returncode == 0
+    assert process.returncode == STOPPED_BY_SIGTERM
+
+
+def test_every_cli_default_is_config_s():
+    """One declaration per option (issue 25): the CLI reads each default from
+    Config's signature, so the two cannot disagree.  The exceptions, each
+    for a reason, are listed here."""
+    from fastasgi.config import config_defaults
+
+    defaults = config_defaults()
+    cli_only = {
+        "app_dir": "",  # the working directory goes on sys.path, as with uvicorn's CLI
+        "log_config": None,  # main() passes Config's LOGGING_CONFIG, a dict no flag can spell
+    }
+    not_options = {"app", "version"}
+    # Callables and their settings: uvicorn has no flags for them either.
+    python_only = {"ssl_context_factory", "callback_notify", "timeout_notify"}
+    params = {param.name: param for param in fastasgi_main.params}
+    assert set(params) - not_options == set(defaults) - python_only  # every other option has its flag
+    for name, param in params.items():
+        if name in not_options:
+            continue
+        if name in cli_only:
+            assert param.default == cli_only[name], name
+        elif param.multiple:
+            assert defaults[name] is None, name  # a repeatable flag never given: none of them
+        else:
+            assert param.default == defaults[name], name

@@ -4,6 +4,8 @@ import signal
 import httpx
 import pytest
 
+from .process_utils import STOPPED_BY_SIGTERM
+
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -35,7 +37,7 @@ def test_auto_mode_serves_an_app_without_lifespan(start_server, implementation):
     assert response.status_code == 200
     assert response.text == "no lifespan"
     assert "Traceback" not in server.log
-    assert server.stop() == 0
+    assert server.stop() == STOPPED_BY_SIGTERM
 
 
 def test_on_mode_with_an_app_without_lifespan_exits(start_server, implementation):
@@ -52,7 +54,7 @@ def test_shutdown_runs_on_sigterm(start_server, implementation, tmp_path):
     assert httpx.get(server.url + "/state").json() == {"started_by": "lifespan"}
     assert not marker.exists()
     server.send_signal(signal.SIGTERM)
-    assert wait_exit(server) == 0
+    assert wait_exit(server) == STOPPED_BY_SIGTERM
     assert marker.read_text() == "shutdown ran"
     assert "Application startup complete." in server.log
     assert "Application shutdown complete." in server.log
@@ -65,7 +67,7 @@ def test_lifespan_off_leaves_state_empty(start_server, implementation, tmp_path)
     assert httpx.get(server.url + "/state").json() == {}
     response = httpx.get(server.url + "/scope")
     assert response.json()["state"] == {}
-    assert server.stop() == 0
+    assert server.stop() == STOPPED_BY_SIGTERM
     assert not marker.exists()  # shutdown is not sent either
     assert "Waiting for application startup." not in server.log
 

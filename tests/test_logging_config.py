@@ -272,3 +272,56 @@ def test_access_records_and_formats_are_uvicorn_s():
     record.args = ("1.2.3.4:5", "GET", "/", "1.1", 599)
     assert plain.format(record) == 'INFO:     1.2.3.4:5 - "GET / HTTP/1.1" 599 '
     assert "client_addr" not in record.__dict__  # formatting worked on a copy
+
+
+def test_a_config_with_disable_existing_loggers_keeps_the_aliases():
+    """logging.config must not take uvicorn's names for loggers of their own
+    (it would disable fastasgi's, or configure them twice)."""
+    from fastasgi.log_config import apply_log_config
+    from fastasgi.logging import LOGGING_CONFIG
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    try:
+        apply_log_config({
+            "version": 1,
+            "disable_existing_loggers": True,
+            "handlers": {"keep": {"()": lambda: Keep()}},
+            "loggers": {"uvicorn.error": {"handlers": ["keep"], "level": "INFO", "propagate": False}},
+        })
+        ours = logging.getLogger("fastasgi.error")
+        assert logging.getLogger("uvicorn.error") is ours
+        assert not ours.disabled
+        assert len(ours.handlers) == 1  # configured once, not once per name
+        ours.info("through fastasgi's name")
+        logging.getLogger("uvicorn.error").info("through uvicorn's name")
+        assert [r.getMessage() for r in records] == ["through fastasgi's name", "through uvicorn's name"]
+    finally:
+        apply_log_config(LOGGING_CONFIG)
+
+
+def test_a_uvicorn_logger_made_before_the_alias_hands_over_what_was_set_on_it():
+    from fastasgi.logging import alias_uvicorn_loggers, detach_uvicorn_aliases
+
+    ours = logging.getLogger("fastasgi.access")
+    filters, level = list(ours.filters), ours.level
+    detach_uvicorn_aliases()
+    try:
+        early = logging.getLogger("uvicorn.access")  # made by code that ran first
+        assert early is not ours
+        health_filter = logging.Filter("health")
+        early.addFilter(health_filter)
+        early.setLevel(logging.WARNING)
+        child = logging.getLogger("uvicorn.access.sub")
+        alias_uvicorn_loggers()
+        assert logging.getLogger("uvicorn.access") is ours
+        assert health_filter in ours.filters and ours.level == logging.WARNING
+        assert child.parent is ours
+    finally:
+        ours.filters[:] = filters
+        ours.setLevel(level)
+        alias_uvicorn_loggers()

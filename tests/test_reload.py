@@ -134,7 +134,7 @@ def test_broken_code_waits_for_the_fix(start_server, tmp_path):
 
 
 def test_watch_patterns(tmp_path, monkeypatch):
-    from fastasgi.supervisors.reload import FileFilter, resolve_watch
+    from fastasgi.supervisors.watch import FileFilter, resolve_watch
 
     (tmp_path / "src" / "generated").mkdir(parents=True)
     (tmp_path / ".venv").mkdir()

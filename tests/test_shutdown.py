@@ -6,6 +6,7 @@ import time
 import pytest
 
 from .conftest import read_response, recv_until_closed
+from .process_utils import STOPPED_BY_SIGTERM
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -14,6 +15,11 @@ def wait_exit(server, timeout=10):
     code = server.process.wait(timeout)
     server._reader.join(2)
     return code
+
+
+def exit_status_after(sig):
+    """As uvicorn: SIGTERM is raised again once drained; SIGINT ends with status 0."""
+    return STOPPED_BY_SIGTERM if sig == signal.SIGTERM else 0
 
 
 def start_in_flight(server, path):
@@ -36,7 +42,7 @@ def test_in_flight_response_is_delivered(start_server, implementation, sig):
     assert b"content-length: 5" in lines
     assert b"connection: close" in lines  # no more requests on this connection
     assert body == b"slept"
-    assert wait_exit(server) == 0
+    assert wait_exit(server) == exit_status_after(sig)
     assert "Shutting down" in server.log
     assert "Finished server process" in server.log
 
@@ -56,7 +62,7 @@ def test_request_sent_just_after_shutdown_starts_on_an_accepted_connection_is_an
     assert head.split(b"\r\n")[0] == b"HTTP/1.1 200 OK"
     assert b"connection: close" in head.split(b"\r\n")
     assert body == b"Hello, world!"
-    assert wait_exit(server) == 0
+    assert wait_exit(server) == STOPPED_BY_SIGTERM
 
 
 def test_idle_keep_alive_connections_are_closed(start_server, implementation):
@@ -76,7 +82,7 @@ def test_idle_keep_alive_connections_are_closed(start_server, implementation):
         with sock:
             assert recv_until_closed(sock, timeout=5) == b""
     assert time.monotonic() - started < 2
-    assert wait_exit(server) == 0
+    assert wait_exit(server) == STOPPED_BY_SIGTERM
 
 
 def test_graceful_shutdown_timeout_cancels_the_app(start_server, implementation):
@@ -89,7 +95,7 @@ def test_graceful_shutdown_timeout_cancels_the_app(start_server, implementation)
         elapsed = time.monotonic() - started
         leftover = recv_until_closed(sock)
     assert elapsed < 3
-    assert code == 0
+    assert code == STOPPED_BY_SIGTERM
     assert "Cancel 1 running task(s), timeout graceful shutdown exceeded" in server.log
     assert b"slept" not in leftover
 
@@ -106,7 +112,7 @@ def test_new_connections_are_refused_once_shutdown_starts(start_server, implemen
         data = recv_until_closed(sock)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
     assert data.endswith(b"\r\n\r\nslept")
-    assert wait_exit(server) == 0
+    assert wait_exit(server) == STOPPED_BY_SIGTERM
 
 
 def test_pipelined_requests_not_started_are_dropped(start_server, implementation):
@@ -121,7 +127,7 @@ def test_pipelined_requests_not_started_are_dropped(start_server, implementation
     assert data.count(b"HTTP/1.1 ") == 1
     assert data.endswith(b"\r\n\r\nslept")
     assert b"connection: close" in data
-    assert wait_exit(server) == 0
+    assert wait_exit(server) == STOPPED_BY_SIGTERM
 
 
 def test_second_sigint_forces_exit(start_server, implementation):

@@ -7,6 +7,7 @@ today and an HTTP/2 stream later can drive the same cycle.
 This module is also compiled, unchanged, as cycle_c: cycle_c.pxd gives
 the fields C types (see setup.py).
 """
+import builtins
 import logging
 from collections.abc import Mapping
 
@@ -137,7 +138,13 @@ class RequestResponseCycle:
             except ClientDisconnected:
                 logger.debug("Client disconnected before the response was complete.")
             except BaseException as exc:  # noqa: B902 - the app must never take the server down
-                logger.error("Exception in ASGI application\n", exc_info=exc)
+                if self.disconnected and caused_by_disconnect(exc):
+                    # The app let through what our send() raised once the
+                    # client left (Starlette re-raises it as ClientDisconnect):
+                    # normal traffic for a stream, not an application error.
+                    logger.debug("Client disconnected before the response was complete: %r", exc)
+                else:
+                    logger.error("Exception in ASGI application\n", exc_info=exc)
                 if self.disconnected:
                     pass
                 elif not self.response_started or self.start_message is not None:
@@ -276,6 +283,20 @@ class RequestResponseCycle:
             except (ValueError, TypeError) as exc:
                 logger.error("Invalid ASGI response: %s", exc)
                 self.conn.abort()
+
+
+EXCEPTION_GROUP = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11+; () matches nothing
+
+
+def caused_by_disconnect(exc):
+    """Did the client leaving raise `exc`: ClientDisconnected itself, an
+    exception raised directly while handling it (Starlette's ClientDisconnect),
+    or a group (anyio's task groups) of only such exceptions?  An app bug met
+    further on, in code that handles the disconnect, is none of these."""
+    if isinstance(exc, EXCEPTION_GROUP):
+        return all(caused_by_disconnect(member) for member in exc.exceptions)
+    return (isinstance(exc, ClientDisconnected) or isinstance(exc.__cause__, ClientDisconnected)
+            or isinstance(exc.__context__, ClientDisconnected))
 
 
 def as_message(message):

@@ -55,6 +55,16 @@ EAGER_TASKS = sys.version_info >= (3, 12)
 # count (about a third of that under callgrind); 3.12+ formats its default
 # name only when asked for it.
 Task = asyncio.Task
+
+# The flag that raises the limit behind each refusal, named in its log line:
+# these limits are stricter than uvicorn's (docs/migration.md).
+LIMIT_FLAGS = {
+    "Request line too long": "--limit-request-line",
+    "Request head too large": "--limit-request-header-size",
+    "Too many header fields": "--limit-request-fields",
+    "Request body too large": "--limit-request-body",
+}
+
 ERROR_BODIES = {
     400: b"Invalid HTTP request received.",
     408: b"Request Timeout",
@@ -648,8 +658,9 @@ class HttpProtocol(Connection):
 
     # -- errors, timeouts, shutdown --------------------------------------
     def _parse_error(self, exc):
-        logger.warning("Invalid HTTP request received from %s: %s (%d)",
-                       _format_addr(self.client), exc.reason, exc.status_code)
+        flag = LIMIT_FLAGS.get(exc.reason)
+        logger.warning("Invalid HTTP request received from %s: %s (%d)%s", _format_addr(self.client),
+                       exc.reason, exc.status_code, f"; {flag} raises the limit" if flag else "")
         cycle = self.cycle
         if cycle is not None and cycle.more_body:
             # The bad bytes are in the body of a request already handed to
@@ -845,7 +856,8 @@ def get_local_addr(transport):
 
 
 def _address(transport, name, method):
-    """(host, port) of one end of the connection, or None (a Unix socket).
+    """(host, port) of one end of the connection; (path, None) for our end of
+    a Unix socket, None for the peer's.
 
     The transport's own copy first: uvloop and asyncio fetch both names once
     when they accept, while get_extra_info("socket") builds a socket object
@@ -862,6 +874,8 @@ def _address(transport, name, method):
             return None
     if isinstance(info, (list, tuple)) and len(info) >= 2:
         return (str(info[0]), int(info[1]))
+    if isinstance(info, str) and name == "sockname":
+        return (info, None)  # our end of a Unix socket: its path, as uvicorn gives it
     return None
 
 

@@ -43,6 +43,15 @@ HANDSHAKE_REFUSALS = {
 }
 
 
+def deflate_extensions(config):
+    """permessage-deflate as uvicorn offers it: 4 KiB windows and memLevel 5
+    keep each connection's zlib state small."""
+    if not config.ws_per_message_deflate:
+        return []
+    return [ServerPerMessageDeflateFactory(server_max_window_bits=12, client_max_window_bits=12,
+                                           compress_settings={"memLevel": 5})]
+
+
 class WebSocketProtocol(asyncio.Protocol):
     def __init__(self, config, server_state, app_state, loop):
         self.config = config
@@ -87,7 +96,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.flow = flow
         self.head = head
         self.server_state.connections.add(self)
-        extensions = [ServerPerMessageDeflateFactory()] if self.config.ws_per_message_deflate else []
+        extensions = deflate_extensions(self.config)
         self.protocol = ServerProtocol(
             extensions=extensions,
             # websockets binds this to its protocol object, so a plain function:
@@ -198,6 +207,8 @@ class WebSocketProtocol(asyncio.Protocol):
             self._handle_events()
 
     def connection_lost(self, exc):
+        if self.accepted:
+            logger.info("connection closed")
         self.server_state.connections.discard(self)
         self.closed = True
         self.deadline = 0.0
@@ -350,11 +361,18 @@ class WebSocketProtocol(asyncio.Protocol):
     async def send(self, message):
         message_type = message["type"]
         if not self.handshake_complete:
+            # uvicorn's handshake log lines, on its error logger.
             if message_type == "websocket.accept":
+                logger.info('%s - "WebSocket %s" [accepted]', *self._log_fields())
                 self._accept(message)
+                if self.accepted:
+                    logger.info("connection open")
             elif message_type == "websocket.close":
+                logger.info('%s - "WebSocket %s" 403', *self._log_fields())
                 self._send_http_error(403)
+                logger.info("connection rejected (403 Forbidden)")
             elif message_type == "websocket.http.response.start":
+                logger.info('%s - "WebSocket %s" %s', *self._log_fields(), message.get("status"))
                 self._start_http_response(message)
             else:
                 raise RuntimeError(f"Expected ASGI message 'websocket.accept', 'websocket.close' or "
@@ -395,6 +413,11 @@ class WebSocketProtocol(asyncio.Protocol):
     def _accept(self, message):
         self.subprotocol = message.get("subprotocol")
         response = self.protocol.accept(self.request)
+        # The default headers every response gets (server, --header), then the app's.
+        for line in (self.config.server_line + self.config.encoded_headers).split(b"\r\n"):
+            if line:
+                name, _, value = line.decode("latin-1").partition(": ")
+                response.headers[name] = value
         for name, value in message.get("headers") or ():
             response.headers[name.decode("latin-1")] = value.decode("latin-1")
         self.protocol.send_response(response)
@@ -471,6 +494,15 @@ class WebSocketProtocol(asyncio.Protocol):
         lines.append(response.body)
         self.transport.write(b"".join(lines))
         self.transport.close()
+
+    def _log_fields(self):
+        """(client, path?query) for the handshake's log line, as uvicorn formats them."""
+        scope = self.scope
+        client = scope.get("client")
+        path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
+        if scope["query_string"]:
+            path += "?" + scope["query_string"].decode("latin-1")
+        return ("%s:%d" % tuple(client) if client else ""), path.replace('"', "%22")
 
     def _encoder(self):
         return self.config.hot_paths.ResponseEncoder(False, True, False)

@@ -22,12 +22,12 @@ import sys
 import threading
 import time
 
+from ..config import STARTUP_FAILURE
 from ..server import Server
 from . import stop_if_orphaned
 
 logger = logging.getLogger("fastasgi.error")
 
-STARTUP_FAILURE = 3
 POLL_SECONDS = 0.1
 SUPERVISOR_SIGNALS = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGTTIN", "SIGTTOU")
                       if hasattr(signal, name)]
