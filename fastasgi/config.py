@@ -227,15 +227,8 @@ class Config:
         return "2.0" if self.interface == "asgi2" else "3.0"
 
     def speedups(self):
-        """The hot-path implementation this server runs: --http picks the twin."""
-        if self.http == "h11":
-            return _speedups.load("pure")
-        if self.http == "httptools":
-            if not _speedups.compiled_available():
-                raise ValueError("--http httptools needs fastasgi's compiled speedups, "
-                                 "which are not built for this interpreter.")
-            return _speedups.load("compiled")
-        return _speedups.active
+        """The hot-path stack this server runs: --http picks the twin (see _speedups.select)."""
+        return _speedups.select(self.http)
 
     def configure_logging(self):
         logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
@@ -258,6 +251,7 @@ class Config:
         self.encoded_headers = b"".join(_encode_header_line(h) for h in self.headers)
         self.server_line = b"server: fastasgi\r\n" if self.server_header else b""
         self.hot_paths = self.speedups()
+        logging.getLogger("fastasgi.error").log(*_speedups.start_message(self.hot_paths, self.http))
         # The parser stops at a websocket upgrade only when websockets are served;
         # with --ws none an upgrade request is an ordinary HTTP request.
         self.upgrade_token = None if self.ws == "none" else b"websocket"
