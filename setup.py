@@ -19,8 +19,8 @@ from setuptools.command.build_ext import build_ext
 
 try:
     from setuptools.command.bdist_wheel import bdist_wheel
-except ImportError:  # setuptools < 70.1
-    from wheel.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools < 70.1 (pyproject.toml asks for 77): setup.py run by hand
+    bdist_wheel = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Read as a file: fastasgi's own imports need its dependencies, absent at build time.
@@ -88,7 +88,7 @@ class AllOrNothingBuildExt(build_ext):
         )
 
 
-class Wheel(bdist_wheel):
+class Wheel(bdist_wheel or object):
     """The wheel's tag follows what was built: pure when no extension was."""
 
     # bdist_wheel decides purity before building; a failed build empties
@@ -114,4 +114,7 @@ def extensions():
     return modules
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": AllOrNothingBuildExt, "bdist_wheel": Wheel})
+commands = {"build_ext": AllOrNothingBuildExt}
+if bdist_wheel is not None:
+    commands["bdist_wheel"] = Wheel
+setup(ext_modules=extensions(), cmdclass=commands)
