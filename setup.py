@@ -55,13 +55,15 @@ class AllOrNothingBuildExt(build_ext):
         except Exception as exc:  # noqa: BLE001 -- whatever failed, the package goes pure
             self._fall_back(exc)
 
+    failed_module = None
+
     def build_extension(self, ext):
         # All or nothing: once one module failed, the others are not worth compiling.
-        if getattr(self, "failed", None) is None:
+        if self.failed_module is None:
             try:
                 super().build_extension(ext)
-            except Exception as exc:  # noqa: BLE001 -- run() falls back on the first failure
-                self.failed = exc
+            except Exception:
+                self.failed_module = ext.name
                 raise
 
     def build_extensions(self):
@@ -79,9 +81,10 @@ class AllOrNothingBuildExt(build_ext):
                 if os.path.exists(path):
                     os.remove(path)
         del self.extensions[:]  # the distribution's list too: the wheel is now pure
+        where = f"{self.failed_module}: " if self.failed_module else ""
         sys.stderr.write(
             "\nWARNING: fastasgi's compiled speedups could not be built "
-            f"({type(exc).__name__}: {exc}).\n"
+            f"({where}{type(exc).__name__}: {exc}).\n"
             "Building the pure-Python package (py3-none-any) instead; it is correct but slower, "
             "and the server says so when it starts.\n"
             f"Set {DECLARED['REQUIRE_EXTENSIONS']}=1 to make this an error.\n\n"
