@@ -251,7 +251,6 @@ class Config:
         self.encoded_headers = b"".join(_encode_header_line(h) for h in self.headers)
         self.server_line = b"server: fastasgi\r\n" if self.server_header else b""
         self.hot_paths = self.speedups()
-        logging.getLogger("fastasgi.error").log(*_speedups.start_message(self.hot_paths, self.http))
         # The parser stops at a websocket upgrade only when websockets are served;
         # with --ws none an upgrade request is an ordinary HTTP request.
         self.upgrade_token = None if self.ws == "none" else b"websocket"
@@ -306,6 +305,7 @@ class Config:
         # shortest of --timeout-request-body and --timeout-write, 0.1 to 1 s.
         self.watch_interval = max(0.1, min([1.0] + [timeout / 4 for timeout in (
             self.timeout_request_body, self.timeout_write) if timeout and timeout > 0]))
+        logging.getLogger("fastasgi.error").log(*_speedups.start_message(self.hot_paths, self.http))
         self.loaded = True
 
     def load_ssl(self):

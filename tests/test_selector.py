@@ -79,11 +79,9 @@ def test_the_start_log_names_the_implementation(start_server, implementation):
 # -- one compiled module broken: the whole stack falls back ---------------------------------------
 
 def extension_file(package_dir, module_name):
-    folder = os.path.join(package_dir, *module_name.split(".")[1:-1])
-    stem = module_name.rsplit(".", 1)[1]
-    (found,) = [os.path.join(folder, name) for name in os.listdir(folder)
-                if name.startswith(stem + ".") and name.endswith(EXTENSION_SUFFIXES)]
-    return found
+    """Where the copy at package_dir holds the extension this interpreter loads for module_name."""
+    loaded = sys.modules[module_name].__file__
+    return os.path.join(package_dir, *module_name.split(".")[1:-1], os.path.basename(loaded))
 
 
 def missing(package_dir, hooks):
