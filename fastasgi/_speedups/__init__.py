@@ -46,12 +46,13 @@ def _stack(kind, modules):
                 found[name] = getattr(module, name)
                 break
         else:
-            raise ImportError(f"no {kind} module defines {name}")
+            raise CompiledUnavailable(f"no {kind} module defines {name}")
     found.update(IMPLEMENTATION=kind, HttpParseError=HttpParseError)
     return SimpleNamespace(**found)
 
 
 def _import_all(kind):
+    """Every module of one implementation, by role; the first that fails stops it all."""
     column = 0 if kind == "compiled" else 2
     modules = {}
     for role, entry in COMPILED_MODULES.items():
