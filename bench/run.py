@@ -241,7 +241,20 @@ def stop_server(process):
     process.log.close()
 
 
+def linux_tools_missing():
+    """Why this machine cannot run the benchmark (None when it can): the
+    servers and the load are pinned with taskset, CPU time is read from /proc."""
+    if not os.path.isdir("/proc/self"):
+        return "the benchmark reads CPU time and memory from /proc (Linux only)"
+    if shutil.which("taskset") is None:
+        return "the benchmark pins servers and load to cores with taskset (util-linux, Linux only)"
+    return None
+
+
 def main():
+    missing = linux_tools_missing()
+    if missing:
+        sys.exit(f"bench/run.py cannot run here: {missing}")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian,raw-uvloop")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))

@@ -40,6 +40,7 @@ def _loop_name():
 def version_text():
     return (
         f"Running fastasgi {__version__} ({_speedups.IMPLEMENTATION} speedups, "
+        f"protocol {_speedups.active.http.__name__}, "
         f"loop: {_loop_name()}) with {platform.python_implementation()} "
         f"{platform.python_version()} on {platform.system()}"
     )

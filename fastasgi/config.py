@@ -253,17 +253,11 @@ class Config:
         return "2.0" if self.interface == "asgi2" else "3.0"
 
     def speedups(self):
-        """The hot-path implementation this server runs: --http picks the twin."""
+        """The hot-path stack this server runs: --http picks the twin (see
+        _speedups.select); a custom protocol class runs on the default stack."""
         if self.custom_http_protocol:
             return _speedups.active
-        if self.http == "h11":
-            return _speedups.load("pure")
-        if self.http == "httptools":
-            if not _speedups.compiled_available():
-                raise ValueError("--http httptools needs fastasgi's compiled speedups, "
-                                 "which are not built for this interpreter.")
-            return _speedups.load("compiled")
-        return _speedups.active
+        return _speedups.select(self.http)
 
     def configure_logging(self):
         logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
@@ -368,6 +362,7 @@ class Config:
         self.watch_interval = max(0.1, min([1.0] + [timeout / 4 for timeout in (
             self.timeout_request_body, self.timeout_request_body_total, self.timeout_write)
             if timeout and timeout > 0]))
+        logging.getLogger("fastasgi.error").log(*_speedups.start_message(self.hot_paths, self.http))
         self.loaded = True
 
     def load_ssl(self):

@@ -1,21 +1,28 @@
 """Prove that fastasgi's wheel and sdist install and serve on a machine with no compiler.
 
-For each CPython given (default: the newest 3.9 and 3.13 under pyenv):
+First the sdist: it holds every tracked file of the package, the tests and
+the LICENSE, and no generated C.  Then, for each CPython given (default: the
+newest 3.9 and 3.13 under pyenv):
 
 1. build the wheel with `python -m build --wheel` (compiled build required),
    from the sdist, so the sdist is proven complete too;
-2. repair it with `auditwheel repair` and check it holds the compiled
-   speedups and no C sources;
+2. repair it with `auditwheel repair` and check it holds every compiled
+   module of _speedups/compiled.py, no C sources and no debug info;
 3. install it with `--only-binary :all:` into a fresh virtualenv where the
    compiler is unavailable (CC=false, CXX=false, and cc/gcc/c++/g++ on PATH
    fail), start `fastasgi examples.hello:app` from a directory outside the
    source tree, serve a real request, stop it with SIGTERM (exit 0), and check
    that `fastasgi --version` reports the compiled speedups;
-4. install the sdist the same way, still with no compiler: the build warns,
-   installs the pure package, which serves and reports pure.
+4. build the sdist with no compiler: the build warns and gives the pure
+   py3-none-any wheel, with no extension in it (and fails outright under
+   FASTASGI_REQUIRE_EXTENSIONS=1); installed, it serves and reports pure.
+
+And once, for the first CPython: a compiler that fails on one module only
+(the last, http_c) still gives the pure py3-none-any wheel, never the six
+others beside the pure protocol.
 
 No test suite runs here (CI runs it separately); each Python costs one
-compile.  Usage:
+compile, and the one-module failure one more.  Usage:
 
     python scripts/check_wheels.py                      # pyenv 3.9 and 3.13
     python scripts/check_wheels.py --python /usr/bin/python3.12 --keep
@@ -26,6 +33,7 @@ import argparse
 import glob
 import os
 import re
+import runpy
 import shutil
 import signal
 import subprocess
@@ -40,11 +48,10 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Compiled modules, by path under fastasgi/, and the build input each needs
 # besides the .py tree (checked on its own): the sdist must carry it.
-SPEEDUPS = {f"_speedups/{name}": f"_speedups/{name}.pyx"
-            for name in ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")}
-SPEEDUPS.update({"protocols/cycle_c": "protocols/cycle_c.pxd", "protocols/http_c": "protocols/http_c.pxd"})
+# The compiled modules, as setup.py builds them: read from their one declaration.
+COMPILED_MODULES = runpy.run_path(os.path.join(ROOT, "fastasgi", "_speedups", "compiled.py"))["COMPILED_MODULES"]
 RUNNING_ON = re.compile(r"running on http://(\S+):(\d+) ")
-FALLBACK_WARNING = "Installing the pure-Python implementation instead"
+FALLBACK_WARNING = "Building the pure-Python package (py3-none-any) instead"
 COMPILERS = ("cc", "gcc", "c++", "g++", "clang", "clang++", "x86_64-linux-gnu-gcc",
              "aarch64-linux-gnu-gcc")
 
@@ -143,10 +150,15 @@ def check_wheel_contents(wheel, python_tag, source):
     missing = sorted(modules - set(names))
     if missing:
         raise CheckFailed(f"{os.path.basename(wheel)} lacks modules of the source tree: {missing}")
-    for module in SPEEDUPS:
-        pattern = re.compile(rf"fastasgi/{module}\.cpython-{python_tag}[^/]*\.so$")
-        if not any(pattern.match(name) for name in names):
+    for module, _, _ in COMPILED_MODULES.values():
+        path = module.replace(".", "/")
+        pattern = re.compile(rf"{path}\.cpython-{python_tag}[^/]*\.so$")
+        found = [name for name in names if pattern.match(name)]
+        if not found:
             raise CheckFailed(f"{os.path.basename(wheel)} lacks the compiled {module} for cp{python_tag}")
+        with zipfile.ZipFile(wheel) as archive:
+            if b".debug_info" in archive.read(found[0]):
+                raise CheckFailed(f"{found[0]} keeps its debug info")
     sources = [name for name in names if name.endswith((".c", ".cpp", ".h"))]
     if sources:
         raise CheckFailed(f"{os.path.basename(wheel)} ships C sources: {sources}")
@@ -208,6 +220,77 @@ def serve_example(bindir, app_dir, env, expect):
     return version
 
 
+def pip_wheel(python, sdist, out, env):
+    """`pip wheel` of the sdist in a fresh build environment: (exit code, output, wheels)."""
+    command = [python, "-m", "pip", "wheel", "-v", "--no-deps", "--no-cache-dir", "-w", out, sdist]
+    log("$ " + " ".join(command))
+    result = subprocess.run(command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            timeout=900)
+    return result.returncode, result.stdout, glob.glob(os.path.join(out, "fastasgi-*.whl"))
+
+
+def expect_pure_wheel(python, sdist, out, env, failed_module):
+    """The build falls back as a whole: one py3-none-any wheel, no extension, a warning naming the failure."""
+    code, output, wheels = pip_wheel(python, sdist, out, env)
+    if code != 0 or len(wheels) != 1:
+        print(output[-6000:])
+        raise CheckFailed(f"the build without a working compiler failed or gave {wheels}")
+    (wheel,) = wheels
+    extensions = [name for name in zipfile.ZipFile(wheel).namelist() if name.endswith((".so", ".pyd"))]
+    if not wheel.endswith("-py3-none-any.whl") or extensions:
+        raise CheckFailed(f"expected the pure py3-none-any wheel, got {os.path.basename(wheel)} "
+                          f"holding {extensions}")
+    if FALLBACK_WARNING not in output or failed_module not in output:
+        print(output[-6000:])
+        raise CheckFailed(f"the fallback build did not warn about {failed_module}")
+    log(f"  -> {os.path.basename(wheel)}, no extension, warned about {failed_module}")
+    return wheel
+
+
+def build_without_compiler(python, sdist, base, no_cc):
+    """The sdist where no compiler runs: the pure wheel, or an error when the compiled one is required."""
+    wheel = expect_pure_wheel(python, sdist, os.path.join(base, "no-compiler"), no_cc, "fastasgi.")
+    code, output, _ = pip_wheel(python, sdist, os.path.join(base, "no-compiler-required"),
+                                dict(no_cc, FASTASGI_REQUIRE_EXTENSIONS="1"))
+    if code == 0:
+        raise CheckFailed("FASTASGI_REQUIRE_EXTENSIONS=1 built a wheel with no compiler")
+    log("  FASTASGI_REQUIRE_EXTENSIONS=1 with no compiler: the build fails, as asked")
+    return wheel
+
+
+def check_one_module_failing(python, sdist, work):
+    """A compiler that fails on the protocol module only: still all or nothing."""
+    failing = COMPILED_MODULES["http"][0].rsplit(".", 1)[1] + ".c"
+    compiler = os.path.join(work, "fails-on-one", "cc")
+    os.makedirs(os.path.dirname(compiler))
+    real = shutil.which("cc") or shutil.which("gcc")
+    with open(compiler, "w") as file:
+        # The others compile unoptimized (-O0 last wins): only their being built matters here.
+        file.write(f'#!/bin/sh\ncase "$*" in *{failing}*) echo "cc: refusing {failing}" >&2; exit 1;; esac\n'
+                   f'exec {real} "$@" -O0\n')
+    os.chmod(compiler, 0o755)
+    env = clean_env()
+    env["CC"] = compiler
+    started = time.monotonic()
+    expect_pure_wheel(python, sdist, os.path.join(work, "fails-on-one", "dist"), env, COMPILED_MODULES["http"][0])
+    return f"one module ({failing}) failing to compile -> the pure wheel; {time.monotonic() - started:.0f}s"
+
+
+def check_sdist(sdist, source):
+    """The sdist holds every tracked file of the package, tests and examples, the LICENSE, and no C."""
+    tracked = subprocess.run(["git", "ls-files", "fastasgi", "tests", "examples", "LICENSE", "SECURITY.md"],
+                             cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout.split()
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    missing = sorted(set(tracked) - names)
+    if missing:
+        raise CheckFailed(f"the sdist lacks {missing}")
+    generated = sorted(name for name in names if name.endswith((".c", ".so", ".pyd")))
+    if generated:
+        raise CheckFailed(f"the sdist ships generated files: {generated}")
+    log(f"  sdist: {len(names)} files, every tracked one, no generated C")
+
+
 def check_python(python, sdist, sdist_src, work, app_dir):
     tag = run([python, "-c", "import sys; print('%d%d' % sys.version_info[:2])"],
               capture=True).strip()
@@ -242,13 +325,10 @@ def check_python(python, sdist, sdist_src, work, app_dir):
          "--only-binary", ":all:", "--no-build-isolation", wheel], env=no_cc)
     wheel_version = serve_example(target, app_dir, no_cc, "compiled")
 
+    pure_wheel = build_without_compiler(python, sdist, base, no_cc)
     target = venv(python, os.path.join(base, "sdist-venv"), tools=tools)
-    output = run([os.path.join(target, "python"), "-m", "pip", "install", "-v",
-                  "--only-binary", ":all:", "--no-binary", "fastasgi", sdist],
-                 env=no_cc, capture=True)
-    if FALLBACK_WARNING not in output:
-        print(output[-6000:])
-        raise CheckFailed("the sdist build without a compiler did not warn about the pure fallback")
+    run([os.path.join(target, "python"), "-m", "pip", "install", "-q", "--only-binary", ":all:", pure_wheel],
+        env=no_cc)
     sdist_version = serve_example(target, app_dir, no_cc, "pure")
     elapsed = time.monotonic() - started
     return (f"cp{tag}: wheel {os.path.basename(wheel)} -> {wheel_version!r}; "
@@ -279,16 +359,14 @@ def main():
         run([os.path.join(tools, "python"), "-m", "build", "--sdist",
              "--outdir", os.path.join(work, "sdist"), source], env=clean_env())
         (sdist,) = glob.glob(os.path.join(work, "sdist", "fastasgi-*.tar.gz"))
+        check_sdist(sdist, source)
         with tarfile.open(sdist) as archive:
-            names = archive.getnames()
-            for source in SPEEDUPS.values():
-                if not any(name.endswith(f"fastasgi/{source}") for name in names):
-                    raise CheckFailed(f"the sdist lacks {source}")
             extract = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             archive.extractall(os.path.join(work, "sdist-src"), **extract)
         (sdist_src,) = glob.glob(os.path.join(work, "sdist-src", "fastasgi-*"))
 
         results = [check_python(python, sdist, sdist_src, work, app_dir) for python in pythons]
+        results.append(check_one_module_failing(pythons[0], sdist, work))
     finally:
         if args.keep:
             log(f"kept {work}")

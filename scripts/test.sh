@@ -21,7 +21,12 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 . "$VENV/bin/activate"
-python -m pip install -q --upgrade pip
+# setuptools and Cython as the build backend asks for them, so that a rebuild
+# with --no-build-isolation (after editing a compiled source) works too.
+python -m pip install -q --upgrade pip "setuptools>=77"
+if [ -z "${FASTASGI_NO_EXTENSIONS:-}" ] && python -c 'import sys; sys.exit(sys.implementation.name != "cpython")'; then
+    python -m pip install -q "$(python -c 'import runpy; print(runpy.run_path("scripts/build_backend.py")["CYTHON"])')"
+fi
 if [ -n "${FASTASGI_NO_EXTENSIONS:-}" ]; then
     python -m pip install -q -e ".[test]"
     unset FASTASGI_NO_EXTENSIONS  # the tests choose the implementation per server

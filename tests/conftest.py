@@ -6,6 +6,7 @@ run is skipped (with the reason) where the extensions are not built.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,12 @@ from fastasgi import _speedups
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPLEMENTATIONS = ("compiled", "pure")
+
+# The suite's Linux-only parts skip elsewhere (the macOS wheels' test step), with the reason.
+needs_proc = pytest.mark.skipif(
+    not os.path.isdir("/proc/self"), reason="reads process accounting from /proc, which only Linux has")
+needs_taskset = pytest.mark.skipif(
+    shutil.which("taskset") is None, reason="pins processes to cores with taskset (util-linux, Linux only)")
 RUNNING_ON = re.compile(r"running on (?:http|https)://(\S+):(\d+) ")
 
 

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from .conftest import read_response, recv_until_closed
+from .conftest import needs_proc, needs_taskset, read_response, recv_until_closed
 from .process_utils import free_port
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
@@ -32,6 +32,8 @@ def run_bench_script(script, *args, timeout):
 
 
 @pytest.mark.timeout(150)
+@needs_proc
+@needs_taskset
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
 def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
     result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios", "hello,ws-echo-32B",
@@ -53,6 +55,7 @@ def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
 
 
 @pytest.mark.timeout(90)
+@needs_proc
 def test_idle_memory_script_reports_each_server(tmp_path):
     result = run_bench_script("idle_memory.py", "--servers", "fastasgi,uvicorn", "--connections", "200",
                               "--results", str(tmp_path), timeout=80)

@@ -95,7 +95,8 @@ def test_version(implementation):
     assert result.returncode == 0
     output = result.stdout.strip()
     match = re.fullmatch(
-        r"Running fastasgi (\S+) \((compiled|pure) speedups, loop: (asyncio|uvloop \S+)\) "
+        r"Running fastasgi (\S+) \((compiled|pure) speedups, protocol fastasgi\.protocols\.http(?:_c)?, "
+        r"loop: (asyncio|uvloop \S+)\) "
         r"with (\S+) (\S+) on (\S+)", output)
     assert match, output
     assert match.group(1) == fastasgi.__version__

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from .conftest import read_response, recv_until_closed
+from .conftest import needs_proc, read_response, recv_until_closed
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -227,6 +227,7 @@ def test_client_waiting_for_100_continue_is_not_timed_out(start_server, implemen
     assert (status, body) == (200, b"body")
 
 
+@needs_proc  # the app reports its memory from /proc
 def test_client_that_stops_reading_is_aborted(start_server, implementation):
     server = start_server(APP, implementation, "--timeout-write", "1")
     # RSS before, as the baseline: PyPy's own is about 200 MiB already.

@@ -4,22 +4,16 @@ cycle.py) and WebSocket (websocket.py).
 http.py and cycle.py are the readable source of the per-request shell.
 With the compiled speedups they are also compiled as they are, as http_c
 and cycle_c, with the C types of their fields in http_c.pxd and
-cycle_c.pxd (Cython's pure Python mode; see setup.py).  So the two twins
-of the shell cannot drift apart: they are one source.
+cycle_c.pxd (Cython's pure Python mode; see _speedups/compiled.py).  So the
+two twins of the shell cannot drift apart: they are one source.  Which one
+runs is the selector's choice (fastasgi._speedups), made for the whole stack.
 """
+from .. import _speedups
 
 
 def http_module(implementation):
-    """The HTTP protocol module for the hot paths' implementation: http_c
-    with 'compiled' (http if it was not built), http with 'pure'."""
-    if implementation == "compiled":
-        try:
-            from . import http_c
-            return http_c
-        except ImportError:
-            pass
-    from . import http
-    return http
+    """The HTTP protocol module of the 'compiled' or the 'pure' stack."""
+    return _speedups.load(implementation).http
 
 
 def new_server_state(config):
@@ -27,7 +21,7 @@ def new_server_state(config):
     module defines: the compiled protocol types its server_state field, and
     the pure one reads the compiled class's fields alike."""
     try:
-        implementation = config.speedups().IMPLEMENTATION
+        stack = config.speedups()
     except ValueError:  # --http httptools without the build: config.load() says so
-        implementation = "pure"
-    return http_module(implementation).ServerState()
+        stack = _speedups.load("pure")
+    return stack.http.ServerState()

@@ -1,0 +1,38 @@
+"""What fastasgi compiles, and the switch that turns compiling off: declared once.
+
+COMPILED_MODULES lists every compiled module with the source it is built
+from and the pure-Python module that stands in for it.  setup.py builds every
+entry, the selector (fastasgi._speedups) imports every compiled module or
+none, the wheel checks look for each one, and --version names them.  Adding
+a compiled module is adding one line here.
+
+setup.py reads this file before fastasgi can be imported (its dependencies
+may not be installed yet), so it imports nothing but the standard library.
+"""
+import os
+
+# role: (compiled module, the source it is built from, its pure-Python twin).
+# A .pyx source is a hand-written twin; a .py source is compiled as it is
+# (Cython's pure Python mode, with the C types in <compiled module>.pxd).
+COMPILED_MODULES = {
+    "parser": ("fastasgi._speedups.parser_c", "fastasgi/_speedups/parser_c.pyx", "fastasgi._speedups.parser_py"),
+    "headers": ("fastasgi._speedups.headers_c", "fastasgi/_speedups/headers_c.pyx", "fastasgi._speedups.headers_py"),
+    "response": ("fastasgi._speedups.response_c", "fastasgi/_speedups/response_c.pyx",
+                 "fastasgi._speedups.response_py"),
+    "flow": ("fastasgi._speedups.flow_c", "fastasgi/_speedups/flow_c.pyx", "fastasgi._speedups.flow_py"),
+    "wsframes": ("fastasgi._speedups.wsframes_c", "fastasgi/_speedups/wsframes_c.pyx",
+                 "fastasgi._speedups.wsframes_py"),
+    "cycle": ("fastasgi.protocols.cycle_c", "fastasgi/protocols/cycle.py", "fastasgi.protocols.cycle"),
+    "http": ("fastasgi.protocols.http_c", "fastasgi/protocols/http.py", "fastasgi.protocols.http"),
+}
+
+# FASTASGI_NO_EXTENSIONS=1 builds and runs the pure package;
+# FASTASGI_REQUIRE_EXTENSIONS=1 makes a build that cannot compile fail.
+NO_EXTENSIONS = "FASTASGI_NO_EXTENSIONS"
+REQUIRE_EXTENSIONS = "FASTASGI_REQUIRE_EXTENSIONS"
+_OFF = ("", "0", "false", "no", "off")
+
+
+def flag(name, environ=os.environ):
+    """Whether the switch `name` is on: any value but empty, 0, false, no or off."""
+    return environ.get(name, "").strip().lower() not in _OFF
