@@ -15,6 +15,8 @@ from .config import (
     LIFESPAN_CHOICES,
     LOG_LEVELS,
     LOOP_CHOICES,
+    LOG_FORMAT_CHOICES,
+    PROXY_PROTOCOL_CHOICES,
     SSL_PROTOCOL_VERSION,
     WS_CHOICES,
     Config,
@@ -174,6 +176,20 @@ def print_version(ctx, param, value):
                    "Defaults to the current working directory.")
 @click.option("--reset-contextvars", is_flag=True, default=False, show_default=True,
               help="Run each ASGI request in a fresh contextvars.Context. Hides context set in the lifespan.")
+@click.option("--proxy-protocol", type=click.Choice(PROXY_PROTOCOL_CHOICES), default="off", show_default=True,
+              help="Read a PROXY protocol header (HAProxy, AWS NLB) at the start of each connection, from "
+                   "peers in --forwarded-allow-ips only; the client address comes from it (fastasgi only).")
+@click.option("--access-log-format", type=str, default=None,
+              help="Access log line in gunicorn's atoms, e.g. '%(h)s \"%(r)s\" %(s)s %(b)s %(D)s' "
+                   "(fastasgi only; the default is uvicorn's line).")
+@click.option("--log-format", type=click.Choice(LOG_FORMAT_CHOICES), default="text", show_default=True,
+              help="json: one JSON object per line for server, error and access records (fastasgi only).")
+@click.option("--metrics/--no-metrics", is_flag=True, default=False,
+              help="Serve Prometheus metrics and health checks on a listener of their own (fastasgi only).")
+@click.option("--metrics-host", type=str, default="127.0.0.1", show_default=True,
+              help="Bind the metrics and health listener to this host.")
+@click.option("--metrics-port", type=int, default=9090, show_default=True,
+              help="Bind the metrics and health listener to this port.")
 @click.option("--factory", is_flag=True, default=False,
               help="Treat APP as an application factory, i.e. a () -> <ASGI app> callable.")
 @click.option("--version", is_flag=True, callback=print_version, expose_value=False, is_eager=True,

@@ -32,6 +32,8 @@ INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
 # uvicorn's names, so `--ws wsproto` keeps working: every one but "none" is
 # served by fastasgi's websocket protocol.
 WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
+PROXY_PROTOCOL_CHOICES = ("off", "v1", "v2")
+LOG_FORMAT_CHOICES = ("text", "json")
 
 SSL_PROTOCOL_VERSION = ssl.PROTOCOL_TLS_SERVER
 STARTUP_FAILURE = 3
@@ -126,6 +128,12 @@ class Config:
         ssl_ciphers=None,
         http2=False,
         reset_contextvars=False,
+        proxy_protocol="off",
+        access_log_format=None,
+        log_format="text",
+        metrics=False,
+        metrics_host="127.0.0.1",
+        metrics_port=9090,
     ):
         self.app = app
         self.host = host
@@ -183,6 +191,13 @@ class Config:
         self.ssl_server_cert = None
         self.http2 = http2
         self.reset_contextvars = reset_contextvars
+        # Operations (issue 30): docs/operations.md.
+        self.proxy_protocol = _choice("proxy_protocol", proxy_protocol, PROXY_PROTOCOL_CHOICES)
+        self.access_log_format = access_log_format
+        self.log_format = _choice("log_format", log_format, LOG_FORMAT_CHOICES)
+        self.metrics = metrics
+        self.metrics_host = metrics_host
+        self.metrics_port = metrics_port
         self.loaded = False
         self.forwarded_policy = None  # set by load() under --proxy-headers
         self.configure_logging()

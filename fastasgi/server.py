@@ -102,6 +102,12 @@ class Server:
         create_protocol = module.ProtocolFactory(module.http_protocol_class(loop), config, self.server_state,
                                                  self.lifespan.state, loop)
         tls = config.ssl
+        if config.proxy_protocol != "off":
+            from .protocols.proxy_protocol import ProxyProtocolFactory
+
+            # The header comes before any TLS bytes: the gate starts TLS after it.
+            create_protocol = ProxyProtocolFactory(create_protocol, config, loop)
+            tls = None
         try:
             if sockets is not None:
                 for sock in sockets:
