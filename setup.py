@@ -17,7 +17,8 @@ SPEEDUPS = ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")
 # name of their own, with the C types from <name>.pxd (pure Python mode).
 # The pure modules stay what PyPy and FASTASGI_NO_EXTENSIONS run.
 SHELL = {"fastasgi.protocols.cycle_c": "fastasgi/protocols/cycle.py",
-         "fastasgi.protocols.http_c": "fastasgi/protocols/http.py"}
+         "fastasgi.protocols.http_c": "fastasgi/protocols/http.py",
+         "fastasgi.observer_c": "fastasgi/observer.py"}
 
 
 def flag(name):

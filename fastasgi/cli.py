@@ -51,6 +51,17 @@ def print_version(ctx, param, value):
     ctx.exit()
 
 
+def _valid_access_log_format(ctx, param, value):
+    if value is not None:
+        from .access_format import validate
+
+        try:
+            validate(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.command(context_settings={"auto_envvar_prefix": "FASTASGI"})
 @click.argument("app", envvar="FASTASGI_APP")
 @click.option("--host", type=str, default="127.0.0.1", show_default=True,
@@ -179,7 +190,7 @@ def print_version(ctx, param, value):
 @click.option("--proxy-protocol", type=click.Choice(PROXY_PROTOCOL_CHOICES), default="off", show_default=True,
               help="Read a PROXY protocol header (HAProxy, AWS NLB) at the start of each connection, from "
                    "peers in --forwarded-allow-ips only; the client address comes from it (fastasgi only).")
-@click.option("--access-log-format", type=str, default=None,
+@click.option("--access-log-format", type=str, default=None, callback=_valid_access_log_format,
               help="Access log line in gunicorn's atoms, e.g. '%(h)s \"%(r)s\" %(s)s %(b)s %(D)s' "
                    "(fastasgi only; the default is uvicorn's line).")
 @click.option("--log-format", type=click.Choice(LOG_FORMAT_CHOICES), default="text", show_default=True,

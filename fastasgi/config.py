@@ -200,6 +200,7 @@ class Config:
         self.metrics_port = metrics_port
         self.loaded = False
         self.forwarded_policy = None  # set by load() under --proxy-headers
+        self.observer = None  # set by load() for --metrics, --access-log-format, --log-format json
         self.configure_logging()
 
         if env_file is not None:
@@ -257,7 +258,18 @@ class Config:
         if self.log_config:
             from .log_config import apply_log_config
 
-            apply_log_config(self.log_config, self.use_colors)
+            log_config = self.log_config
+            if log_config is LOGGING_CONFIG:  # fastasgi's default, with the formats asked for
+                if self.access_log_format:
+                    from .access_format import validate, with_access_format
+
+                    validate(self.access_log_format)
+                    log_config = with_access_format(log_config)
+                if self.log_format == "json":
+                    from .json_logs import json_logging_config
+
+                    log_config = json_logging_config(log_config)
+            apply_log_config(log_config, self.use_colors)
         if self.log_level is not None:
             level = LOG_LEVELS[self.log_level.lower()] if isinstance(self.log_level, str) else self.log_level
             logging.getLogger("fastasgi.error").setLevel(level)
@@ -316,6 +328,9 @@ class Config:
             from .middleware.proxy_headers import ForwardedPolicy
 
             self.forwarded_policy = ForwardedPolicy(self.forwarded_allow_ips, self.uds)
+        from .observer import new_observer
+
+        self.observer = new_observer(self)
         # Every connection makes its parser and watchdog from these: worked
         # out once here, not per connection.
         max_head_size = (self.h11_max_incomplete_event_size or self.limit_request_header_size
