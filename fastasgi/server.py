@@ -38,6 +38,7 @@ class Server:
         self._last_date = 0
         # Called every tick once serving: supervisors and gunicorn use it as a heartbeat.
         self.heartbeat = None
+        self.metrics = None  # --metrics: fastasgi.metrics.ServerMetrics
         limit = config.limit_max_requests
         if limit is not None:
             # Jitter staggers the restarts of workers that started together.
@@ -91,6 +92,14 @@ class Server:
     async def startup(self, sockets=None):
         config = self.config
         loop = asyncio.get_running_loop()
+        if config.metrics:
+            from .metrics import start_server_metrics
+
+            try:  # before the app starts: /readyz says "starting" meanwhile
+                self.metrics = start_server_metrics(self)
+            except OSError as exc:
+                logger.error(exc)
+                sys.exit(1)
         self._tick(loop)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
@@ -135,6 +144,8 @@ class Server:
         if sockets is None:
             self._log_started()  # a supervisor that bound the sockets has said where
         self.started = True
+        if self.metrics is not None:
+            self.metrics.serving()
 
     def _log_started(self):
         config = self.config
@@ -174,10 +185,14 @@ class Server:
         expired = [conn for conn in state.connections if conn.deadline and conn.deadline <= now]
         for conn in expired:
             conn.on_deadline()
+        if self.metrics is not None:
+            self.metrics.tick(now)
 
     async def shutdown(self, sockets=None):
         state = self.server_state
         state.shutting_down = True
+        if self.metrics is not None:
+            self.metrics.draining()  # /readyz: 503 from now on
         for server in self.servers:
             server.close()
         for sock in sockets or ():
@@ -205,6 +220,8 @@ class Server:
             await asyncio.sleep(0)
         if not self.force_exit:
             await self.lifespan.shutdown()
+        if self.metrics is not None:
+            self.metrics.close()
 
     async def _drain(self):
         """Wait until every connection closed and every app task returned."""

@@ -440,6 +440,8 @@ class HttpProtocol(Connection):
         scope = self._scope(head, "websocket", scheme, {"websocket.http.response": {}})
         del scope["method"]
         websocket.start(self.transport, self.flow, head, scope, self.parser.trailing)
+        if self.settings.observer is not None:  # its bytes are counted as a closed connection's
+            self.settings.observer.connection_closed(self.parser.bytes_received)
         self.parser.close()
         self.flow.resume_reading()
         if self.last_call:  # arrived during shutdown: it gets the shutdown's answer
