@@ -83,8 +83,12 @@ def start_nginx(directory, backend_port, upstream_block="", location_extra=""):
     binary = require("nginx")
     port = free_port()
     config = os.path.join(directory, "nginx.conf")
+    # Run as root (CI), nginx's workers would switch to an unprivileged user
+    # that cannot write the temp dirs under the test's private tmp_path.
+    user = "user root;" if os.geteuid() == 0 else ""
     with open(config, "w") as file:
         file.write(f"""\
+{user}
 daemon off;
 worker_processes 1;
 pid {directory}/nginx.pid;
