@@ -67,7 +67,8 @@ class Server:
             app = config.loaded_app
             if isinstance(app, ConcurrencyLimitMiddleware):
                 app = app.app  # a Config served again: count this server's connections
-            config.loaded_app = ConcurrencyLimitMiddleware(app, config.limit_concurrency, self.server_state)
+            config.loaded_app = ConcurrencyLimitMiddleware(app, config.limit_concurrency, self.server_state,
+                                                           config.observer)
         try:
             config.load_ssl()
         except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError

@@ -210,3 +210,14 @@ def test_workers_summed_and_monotonic_across_restarts(start_server, implementati
 def metrics_dirs():
     directory = tempfile.gettempdir()
     return [name for name in os.listdir(directory) if name.startswith("fastasgi-metrics-")]
+
+
+def test_concurrency_limit_503_counted(start_server, implementation):
+    server = start_with_metrics(start_server, implementation, "--limit-concurrency", "1")
+    with server.connect() as busy:
+        busy.sendall(b"GET /sleep?s=1 HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert wait_until(lambda: value(scrape(server), "fastasgi_requests_in_flight") == 1, timeout=5)
+        assert httpx.get(server.url + "/").status_code == 503
+    samples = scrape(server)
+    assert value(samples, "fastasgi_server_errors_total", status="503") == 1
+    assert value(samples, "fastasgi_requests_total", method="GET", status_class="5xx", http_version="1.1") == 1
