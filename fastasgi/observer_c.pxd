@@ -2,6 +2,7 @@
 # mode): the counters the hot path touches become C fields, and the
 # protocols call response_complete() as a C function.
 cimport cython
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from fastasgi.protocols.cycle_c cimport RequestResponseCycle
 

@@ -42,7 +42,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # besides the .py tree (checked on its own): the sdist must carry it.
 SPEEDUPS = {f"_speedups/{name}": f"_speedups/{name}.pyx"
             for name in ("parser_c", "headers_c", "response_c", "flow_c", "wsframes_c")}
-SPEEDUPS.update({"protocols/cycle_c": "protocols/cycle_c.pxd", "protocols/http_c": "protocols/http_c.pxd"})
+SPEEDUPS.update({"protocols/cycle_c": "protocols/cycle_c.pxd", "protocols/http_c": "protocols/http_c.pxd",
+                 "observer_c": "observer_c.pxd"})
 RUNNING_ON = re.compile(r"running on http://(\S+):(\d+) ")
 FALLBACK_WARNING = "Installing the pure-Python implementation instead"
 COMPILERS = ("cc", "gcc", "c++", "g++", "clang", "clang++", "x86_64-linux-gnu-gcc",
