@@ -38,7 +38,8 @@ class Histogram:
     __slots__ = ("counts", "total")
 
     def __init__(self):
-        self.counts = [0] * (len(BUCKETS) + 1)
+        if not cython.compiled:  # compiled, a C array of zeros (observer_c.pxd)
+            self.counts = [0] * (len(BUCKETS) + 1)
         self.total = 0.0
 
     def observe(self, value):
@@ -51,15 +52,17 @@ class Histogram:
         self.total += value
 
     def snapshot(self):
-        return {"counts": list(self.counts), "sum": self.total}
+        return {"counts": [self.counts[index] for index in range(len(BUCKETS) + 1)], "sum": self.total}
 
 
 class RequestObserver:
     def __init__(self, count=True, access=None):
         self.count = count  # --metrics: keep the counters
         self.access = access  # an AccessLog, or None: the access line is written elsewhere or not at all
-        # Responses by (method, status class, HTTP version), as one flat list.
-        self.requests = [0] * (len(METHODS) * len(STATUS_CLASSES) * len(VERSIONS))
+        # Responses by (method, status class, HTTP version), as one flat
+        # list (compiled, a C array of zeros: observer_c.pxd).
+        if not cython.compiled:
+            self.requests = [0] * (len(METHODS) * len(STATUS_CLASSES) * len(VERSIONS))
         self.duration = Histogram()
         self.first_byte = Histogram()
         self.body_bytes_sent = 0
@@ -89,7 +92,8 @@ class RequestObserver:
             scope = cycle.scope
             # dict.get(d, ...): compiled, a lookup in C rather than a method call.
             method = dict.get(METHOD_INDEX, scope["method"], 7)
-            status_class = cycle.status // 100 - 1
+            status = cycle.status
+            status_class = status // 100 - 1
             if status_class < 0 or status_class > 4:
                 status_class = 4
             version = dict.get(VERSION_INDEX, scope["http_version"], 1)
@@ -133,7 +137,8 @@ class RequestObserver:
     def snapshot(self):
         """The counters as plain data (JSON-ready): fastasgi.metrics reads these."""
         requests = {}
-        for index, value in enumerate(self.requests):
+        for index in range(len(METHODS) * len(STATUS_CLASSES) * len(VERSIONS)):
+            value = self.requests[index]
             if value:
                 version = index % 3
                 status_class = index // 3 % 5

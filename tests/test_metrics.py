@@ -221,3 +221,35 @@ def test_concurrency_limit_503_counted(start_server, implementation):
     samples = scrape(server)
     assert value(samples, "fastasgi_server_errors_total", status="503") == 1
     assert value(samples, "fastasgi_requests_total", method="GET", status_class="5xx", http_version="1.1") == 1
+
+
+def test_observer_twins_count_alike(implementation):
+    """The compiled observer (C arrays) and the pure one (lists) agree, bucket for bucket."""
+    from fastasgi import observer as pure
+    from fastasgi.observer import BUCKETS, METHODS, STATUS_CLASSES, VERSIONS
+
+    if implementation == "compiled":
+        from fastasgi import observer_c as module
+    else:
+        module = pure
+    observer = module.RequestObserver(count=True)
+    reference = pure.RequestObserver(count=True)
+    if implementation == "compiled":
+        from fastasgi.protocols.cycle_c import RequestResponseCycle as Cycle
+    else:
+        from fastasgi.protocols.cycle import RequestResponseCycle as Cycle
+    cases = [("GET", 200, "1.1", 0.0), ("POST", 201, "1.0", 0.002), ("BREW", 418, "1.1", 0.3),
+             ("DELETE", 599, "2", 12.0), ("HEAD", 99, "0.9", 0.0005)]
+    for method, status, version, duration in cases:
+        for target in (observer, reference):
+            cycle = Cycle({"method": method, "http_version": version}, None, False)
+            start = target.clock() - duration
+            cycle.status, cycle.started, cycle.first_byte, cycle.sent = status, start, start + duration / 2, 10
+            target.response_complete(cycle)
+    snapshot, expected = observer.snapshot(), reference.snapshot()
+    assert snapshot["requests"] == expected["requests"] == {
+        "GET 2xx 1.1": 1, "POST 2xx 1.0": 1, "other 4xx 1.1": 1, "DELETE 5xx 2": 1, "HEAD 5xx 1.1": 1}
+    assert snapshot["duration"]["counts"] == expected["duration"]["counts"]
+    assert len(snapshot["duration"]["counts"]) == len(BUCKETS) + 1 and sum(snapshot["duration"]["counts"]) == 5
+    assert snapshot["body_bytes_sent"] == 50
+    assert len(METHODS) * len(STATUS_CLASSES) * len(VERSIONS) == 120  # observer_c.pxd's array size
