@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -221,6 +222,15 @@ def render(totals, workers=None):
 
 
 # -- the listener -----------------------------------------------------------------
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, handler):
+        if ":" in address[0]:  # --metrics-host '::' or another IPv6 address
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+
 class MetricsListener:
     """The threaded HTTP server of /metrics, /livez and /readyz.
 
@@ -267,8 +277,7 @@ class MetricsListener:
             def log_message(self, format, *args):  # noqa: A002 - probes every few seconds: not logged
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Listener((host, port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="fastasgi-metrics", daemon=True)
 
     @property

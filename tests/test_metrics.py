@@ -3,6 +3,7 @@ of their own, read by prometheus_client's parser (the oracle) during load."""
 import asyncio
 import os
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -253,3 +254,12 @@ def test_observer_twins_count_alike(implementation):
     assert len(snapshot["duration"]["counts"]) == len(BUCKETS) + 1 and sum(snapshot["duration"]["counts"]) == 5
     assert snapshot["body_bytes_sent"] == 50
     assert len(METHODS) * len(STATUS_CLASSES) * len(VERSIONS) == 120  # observer_c.pxd's array size
+
+
+def test_ipv6_metrics_host(start_server, implementation):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    port = free_port()
+    server = start_server(APP, implementation, "--metrics", "--metrics-host", "::1", "--metrics-port", str(port))
+    assert server.wait_for_log(f"Metrics and health served on http://[::1]:{port}"), server.log
+    assert httpx.get(f"http://[::1]:{port}/readyz").status_code == 200
