@@ -35,7 +35,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .observer import BUCKETS
@@ -60,23 +59,21 @@ def process_figures():
     """CPU time, memory and descriptors of this process, from /proc where there is one."""
     times = os.times()
     figures = {"cpu_seconds": times.user + times.system, "resident_memory_bytes": 0, "open_fds": 0,
-               "start_time_seconds": _start_time()}
+               "start_time_seconds": 0.0}
     try:
         with open("/proc/self/statm") as file:
             figures["resident_memory_bytes"] = int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         figures["open_fds"] = len(os.listdir("/proc/self/fd"))
-    except OSError:
+        with open("/proc/self/stat") as file:  # field 22, after the command's ")": clock ticks after boot
+            started = int(file.read().rpartition(")")[2].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/stat") as file:
+            boot = next(int(line.split()[1]) for line in file if line.startswith("btime "))
+        figures["start_time_seconds"] = boot + started
+    except (OSError, ValueError, StopIteration):
         import resource
 
         figures["resident_memory_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return figures
-
-
-_STARTED = time.time()
-
-
-def _start_time():
-    return _STARTED  # the module is imported as the process starts serving
 
 
 def server_snapshot(server):
@@ -138,9 +135,12 @@ def add(totals, snapshot, counters_only=False):
 def _labels(**labels):
     if not labels:
         return ""
-    escaped = (f'{key}="{str(value).replace(chr(92), chr(92) * 2).replace(chr(10), "").replace(chr(34), chr(92) + chr(34))}"'
-               for key, value in labels.items())
-    return "{" + ",".join(escaped) + "}"
+    return "{" + ",".join(f'{key}="{_escape(value)}"' for key, value in labels.items()) + "}"
+
+
+def _escape(value):
+    """A label value as the text format wants it: backslash, quote and newline escaped."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _number(value):

@@ -78,9 +78,9 @@ class RequestObserver:
 
     def clock(self):
         """Seconds on the monotonic clock (time.perf_counter's, on Linux)."""
-        if cython.compiled:  # the clock itself, without a Python call
-            now = cython.declare(timespec)
-            clock_gettime(CLOCK_MONOTONIC, cython.address(now))
+        if cython.compiled:  # the clock itself, without a Python call (names cimported by observer_c.pxd)
+            now = cython.declare(timespec)  # noqa: F821
+            clock_gettime(CLOCK_MONOTONIC, cython.address(now))  # noqa: F821
             return now.tv_sec + now.tv_nsec * 1e-9
         return time.perf_counter()
 
