@@ -107,10 +107,11 @@ def main():
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--new-connections", action="store_true",
                         help="each request on a new connection (Connection: close), as wrk's new-connection scenario")
+    parser.add_argument("--metrics", action="store_true", help="with --metrics' counters on (no listener)")
     args = parser.parse_args()
 
     config = Config(hello, http="httptools" if args.impl == "compiled" else "h11",
-                    lifespan="off", access_log=False, log_level="warning")
+                    lifespan="off", access_log=False, log_level="warning", metrics=args.metrics)
     config.load()
     if args.loop == "uvloop":
         import uvloop

@@ -14,6 +14,8 @@ from .config import (
     LIFESPAN_CHOICES,
     LOG_LEVELS,
     LOOP_CHOICES,
+    LOG_FORMAT_CHOICES,
+    PROXY_PROTOCOL_CHOICES,
     STARTUP_FAILURE,
     WS_CHOICES,
     Config,
@@ -51,6 +53,17 @@ def print_version(ctx, param, value):
         return
     click.echo(version_text())
     ctx.exit()
+
+
+def _valid_access_log_format(ctx, param, value):
+    if value is not None:
+        from .access_format import validate
+
+        try:
+            validate(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 @click.command(context_settings={"auto_envvar_prefix": "FASTASGI"})
@@ -187,6 +200,20 @@ def print_version(ctx, param, value):
                    "Defaults to the current working directory.")
 @click.option("--reset-contextvars", is_flag=True, default=DEFAULTS["reset_contextvars"], show_default=True,
               help="Run each ASGI request in a fresh contextvars.Context. Hides context set in the lifespan.")
+@click.option("--proxy-protocol", type=click.Choice(PROXY_PROTOCOL_CHOICES), default=DEFAULTS["proxy_protocol"], show_default=True,
+              help="Read a PROXY protocol header (HAProxy, AWS NLB) at the start of each connection, from "
+                   "peers in --forwarded-allow-ips only; the client address comes from it (fastasgi only).")
+@click.option("--access-log-format", type=str, default=DEFAULTS["access_log_format"], callback=_valid_access_log_format,
+              help="Access log line in gunicorn's atoms, e.g. '%(h)s \"%(r)s\" %(s)s %(b)s %(D)s' "
+                   "(fastasgi only; the default is uvicorn's line).")
+@click.option("--log-format", type=click.Choice(LOG_FORMAT_CHOICES), default=DEFAULTS["log_format"], show_default=True,
+              help="json: one JSON object per line for server, error and access records (fastasgi only).")
+@click.option("--metrics/--no-metrics", is_flag=True, default=DEFAULTS["metrics"],
+              help="Serve Prometheus metrics and health checks on a listener of their own (fastasgi only).")
+@click.option("--metrics-host", type=str, default=DEFAULTS["metrics_host"], show_default=True,
+              help="Bind the metrics and health listener to this host.")
+@click.option("--metrics-port", type=int, default=DEFAULTS["metrics_port"], show_default=True,
+              help="Bind the metrics and health listener to this port.")
 @click.option("--factory", is_flag=True, default=DEFAULTS["factory"],
               help="Treat APP as an application factory, i.e. a () -> <ASGI app> callable.")
 @click.option("--version", is_flag=True, callback=print_version, expose_value=False, is_eager=True,

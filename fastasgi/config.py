@@ -45,6 +45,8 @@ INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
 # uvicorn's names, so `--ws wsproto` keeps working: every one but "none" is
 # served by fastasgi's websocket protocol.
 WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
+PROXY_PROTOCOL_CHOICES = ("off", "v1", "v2")
+LOG_FORMAT_CHOICES = ("text", "json")
 
 SSL_PROTOCOL_VERSION = ssl.PROTOCOL_TLS_SERVER
 # The exit status of a server that could not start (bad app, bind, TLS,
@@ -138,6 +140,12 @@ class Config:
         ssl_context_factory=None,
         callback_notify=None,
         timeout_notify=30,
+        proxy_protocol="off",
+        access_log_format=None,
+        log_format="text",
+        metrics=False,
+        metrics_host="127.0.0.1",
+        metrics_port=9090,
     ):
         self.app = app
         self.host = host
@@ -204,8 +212,16 @@ class Config:
         # uvicorn's (old gunicorn workers used it as a heartbeat); Python only.
         self.callback_notify = callback_notify
         self.timeout_notify = timeout_notify
+        # Operations (issue 30): docs/operations.md.
+        self.proxy_protocol = _choice("proxy_protocol", proxy_protocol, PROXY_PROTOCOL_CHOICES)
+        self.access_log_format = access_log_format
+        self.log_format = _choice("log_format", log_format, LOG_FORMAT_CHOICES)
+        self.metrics = metrics
+        self.metrics_host = metrics_host
+        self.metrics_port = metrics_port
         self.loaded = False
         self.forwarded_policy = None  # set by load() under --proxy-headers
+        self.observer = None  # set by load() for --metrics, --access-log-format, --log-format json
         self.configure_logging()
 
         if env_file is not None:
@@ -265,7 +281,18 @@ class Config:
         if self.log_config:
             from .log_config import apply_log_config
 
-            apply_log_config(self.log_config, self.use_colors)
+            log_config = self.log_config
+            if log_config is LOGGING_CONFIG:  # fastasgi's default, with the formats asked for
+                if self.access_log_format:
+                    from .access_format import validate, with_access_format
+
+                    validate(self.access_log_format)
+                    log_config = with_access_format(log_config)
+                if self.log_format == "json":
+                    from .json_logs import json_logging_config
+
+                    log_config = json_logging_config(log_config)
+            apply_log_config(log_config, self.use_colors)
         if self.log_level is not None:
             level = LOG_LEVELS[self.log_level.lower()] if isinstance(self.log_level, str) else self.log_level
             logging.getLogger("fastasgi.error").setLevel(level)
@@ -350,6 +377,9 @@ class Config:
             from .middleware.proxy_headers import ForwardedPolicy
 
             self.forwarded_policy = ForwardedPolicy(self.forwarded_allow_ips, self.uds)
+        from .observer import new_observer
+
+        self.observer = new_observer(self)
         # Every connection makes its parser and watchdog from these: worked
         # out once here, not per connection.
         max_head_size = (self.h11_max_incomplete_event_size or self.limit_request_header_size

@@ -48,6 +48,7 @@ class Server:
         self.heartbeat = None
         self._captured_signals = []  # what stopped serve(), to raise again after it
         self._last_notified = 0.0  # for Config.callback_notify
+        self.metrics = None  # --metrics: fastasgi.metrics.ServerMetrics
         limit = config.limit_max_requests
         if limit is not None:
             # Jitter staggers the restarts of workers that started together.
@@ -77,7 +78,8 @@ class Server:
             app = config.loaded_app
             if isinstance(app, ConcurrencyLimitMiddleware):
                 app = app.app  # a Config served again: count this server's connections
-            config.loaded_app = ConcurrencyLimitMiddleware(app, config.limit_concurrency, self.server_state)
+            config.loaded_app = ConcurrencyLimitMiddleware(app, config.limit_concurrency, self.server_state,
+                                                           config.observer)
         try:
             config.load_ssl()
         except (ValueError, TypeError, OSError) as exc:  # ssl.SSLError is an OSError
@@ -98,6 +100,14 @@ class Server:
     async def startup(self, sockets=None):
         config = self.config
         loop = asyncio.get_running_loop()
+        if config.metrics:
+            from .metrics import start_server_metrics
+
+            try:  # before the app starts: /readyz says "starting" meanwhile
+                self.metrics = start_server_metrics(self)
+            except OSError as exc:
+                logger.error(exc)
+                sys.exit(1)
         self._tick(loop)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
@@ -111,6 +121,12 @@ class Server:
             create_protocol = module.ProtocolFactory(module.http_protocol_class(loop), config, self.server_state,
                                                      self.lifespan.state, loop)
         tls = config.ssl
+        if config.proxy_protocol != "off":
+            from .protocols.proxy_protocol import ProxyProtocolFactory
+
+            # The header comes before any TLS bytes: the gate starts TLS after it.
+            create_protocol = ProxyProtocolFactory(create_protocol, config, loop)
+            tls = None
         try:
             if sockets is not None:
                 for sock in sockets:
@@ -138,6 +154,8 @@ class Server:
         if sockets is None:
             self._log_started()  # a supervisor that bound the sockets has said where
         self.started = True
+        if self.metrics is not None:
+            self.metrics.serving()
 
     def _log_started(self):
         config = self.config
@@ -195,10 +213,14 @@ class Server:
         expired = [conn for conn in state.connections if conn.deadline and conn.deadline <= now]
         for conn in expired:
             conn.on_deadline()
+        if self.metrics is not None:
+            self.metrics.tick(now)
 
     async def shutdown(self, sockets=None):
         state = self.server_state
         state.shutting_down = True
+        if self.metrics is not None:
+            self.metrics.draining()  # /readyz: 503 from now on
         for server in self.servers:
             server.close()
         for sock in sockets or ():
@@ -232,6 +254,8 @@ class Server:
             await asyncio.sleep(0)
         if not self.force_exit:
             await self.lifespan.shutdown()
+        if self.metrics is not None:
+            self.metrics.close()
 
     async def _drain(self):
         """Wait until every connection closed and every app task returned."""

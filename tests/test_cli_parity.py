@@ -29,6 +29,14 @@ FASTASGI_ONLY = {
     "--limit-request-fields",
     "--limit-request-header-size",
     "--limit-request-body",
+    # Operations (issue 30): PROXY protocol, log formats, metrics and health.
+    "--proxy-protocol",
+    "--access-log-format",
+    "--log-format",
+    "--metrics",
+    "--no-metrics",
+    "--metrics-host",
+    "--metrics-port",
 }
 # Settings whose defaults differ from uvicorn's, with the reason.
 DIFFERENT_DEFAULTS = {}

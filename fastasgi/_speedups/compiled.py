@@ -24,6 +24,7 @@ COMPILED_MODULES = {
                  "fastasgi._speedups.wsframes_py"),
     "cycle": ("fastasgi.protocols.cycle_c", "fastasgi/protocols/cycle.py", "fastasgi.protocols.cycle"),
     "http": ("fastasgi.protocols.http_c", "fastasgi/protocols/http.py", "fastasgi.protocols.http"),
+    "observer": ("fastasgi.observer_c", "fastasgi/observer.py", "fastasgi.observer"),
 }
 
 # FASTASGI_NO_EXTENSIONS=1 builds and runs the pure package;

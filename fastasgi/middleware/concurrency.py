@@ -13,10 +13,11 @@ HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", 
 
 
 class ConcurrencyLimitMiddleware:
-    def __init__(self, app, limit, server_state):
+    def __init__(self, app, limit, server_state, observer=None):
         self.app = app
         self.limit = limit
         self.server_state = server_state
+        self.observer = observer  # --metrics counts the 503s
         self.running = 0  # app calls in progress (a response sent but a background task running counts)
 
     def __call__(self, scope, receive, send):
@@ -25,6 +26,8 @@ class ConcurrencyLimitMiddleware:
         # The request's own connection is already counted: allow `limit` of them.
         if len(self.server_state.connections) > self.limit or self.running >= self.limit:
             logger.warning("Exceeded concurrency limit.")
+            if self.observer is not None:
+                self.observer.server_error(503)
             return self._unavailable(scope, send)
         return self._run(scope, receive, send)
 

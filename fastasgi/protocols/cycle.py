@@ -73,6 +73,7 @@ class RequestResponseCycle:
         "scope", "conn", "body", "more_body", "disconnected", "expect_continue",
         "response_started", "response_complete", "start_message", "waiter",
         "status", "wire", "task", "body_delivered",
+        "started", "first_byte", "sent", "response_headers",
     )
 
     def __init__(self, scope, conn, expect_continue):
@@ -90,6 +91,13 @@ class RequestResponseCycle:
         self.status = 0
         self.wire = None  # the connection's own per-request data (the parsed HTTP/1.1 head)
         self.task = None  # the task running the app for this cycle
+        # Kept only while an observer (metrics, a timed access log) watches:
+        # when the head arrived and the response's first byte left (its
+        # clock), body bytes sent, the response headers.
+        self.started = 0.0
+        self.first_byte = 0.0
+        self.sent = 0
+        self.response_headers = None
 
     # -- called by the connection ----------------------------------------
     # feed_body and body_complete run for every request: _wake is called

@@ -35,6 +35,9 @@ cdef class RequestResponseCycle:
     cdef public object status
     cdef public object wire
     cdef public object task
+    cdef public double started, first_byte
+    cdef public Py_ssize_t sent
+    cdef public object response_headers
 
     cpdef feed_body(self, chunk)
     cpdef body_complete(self)

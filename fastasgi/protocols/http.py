@@ -127,8 +127,8 @@ class ConnectionSettings:
         "config", "app", "RequestParser", "parser_args", "ParseError", "ResponseEncoder", "FlowControl",
         "status_line", "root_path", "raw_root_path", "default_lines", "server_line", "date_header",
         "timeout_keep_alive", "timeout_request_header", "timeout_request_body", "timeout_request_body_total",
-        "timeout_write",
-        "watch_interval", "upgrade_token", "ssl_server_cert", "forwarded_policy", "access_log",
+        "timeout_write", "watch_interval", "upgrade_token", "ssl_server_cert", "forwarded_policy", "access_log",
+        "observer",
     )
 
     def __init__(self, config):
@@ -159,7 +159,11 @@ class ConnectionSettings:
         self.upgrade_token = config.upgrade_token
         self.ssl_server_cert = config.ssl_server_cert
         self.forwarded_policy = config.forwarded_policy
-        self.access_log = config.access_log
+        # Metrics and the timed access log (fastasgi.observer), or None.  With
+        # an observer that writes the access line, the line is written when
+        # the response completes, not here at its head.
+        self.observer = config.observer
+        self.access_log = config.access_log and (self.observer is None or self.observer.access is None)
 
 
 class ProtocolFactory:
@@ -266,6 +270,8 @@ class HttpProtocol(Connection):
         self.forwarded = policy if policy is not None and policy.trusts(self.client) else None
         self.access_log = self.settings.access_log and access_logger.isEnabledFor(logging.INFO)
         self.server_state.connections.add(self)
+        if self.settings.observer is not None:
+            self.settings.observer.connection_made()
         self._set_deadline(self.server_state.clock + self.settings.timeout_keep_alive)
         if self.server_state.shutting_down:
             self.shutdown()
@@ -280,6 +286,8 @@ class HttpProtocol(Connection):
                 cycle.disconnect()
         self.pipeline.clear()
         self.handoff = None
+        if self.settings.observer is not None:
+            self.settings.observer.connection_closed(self.parser.bytes_received)
         self.parser.close()
         if self.flow is not None:
             self.flow.connection_lost(exc)
@@ -400,6 +408,8 @@ class HttpProtocol(Connection):
         scope = self._scope(head, "http", self.scheme, {})
         cycle = RequestResponseCycle(scope, self, head.expect_continue)
         cycle.wire = head
+        if self.settings.observer is not None:
+            cycle.started = self.settings.observer.clock()
         self.cycle = cycle
         if self._may_start():
             self.running = cycle
@@ -482,6 +492,8 @@ class HttpProtocol(Connection):
         scope = self._scope(head, "websocket", scheme, {"websocket.http.response": {}})
         del scope["method"]
         websocket.start(self.transport, self.flow, head, scope, self.parser.trailing)
+        if self.settings.observer is not None:  # its bytes are counted as a closed connection's
+            self.settings.observer.connection_closed(self.parser.bytes_received)
         self.parser.close()
         self.flow.resume_reading()
         if self.last_call:  # arrived during shutdown: it gets the shutdown's answer
@@ -572,6 +584,11 @@ class HttpProtocol(Connection):
         if self.access_log:
             log_access(access_logger, client_addr_for_log(cycle.scope), head.method,
                        _path_with_query(cycle.scope), head.http_version, status)
+        if settings.observer is not None:
+            cycle.status = status
+            cycle.first_byte = settings.observer.clock()
+            cycle.sent = len(body)
+            cycle.response_headers = headers
         if encoder.complete:
             self._response_complete(cycle, data)
         else:
@@ -580,6 +597,8 @@ class HttpProtocol(Connection):
     def write_response_body(self, cycle, body, more_body):
         encoder = self.encoder
         data = encoder.encode_body(body, more_body)
+        if self.settings.observer is not None:
+            cycle.sent += len(body)
         if encoder.complete:
             self._response_complete(cycle, data)
         elif data:
@@ -588,6 +607,8 @@ class HttpProtocol(Connection):
     def _response_complete(self, cycle, data):
         """`data`, the last bytes of `cycle`'s response, go out; then what's next."""
         cycle.response_complete = True
+        if self.settings.observer is not None:
+            self.settings.observer.response_complete(cycle)
         if cycle.waiter is not None:
             cycle._wake()
         keep_alive = self.encoder.keep_alive
@@ -643,6 +664,8 @@ class HttpProtocol(Connection):
         if cycle is None or self.closing and self.transport.is_closing():
             return
         self.closing = True
+        if self.settings.observer is not None:
+            self.settings.observer.app_error()
         body = ERROR_BODIES.get(status, b"")
         cycle.response_started = True
         self.write_response_head(cycle, status, [(b"content-type", b"text/plain; charset=utf-8"),
@@ -651,6 +674,8 @@ class HttpProtocol(Connection):
     def abort(self):
         """The response can't be finished correctly: close, so the client notices."""
         self.closing = True
+        if self.settings.observer is not None and self.running is not None:
+            self.settings.observer.response_aborted(self.running)
         self.running = None
         self.encoder = None
         if self.transport is not None and not self.transport.is_closing():
@@ -691,6 +716,8 @@ class HttpProtocol(Connection):
     def _send_error_and_close(self, status, reason):
         settings = self.settings
         self.closing = True
+        if settings.observer is not None:
+            settings.observer.server_error(status)
         body = ERROR_BODIES.get(status, b"")
         if status != 400 and reason:
             body = reason.encode("ascii", "replace")
@@ -723,6 +750,7 @@ class HttpProtocol(Connection):
             if not self.closed_at:
                 self.closed_at = now
             elif self.settings.timeout_write and now - self.closed_at >= self.settings.timeout_write:
+                self._timed_out("write")
                 logger.info("Client %s did not read the end of the response within %s s: aborting.",
                             _format_addr(self.client), self.settings.timeout_write)
                 transport.abort()
@@ -731,6 +759,7 @@ class HttpProtocol(Connection):
             return
         if self.write_paused and self.settings.timeout_write:
             if now - self.write_paused_at >= self.settings.timeout_write:
+                self._timed_out("write")
                 logger.info("Client %s read none of the response for %s s: aborting.",
                             _format_addr(self.client), self.settings.timeout_write)
                 self.closing = True
@@ -744,10 +773,12 @@ class HttpProtocol(Connection):
             if cycle is not None and cycle.more_body and cycle.response_complete:
                 # Still draining the body of a request already answered: a 408
                 # now would read as the answer to a request never sent.
+                self._timed_out("request_body")
                 logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
                 self.closing = True
                 self._close()
             else:
+                self._timed_out("request_header")
                 logger.info("Request head from %s not complete within %s s: 408.",
                             _format_addr(self.client), self.settings.timeout_request_header)
                 self._send_error_and_close(408, "")
@@ -788,7 +819,12 @@ class HttpProtocol(Connection):
             self.watch_since = now  # not waiting on the client: the idle clock restarts
         self._set_deadline(now + settings.watch_interval)
 
+    def _timed_out(self, kind):
+        if self.settings.observer is not None:
+            self.settings.observer.timed_out(kind)
+
     def _body_timed_out(self, cycle, why):
+        self._timed_out("request_body")
         logger.info("Request body from %s %s: %s.", _format_addr(self.client), why,
                     "408" if not cycle.response_started else "closing")
         self.cycle = None

@@ -6,6 +6,7 @@ cimport cython
 from fastasgi._speedups.parser_c cimport RequestHead, RequestParser
 from fastasgi._speedups.response_c cimport ResponseEncoder
 from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
+from fastasgi.observer_c cimport RequestObserver
 
 
 cdef class ServerState:
@@ -31,6 +32,7 @@ cdef class ConnectionSettings:
     cdef public object timeout_keep_alive, timeout_request_header
     cdef public double timeout_request_body, timeout_request_body_total, timeout_write, watch_interval
     cdef public object upgrade_token, ssl_server_cert, forwarded_policy
+    cdef public RequestObserver observer
 
 
 cdef class ProtocolFactory:
@@ -94,6 +96,7 @@ cdef class HttpProtocol(Connection):
     @cython.locals(cycle=Cycle, settings=ConnectionSettings)
     cdef _watch(self, now)
     cdef _body_timed_out(self, Cycle cycle, why)
+    cdef _timed_out(self, kind)
 
 
 cpdef bint writes_vectors(transport)

@@ -96,6 +96,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.flow = flow
         self.head = head
         self.server_state.connections.add(self)
+        if self.config.observer is not None:
+            self.config.observer.websocket_opened()
         extensions = deflate_extensions(self.config)
         self.protocol = ServerProtocol(
             extensions=extensions,
@@ -214,7 +216,10 @@ class WebSocketProtocol(asyncio.Protocol):
         self.deadline = 0.0
         if self.flow is not None:
             self.flow.connection_lost(exc)
-        self._disconnected(*self._close_code())
+        code, reason = self._close_code()
+        if self.config.observer is not None:
+            self.config.observer.websocket_closed(code)
+        self._disconnected(code, reason)
 
     def pause_writing(self):
         self.flow.pause_writing()

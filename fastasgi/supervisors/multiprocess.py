@@ -123,6 +123,7 @@ class Multiprocess:
         self.signals = []
         self.restart_queue = []  # old workers still to be replaced by a rolling restart
         self.replacement = None  # (new worker, old worker) while a restart step is running
+        self.metrics = None  # --metrics: the listener summing the workers' figures
 
     # -- signals: handlers only queue; the loop acts ----------------------
     def _on_signal(self, sig, frame):
@@ -152,6 +153,14 @@ class Multiprocess:
     def run(self):
         logger.info("Started parent process [%d]", os.getpid())
         previous = {sig: signal.signal(sig, self._on_signal) for sig in SUPERVISOR_SIGNALS}
+        if self.config.metrics:
+            from ..metrics import SupervisorMetrics
+
+            try:  # before the first worker starts: they read where to write their figures
+                self.metrics = SupervisorMetrics(self)
+            except OSError as exc:
+                logger.error(exc)
+                return 1
         try:
             while not self.should_exit.is_set():
                 self._handle_signals()
@@ -164,6 +173,8 @@ class Multiprocess:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self.metrics is not None:
+                self.metrics.close()
         logger.info("Stopping parent process [%d]", os.getpid())
         return self.exit_code
 
@@ -195,6 +206,8 @@ class Multiprocess:
                 self.should_exit.set()
                 return
             logger.info("Child process [%d] died", worker.pid)
+            if self.metrics is not None:
+                self.metrics.worker_replaced()
 
     def _active(self):
         return [w for w in self.workers if not w.retiring]
