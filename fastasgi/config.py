@@ -125,6 +125,11 @@ class Config:
         ssl_ca_certs=None,
         ssl_ciphers=None,
         http2=False,
+        http2_max_concurrent_streams=100,
+        http2_initial_window_size=256 * 1024,
+        http2_connection_window=1024 * 1024,
+        http2_max_frame_size=16384,
+        http2_max_header_list_size=65536,
         reset_contextvars=False,
     ):
         self.app = app
@@ -182,6 +187,13 @@ class Config:
         self.ssl = None
         self.ssl_server_cert = None
         self.http2 = http2
+        # HTTP/2's settings and limits (protocols/http2.py's Http2Limits checks them).
+        self.http2_max_concurrent_streams = http2_max_concurrent_streams
+        self.http2_initial_window_size = http2_initial_window_size
+        self.http2_connection_window = http2_connection_window
+        self.http2_max_frame_size = http2_max_frame_size
+        self.http2_max_header_list_size = http2_max_header_list_size
+        self.http2_limits = None  # set by load() under --http2
         self.reset_contextvars = reset_contextvars
         self.loaded = False
         self.forwarded_policy = None  # set by load() under --proxy-headers
@@ -312,13 +324,14 @@ class Config:
         # shortest of --timeout-request-body and --timeout-write, 0.1 to 1 s.
         self.watch_interval = max(0.1, min([1.0] + [timeout / 4 for timeout in (
             self.timeout_request_body, self.timeout_write) if timeout and timeout > 0]))
+        if self.http2:  # bad HTTP/2 settings fail at startup, not at the first connection
+            from .protocols.http2 import Http2Limits
+
+            self.http2_limits = Http2Limits.from_config(self)
         self.loaded = True
 
     def load_ssl(self):
         """The server's SSLContext from the --ssl-* settings (None without TLS)."""
-        if self.http2:
-            raise ValueError("--http2 is not supported by fastasgi yet; serve HTTP/1.1 or "
-                             "terminate HTTP/2 at a proxy.")
         if not self.is_ssl:
             self.ssl = None
             return None
@@ -329,6 +342,8 @@ class Config:
             ssl_version=self.ssl_version, cert_reqs=self.ssl_cert_reqs, ca_certs=self.ssl_ca_certs,
             ciphers=self.ssl_ciphers,
         )
+        if self.http2:
+            self.ssl.set_alpn_protocols(["h2", "http/1.1"])  # a client without h2 gets HTTP/1.1
         with open(self.ssl_certfile) as file:  # for the ASGI tls extension's server_cert
             self.ssl_server_cert = file.read()
         return self.ssl

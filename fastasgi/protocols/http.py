@@ -250,6 +250,9 @@ class HttpProtocol(Connection):
         self.access_log = self.settings.access_log and access_logger.isEnabledFor(logging.INFO)
         self.server_state.connections.add(self)
         self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
+        if self.tls is not None and self.settings.config.http2 and is_alpn_h2(transport):
+            self.handle_http2(b"")
+            return
         if self.server_state.shutting_down:
             self.shutdown()
 
@@ -281,6 +284,9 @@ class HttpProtocol(Connection):
 
     def data_received(self, data):
         if self.idle:
+            if self.fresh and data[:4] == b"PRI " and self.settings.config.http2:
+                self.handle_http2(data)  # the HTTP/2 preface (h2c with prior knowledge)
+                return
             self.idle = False
             # A new head starts: it must be complete within the header timeout.
             self.reading_head = True
@@ -434,6 +440,16 @@ class HttpProtocol(Connection):
         self.flow.resume_reading()
         if self.last_call:  # arrived during shutdown: it gets the shutdown's answer
             websocket.shutdown()
+
+    def handle_http2(self, data):
+        """Hand the connection to the HTTP/2 protocol; `data`: what was read of it."""
+        from .http2_asyncio import Http2Protocol
+
+        self.server_state.connections.discard(self)
+        self.deadline = 0.0
+        self.closing = True
+        self.parser.close()
+        Http2Protocol(self, Connection, RequestResponseCycle).start(data)
 
     # -- the connection side of RequestResponseCycle --------------------
     def flush_soon(self, item):
@@ -808,6 +824,12 @@ def _address(transport, name, method):
 
 def is_ssl(transport):
     return bool(transport.get_extra_info("sslcontext"))
+
+
+def is_alpn_h2(transport):
+    """Whether the TLS handshake chose HTTP/2 (ALPN "h2")."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
 
 
 def client_addr_for_log(scope):
