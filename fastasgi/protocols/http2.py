@@ -294,7 +294,10 @@ class Http2Connection:
         return self.control_frames.add(now)
 
     def _calm_down(self, reason):
-        """Close the connection: the client abuses it."""
+        """Close the connection: the client abuses it.  What the engine queued
+        in answer to the abuse (PING and SETTINGS ACKs) is dropped: the GOAWAY
+        goes alone."""
+        self.engine.clear_outbound_data_buffer()
         self.engine.close_connection(error_code=ENHANCE_YOUR_CALM, last_stream_id=self.last_stream_id)
         self.state = State.CLOSED
         self.streams.clear()
