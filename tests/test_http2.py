@@ -386,6 +386,18 @@ def test_zero_window_stall_is_bounded_by_timeout_write(h2server):
     assert h2server.wait_for_log("opened no window on stream")
 
 
+def test_a_request_body_that_stops_coming_gets_408(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--timeout-request-body", "1")
+    client = H2Client(server)
+    stream_id = client.request(b"/echo", method=b"POST", body=b"part", end=False)
+    fine = client.request(b"/")
+    started = time.monotonic()
+    assert client.response(stream_id, timeout=10)[0] == 408
+    assert 0.8 < time.monotonic() - started < 5
+    assert client.response(fine)[0] == 200
+    client.close()
+
+
 # -- real clients ---------------------------------------------------------------------
 def test_httpx_http2(h2server):
     with httpx.Client(http1=False, http2=True, base_url=h2server.url) as client:

@@ -55,6 +55,8 @@ class StreamMethods:
         self.received = 0  # request body bytes, against --limit-request-body
         self.drain_waiter = None
         self.done = False  # the stream is finished on our side: reset, refused or answered in full
+        self.watch_mark = 0  # `received` when the watchdog last saw the body progress ...
+        self.watch_since = protocol.server_state.clock  # ... and when
 
     # -- flow control, as the cycle sees it --------------------------------
     @property
@@ -190,7 +192,8 @@ class StreamMethods:
         cycle.task = None
 
 
-STREAM_SLOTS = ("protocol", "stream_id", "cycle", "no_body", "received", "drain_waiter", "done")
+STREAM_SLOTS = ("protocol", "stream_id", "cycle", "no_body", "received", "drain_waiter", "done", "watch_mark",
+                "watch_since")
 _stream_classes = {}
 
 
@@ -212,7 +215,7 @@ class Http2Protocol:
     __slots__ = (
         "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
         "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
-        "flush_queued", "stream_class", "cycle_class", "limit_request_body", "closed_at",
+        "flush_queued", "stream_class", "cycle_class", "limit_request_body", "closed_at", "static_headers",
     )
 
     def __init__(self, http, connection_base, cycle_class):
@@ -239,6 +242,7 @@ class Http2Protocol:
         self.stream_class = stream_class(connection_base)
         self.cycle_class = cycle_class
         self.limit_request_body = settings.config.limit_request_body
+        self.static_headers = _header_fields(settings.server_line + settings.default_lines)
 
     def start(self, data):
         """Serve the connection from here on; `data`: what was read of it so far."""
@@ -462,11 +466,11 @@ class Http2Protocol:
         self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
 
     def default_headers(self):
-        """The server's own response headers: server, date and --header ones."""
-        settings = self.settings
-        fields = _header_fields(settings.server_line + settings.default_lines)
-        if settings.date_header:
-            fields.extend(_header_fields(self.server_state.date_line))
+        """The server's own response headers: server, --header ones, and date."""
+        fields = list(self.static_headers)
+        if self.settings.date_header:
+            date_line = self.server_state.date_line  # b"date: ...\r\n", renewed by the server's tick
+            fields.append((b"date", date_line[6:-2]))
         return fields
 
     # -- output ----------------------------------------------------------
@@ -508,6 +512,9 @@ class Http2Protocol:
             transport.close()
             self.deadline = now + settings.watch_interval
             return
+        if settings.timeout_request_body:
+            for stream in list(self.streams.values()):
+                self._watch_body(stream, now)
         if settings.timeout_write:
             if self.write_paused and self.write_paused_at and now - self.write_paused_at >= settings.timeout_write:
                 logger.info("HTTP/2 client %s read none of the responses for %s s: aborting.",
@@ -524,6 +531,26 @@ class Http2Protocol:
                     self.conn.reset(stream_id, CANCEL)
             self.flush()
         self.deadline = now + settings.watch_interval
+
+    def _watch_body(self, stream, now):
+        """--timeout-request-body for one stream: a body that stopped coming."""
+        cycle = stream.cycle
+        if (cycle is None or not cycle.more_body or cycle.disconnected or cycle.expect_continue
+                or cycle.body):  # body bytes the app has not read yet: waiting on the app, not the client
+            stream.watch_since = now
+            return
+        if stream.received != stream.watch_mark:
+            stream.watch_mark = stream.received
+            stream.watch_since = now
+        elif now - stream.watch_since >= self.settings.timeout_request_body:
+            logger.info("Request body from %s sent nothing on stream %d for %s s: %s.", _format_addr(self.client),
+                        stream.stream_id, self.settings.timeout_request_body,
+                        "408" if not cycle.response_started else "resetting it")
+            if not cycle.response_started:
+                cycle.response_started = True
+                stream.write_response_head(cycle, 408, [(b"content-type", b"text/plain; charset=utf-8")],
+                                           ERROR_BODIES[408], False)
+            stream.reset(CANCEL)
 
     def shutdown(self):
         """Server shutdown: GOAWAY, the streams in flight finish, then close."""
