@@ -422,6 +422,51 @@ def test_curl_prior_knowledge(h2server):
     assert result.stdout == "Hello, world! 2"
 
 
+def test_upgrade_h2c_answers_on_stream_1(h2server):
+    client = H2Client(h2server, preface=False)
+    settings_header = client.conn.initiate_upgrade_connection()
+    client.sock.sendall(b"GET /scope?up=1 HTTP/1.1\r\nHost: example.com\r\nX-Kept: 1\r\n"
+                        b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                        b"HTTP2-Settings: " + settings_header + b"\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += client.sock.recv(65536)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 ") and b"upgrade: h2c" in head.lower()
+    client.flush()  # the client's preface and SETTINGS
+    client.events.extend(client.conn.receive_data(rest))
+    status, _, body, ended = client.response(1)
+    scope = json.loads(body)
+    assert (status, ended, scope["http_version"], scope["query_string"]) == (200, "end", "2", "up=1")
+    assert ["host", "example.com"] in scope["headers"] and ["x-kept", "1"] in scope["headers"]
+    assert not any(name in ("upgrade", "http2-settings", "connection") for name, _ in scope["headers"])
+    assert client.response(client.request(b"/"))[2] == b"Hello, world!"  # the connection goes on in HTTP/2
+    client.close()
+
+
+def test_upgrade_h2c_that_cannot_happen_is_served_as_http11(h2server):
+    asks = b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+    for request in (asks + b"HTTP2-Settings: !!not base64!!\r\n\r\n",  # no valid settings
+                    asks + b"HTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 3\r\n\r\nabc"):  # a body
+        sock = h2server.connect()
+        sock.sendall(request)
+        sock.settimeout(5)
+        data = sock.recv(65536)
+        assert data.startswith(b"HTTP/1.1 200 "), data
+        sock.close()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_curl_upgrades_to_h2c(h2server):
+    result = subprocess.run(["curl", "-s", "--http2", "-w", " %{http_version}", h2server.url + "/"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.stdout == "Hello, world! 2"
+    # curl offers the upgrade with a body too: that request stays on HTTP/1.1.
+    result = subprocess.run(["curl", "-s", "--http2", "-d", "abc", "-w", " %{http_version}", h2server.url + "/echo"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.stdout == "abc 1.1"
+
+
 @pytest.mark.skipif(shutil.which("nghttp") is None,
                     reason="needs nghttp (the Debian package nghttp2-client)")
 def test_nghttp(h2server):

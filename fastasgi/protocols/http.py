@@ -346,6 +346,9 @@ class HttpProtocol(Connection):
         self.reading_head = False
         self.fresh = False
         self.deadline = self.server_state.clock + self.settings.watch_interval  # the request watchdog
+        if head.upgrade == b"h2c" and self.running is None and self.settings.config.http2:
+            if self.handle_http2(b"", head):
+                return  # answered on HTTP/2's stream 1
         self.server_state.total_requests += 1
         if head.upgrade is not None and head.upgrade == self.settings.upgrade_token:
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
@@ -441,15 +444,24 @@ class HttpProtocol(Connection):
         if self.last_call:  # arrived during shutdown: it gets the shutdown's answer
             websocket.shutdown()
 
-    def handle_http2(self, data):
-        """Hand the connection to the HTTP/2 protocol; `data`: what was read of it."""
+    def handle_http2(self, data, upgrade_head=None):
+        """Hand the connection to the HTTP/2 protocol: its preface came (`data`,
+        what was read of it), TLS chose h2, or `upgrade_head` asked for h2c
+        (answered on stream 1).  False when that request cannot upgrade: it
+        is served as HTTP/1.1."""
         from .http2_asyncio import Http2Protocol
 
+        try:
+            http2 = Http2Protocol(self, Connection, RequestResponseCycle, upgrade_head)
+        except ValueError:
+            return False
+        self.flush()  # earlier responses go out first
         self.server_state.connections.discard(self)
         self.deadline = 0.0
         self.closing = True
         self.parser.close()
-        Http2Protocol(self, Connection, RequestResponseCycle).start(data)
+        http2.start(data)
+        return True
 
     # -- the connection side of RequestResponseCycle --------------------
     def flush_soon(self, item):

@@ -199,7 +199,10 @@ class Http2Connection:
     caller's clock: the abuse counters and the stall deadlines read it.
     """
 
-    def __init__(self, limits=None):
+    def __init__(self, limits=None, upgrade_settings=None):
+        """`upgrade_settings`: the HTTP2-Settings header of an HTTP/1.1 request
+        upgraded to h2c (RFC 7540 3.2), which becomes stream 1, waiting for
+        its response; ValueError if the header is not valid."""
         self.limits = limits = limits or Http2Limits()
         config = h2.config.H2Configuration(client_side=False, header_encoding=None,
                                            validate_inbound_headers=True, normalize_inbound_headers=True)
@@ -216,7 +219,13 @@ class Http2Connection:
         engine.max_inbound_frame_size = limits.max_frame_size
         engine.decoder.max_header_list_size = limits.max_header_list_size
         engine.decoder.max_allowed_table_size = limits.header_table_size
-        engine.initiate_connection()  # our SETTINGS, from `advertised`
+        if upgrade_settings is None:
+            engine.initiate_connection()  # our SETTINGS, from `advertised`
+        else:
+            try:
+                engine.initiate_upgrade_connection(upgrade_settings)  # our SETTINGS too
+            except Exception as exc:  # bad base64, a truncated frame, an invalid value
+                raise ValueError(f"Invalid HTTP2-Settings header: {exc}") from None
         # The engine would treat one stream past the advertised limit as a
         # connection error; RFC 9113 5.1.2 lets it be a stream error, which
         # feed() makes it (REFUSED_STREAM: the client may retry it).
@@ -231,6 +240,9 @@ class Http2Connection:
         self.resets = RateWindow(limits.reset_limit, limits.abuse_window)
         self.control_frames = RateWindow(limits.control_frame_limit, limits.abuse_window)
         self.extra_out = []  # frames of ours the engine does not make (the graceful GOAWAY)
+        if upgrade_settings is not None:
+            self.streams[1] = OutboundStream()
+            self.last_stream_id = 1
 
     # -- input -----------------------------------------------------------
     def feed(self, data, now=0.0):

@@ -216,13 +216,20 @@ class Http2Protocol:
         "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
         "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
         "flush_queued", "stream_class", "cycle_class", "limit_request_body", "closed_at", "static_headers",
+        "upgrade_request",
     )
 
-    def __init__(self, http, connection_base, cycle_class):
+    def __init__(self, http, connection_base, cycle_class, upgrade_head=None):
         """Take over the connection of HTTP/1.1 protocol `http`, whose cycle
-        classes are `connection_base` and `cycle_class`."""
+        classes are `connection_base` and `cycle_class`.  `upgrade_head`: an
+        HTTP/1.1 request asking for h2c; ValueError if it cannot have it."""
         settings = self.settings = http.settings
-        self.conn = Http2Connection(settings.config.http2_limits)
+        self.upgrade_request = None
+        if upgrade_head is not None:
+            self.upgrade_request, settings_header = h2c_request(upgrade_head, http.tls)
+            self.conn = Http2Connection(settings.config.http2_limits, settings_header)
+        else:
+            self.conn = Http2Connection(settings.config.http2_limits)
         self.transport = http.transport
         self.loop = http.loop
         self.server_state = http.server_state
@@ -249,6 +256,12 @@ class Http2Protocol:
         self.transport.set_protocol(self)
         self.server_state.connections.add(self)
         self._idle()
+        if self.upgrade_request is not None:
+            self.transport.write(SWITCHING_TO_H2C)
+            self.flush()  # our SETTINGS, the first HTTP/2 frame
+            request = self.upgrade_request
+            self.upgrade_request = None
+            self._on_request(request)
         if data:
             self.data_received(data)
         else:
@@ -564,6 +577,37 @@ class Http2Protocol:
 
 
 FORWARDED_HEADERS = (b"x-forwarded-for", b"x-forwarded-proto")
+SWITCHING_TO_H2C = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+# What an h2c upgrade request's HTTP/1.1 head says about its connection, not its message.
+NOT_FOR_STREAM_1 = frozenset((b"host", b"connection", b"upgrade", b"http2-settings", b"keep-alive",
+                              b"proxy-connection", b"te", b"transfer-encoding"))
+
+
+def h2c_request(head, tls):
+    """An HTTP/1.1 request asking for h2c -> (its stream 1 RequestReceived, its HTTP2-Settings).
+
+    ValueError when it cannot upgrade, and is served as HTTP/1.1: over TLS
+    (h2c is cleartext only), without exactly one HTTP2-Settings header, or
+    with a body (RFC 7540 3.2 would have it read before the switch)."""
+    if tls is not None:
+        raise ValueError("h2c over TLS")
+    settings = [value for name, value in head.headers if name.lower() == b"http2-settings"]
+    if len(settings) != 1:
+        raise ValueError("no single HTTP2-Settings header")
+    authority = b""
+    fields = []
+    for name, value in head.headers:
+        name = name.lower()
+        if name == b"host":
+            authority = value
+        elif name == b"content-length" and value != b"0" or name == b"transfer-encoding":
+            raise ValueError("a request body")
+        if name not in NOT_FOR_STREAM_1:
+            fields.append((name, value))
+    target = head.raw_path + (b"?" + head.query_string if head.query_string else b"")
+    pseudo = [(b":method", head.method.encode("ascii")), (b":scheme", b"http"), (b":authority", authority),
+              (b":path", target)]
+    return RequestReceived(1, pseudo + fields, True), settings[0]
 
 
 def _header_fields(lines):
