@@ -4,6 +4,8 @@ The peer is the `h2` library's client connection: what our server side
 sends must parse there to the events a client expects, and the abuse
 tests write raw frames with hyperframe.
 """
+import random
+
 import h2.config
 import h2.connection
 import h2.events
@@ -133,9 +135,42 @@ def test_streams_past_the_limit_are_refused_and_the_connection_lives():
     reset = of_type(frames_in(server.data_to_send()), RstStreamFrame)
     assert [(frame.stream_id, frame.error_code) for frame in reset] == [(5, http2.REFUSED_STREAM)]
     server.send_headers(1, [(b":status", b"204")], True)
+    server.finish(1)
     frame = HeadersFrame(7, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
     events = server.feed(frame.serialize())
     assert [event.stream_id for event in of_type(events, RequestReceived)] == [7]
+
+
+def test_a_reset_stream_counts_against_the_limit_until_its_work_is_over():
+    server, client, _, _ = handshake(Http2Limits(max_concurrent_streams=2))
+    for stream_id in (1, 3):
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+        client.reset_stream(stream_id, error_code=http2.CANCEL)
+    events, _ = exchange(server, client)
+    assert len(of_type(events, StreamReset)) == 2 and server.streams == {}
+    frame = HeadersFrame(5, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+    assert not of_type(server.feed(frame.serialize()), RequestReceived)  # both apps still run: refused
+    server.finish(1)
+    frame = HeadersFrame(7, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+    assert [event.stream_id for event in of_type(server.feed(frame.serialize()), RequestReceived)] == [7]
+
+
+def test_garbage_frames_never_raise():
+    """Random frames after a valid start: events or a ConnectionClosed, never an exception."""
+    rng = random.Random(26)
+    for _ in range(400):
+        server = Http2Connection()
+        client = make_client()
+        client.send_headers(1, REQUEST, end_stream=False)
+        frames = b""
+        for _ in range(rng.randint(1, 5)):
+            payload = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+            stream_id = rng.choice([0, 1, 2, 3, rng.randrange(2**31)])
+            frames += (len(payload).to_bytes(3, "big") + bytes([rng.randint(0, 10), rng.randrange(256)])
+                       + stream_id.to_bytes(4, "big") + payload)
+        events = server.feed(client.data_to_send() + frames)
+        assert all(type(event).__module__ == "fastasgi.protocols.http2" for event in events)
+        server.data_to_send()
 
 
 def test_client_resets_reach_the_app_as_events():
@@ -164,6 +199,18 @@ def test_rapid_reset_ends_the_connection_with_enhance_your_calm():
     assert goaway.error_code == http2.ENHANCE_YOUR_CALM
 
 
+def test_rapid_reset_past_the_stream_limit_in_one_read():
+    """Streams opened and reset in one read, past the limit: refused, counted, never an error."""
+    server, client, _, _ = handshake(Http2Limits(max_concurrent_streams=4, reset_limit=100))
+    for _ in range(150):
+        stream_id = client.get_next_available_stream_id()
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+        client.reset_stream(stream_id, error_code=http2.CANCEL)
+    events = server.feed(client.data_to_send(), now=1.0)
+    assert of_type(events, ConnectionClosed)[0].error_code == http2.ENHANCE_YOUR_CALM
+    assert len(server.working) == 0
+
+
 def test_many_answered_streams_are_not_an_attack():
     """h2load -m100 style: 100 streams at a time, each answered, over and over."""
     server, client, _, _ = handshake(Http2Limits(reset_limit=50, control_frame_limit=50))
@@ -179,6 +226,7 @@ def test_many_answered_streams_are_not_an_attack():
         for answered in ids:
             server.send_headers(answered, [(b":status", b"200")], False)
             server.send(answered, b"ok", True)
+            server.finish(answered)
         client.receive_data(server.data_to_send())
     assert server.state is http2.State.OPEN
 

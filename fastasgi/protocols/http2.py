@@ -236,12 +236,20 @@ class Http2Connection:
             engine.increment_flow_control_window(limits.connection_window - 65535)
         self.state = State.OPEN
         self.streams = {}  # stream id -> OutboundStream, for every stream we still answer
+        # Streams taken on whose work is not over (finish()): a stream the
+        # client reset still counts while its app runs, so resets cannot
+        # pile up work beyond max_concurrent_streams (CVE-2023-44487).
+        self.working = set()
         self.last_stream_id = 0  # the highest stream we took on (GOAWAY's last stream id)
         self.resets = RateWindow(limits.reset_limit, limits.abuse_window)
         self.control_frames = RateWindow(limits.control_frame_limit, limits.abuse_window)
-        self.extra_out = []  # frames of ours the engine does not make (the graceful GOAWAY)
+        # Bytes to send before what the engine holds: its output taken out
+        # ahead of a feed (see _calm_down) and frames it does not make (the
+        # graceful GOAWAY).
+        self.out = []
         if upgrade_settings is not None:
             self.streams[1] = OutboundStream()
+            self.working.add(1)
             self.last_stream_id = 1
 
     # -- input -----------------------------------------------------------
@@ -249,6 +257,7 @@ class Http2Connection:
         """The bytes the client sent -> a list of events."""
         if self.state is State.CLOSED:
             return []
+        self._take_engine_output()
         try:
             engine_events = self.engine.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -270,12 +279,13 @@ class Http2Connection:
                     self._acknowledge(event.stream_id, event.flow_controlled_length)
             elif kind is h2.events.RequestReceived:
                 stream_id = event.stream_id
-                if self.state is not State.OPEN or len(self.streams) >= self.limits.max_concurrent_streams:
+                if self.state is not State.OPEN or len(self.working) >= self.limits.max_concurrent_streams:
                     self._refuse(stream_id)
                     if self.resets.add(now):
                         return events + [self._calm_down("too many refused streams")]
                     continue
                 self.streams[stream_id] = OutboundStream()
+                self.working.add(stream_id)
                 self.last_stream_id = stream_id
                 events.append(RequestReceived(stream_id, event.headers, event.stream_ended is not None))
             elif kind is h2.events.StreamEnded:
@@ -307,16 +317,20 @@ class Http2Connection:
 
     def _calm_down(self, reason):
         """Close the connection: the client abuses it.  What the engine queued
-        in answer to the abuse (PING and SETTINGS ACKs) is dropped: the GOAWAY
-        goes alone."""
+        in answer to this read (PING and SETTINGS ACKs of a flood) is dropped:
+        the GOAWAY follows what was queued before it."""
         self.engine.clear_outbound_data_buffer()
         self.engine.close_connection(error_code=ENHANCE_YOUR_CALM, last_stream_id=self.last_stream_id)
         self.state = State.CLOSED
         self.streams.clear()
+        self.working.clear()
         return ConnectionClosed(ENHANCE_YOUR_CALM, reason)
 
     def _refuse(self, stream_id):
-        self.engine.reset_stream(stream_id, error_code=REFUSED_STREAM)
+        try:
+            self.engine.reset_stream(stream_id, error_code=REFUSED_STREAM)
+        except h2.exceptions.StreamClosedError:
+            pass  # the client reset it already, later in the same read
 
     def _acknowledge(self, stream_id, size):
         try:
@@ -410,9 +424,12 @@ class Http2Connection:
                 pass
 
     def finish(self, stream_id):
-        """The app is done with a stream it never ended: forget it, resetting it
-        if its request is still open (so the client stops sending)."""
-        if stream_id in self.streams:
+        """The work for a stream is over (its app returned): it no longer counts
+        against max_concurrent_streams.  A response never ended is reset (one
+        ended but still held by the windows goes on)."""
+        self.working.discard(stream_id)
+        stream = self.streams.get(stream_id)
+        if stream is not None and not stream.end:
             self.reset(stream_id, INTERNAL_ERROR)
 
     def start_shutdown(self):
@@ -424,7 +441,8 @@ class Http2Connection:
         frame = GoAwayFrame(0)
         frame.last_stream_id = self.last_stream_id
         frame.error_code = NO_ERROR
-        self.extra_out.append(frame.serialize())
+        self._take_engine_output()
+        self.out.append(frame.serialize())
 
     def close(self, error_code=NO_ERROR):
         """End the connection now: GOAWAY with `error_code`, every stream dropped."""
@@ -439,11 +457,17 @@ class Http2Connection:
         return [stream_id for stream_id, stream in self.streams.items()
                 if stream.blocked_since and now - stream.blocked_since >= timeout]
 
+    def _take_engine_output(self):
+        data = self.engine.data_to_send()
+        if data:
+            self.out.append(data)
+
     def data_to_send(self):
         data = self.engine.data_to_send()
-        if self.extra_out:
-            data += b"".join(self.extra_out)
-            self.extra_out.clear()
+        if self.out:
+            self.out.append(data)
+            data = b"".join(self.out)
+            self.out.clear()
         return data
 
 

@@ -466,6 +466,7 @@ class Http2Protocol:
     def stream_finished(self, stream):
         """A stream's app returned (or never ran): it leaves the table."""
         self.streams.pop(stream.stream_id, None)
+        self.conn.finish(stream.stream_id)
         if not self.streams:
             if self.conn.state is State.DRAINING:
                 self.flush()
