@@ -251,6 +251,14 @@ def test_app_errors_stay_on_their_stream(h2server):
     assert h2server.wait_for_log("boom after start")
 
 
+def test_an_invalid_response_header_is_a_500_on_its_stream(h2server):
+    client = H2Client(h2server)
+    bad = client.request(b"/bad-header")
+    assert client.response(bad)[::2] == (500, b"Internal Server Error")
+    assert client.response(client.request(b"/"))[0] == 200
+    client.close()
+
+
 def test_client_reset_is_http_disconnect(h2server, tmp_path):
     marker = tmp_path / "marker"
     client = H2Client(h2server)
@@ -558,6 +566,17 @@ def parse_frames(data):
         frames.append(frame)
         data = data[9 + length:]
     return frames
+
+
+def test_an_idle_connection_gets_goaway_after_the_keep_alive_timeout(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--timeout-keep-alive", "1")
+    client = H2Client(server)
+    assert client.response(client.request(b"/"))[0] == 200
+    started = time.monotonic()
+    frames = read_frames(client.sock, timeout=5)
+    assert [frame.error_code for frame in frames if isinstance(frame, GoAwayFrame)] == [http2.NO_ERROR]
+    assert 0.5 < time.monotonic() - started < 4
+    client.close()
 
 
 def test_root_path_and_proxy_headers_apply(start_server, implementation):

@@ -95,7 +95,8 @@ class StreamMethods:
             value = bytes(value)
             if name in CONNECTION_SPECIFIC:
                 continue
-            if not name or name[:1] == b":" or b" " in name or any(c in value for c in INVALID_VALUE_BYTES):
+            if (not name or name[:1] == b":" or b" " in name or any(c in name for c in INVALID_VALUE_BYTES)
+                    or any(c in value for c in INVALID_VALUE_BYTES)):
                 raise ValueError(f"Invalid response header {name!r}: {value!r}")
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
@@ -149,8 +150,11 @@ class StreamMethods:
         if self.done or cycle is None:
             return
         cycle.response_started = True
-        self.write_response_head(cycle, status, [(b"content-type", b"text/plain; charset=utf-8")],
-                                 ERROR_BODIES.get(status, b""), False)
+        try:
+            self.write_response_head(cycle, status, [(b"content-type", b"text/plain; charset=utf-8")],
+                                     ERROR_BODIES.get(status, b""), False)
+        except ValueError:  # the engine took the app's head before refusing it: the stream cannot answer
+            self.reset(INTERNAL_ERROR)
 
     def abort(self):
         """The response cannot be completed: RST_STREAM INTERNAL_ERROR, other streams go on."""
@@ -441,6 +445,7 @@ class Http2Protocol:
         for stream in list(self.streams.values()):
             stream.disconnect()
         self.transport.close()
+        self.deadline = self.server_state.clock + self.settings.watch_interval  # bounds the last flush
 
     def eof_received(self):
         pass
