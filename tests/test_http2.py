@@ -20,7 +20,7 @@ import h2.events
 import h2.settings
 import httpx
 import pytest
-from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
+from hyperframe.frame import ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
 
 from fastasgi.protocols import http2
 from .apps import app as shared_app
@@ -365,6 +365,34 @@ def test_ping_flood_gets_goaway(h2server):
     assert client.goaway().error_code == http2.ENHANCE_YOUR_CALM
     client.close()
     assert get(h2server, b"/")[0] == 200
+
+
+def test_continuation_flood_and_huge_header_lists_end_only_their_connection(h2server):
+    client = H2Client(h2server)
+    block = client.conn.encoder.encode([(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"),
+                                        (b":path", b"/")])
+    flood = HeadersFrame(1, data=block).serialize() + ContinuationFrame(1, data=b"").serialize() * 5000
+    try:
+        client.sock.sendall(flood)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert [f.error_code for f in read_frames(client.sock) if isinstance(f, GoAwayFrame)] != []
+    client.close()
+    client = H2Client(h2server)
+    stream_id = client.request(b"/", headers=[(b"x-big", b"v" * 70000)])  # past the 64 KiB default
+    assert client.goaway().error_code != http2.NO_ERROR
+    assert stream_id == 1
+    client.close()
+    assert get(h2server, b"/")[0] == 200
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="needs h2load (the Debian package nghttp2-client)")
+def test_h2load_with_100_streams_per_connection_is_not_an_attack(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--no-access-log")
+    result = subprocess.run(["h2load", "-t1", "-c2", "-m100", "-n", "1000", server.url + "/"],
+                            capture_output=True, text=True, timeout=60)
+    assert "1000 succeeded, 0 failed, 0 errored" in result.stdout, result.stdout
+    assert "error code" not in server.log
 
 
 def test_invalid_preface_is_refused_and_logged(h2server):
