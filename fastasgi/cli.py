@@ -96,7 +96,18 @@ def _valid_access_log_format(ctx, param, value):
               help="HTTP protocol implementation: httptools runs fastasgi's compiled parser, "
                    "h11 its pure-Python twin.")
 @click.option("--http2", is_flag=True, default=DEFAULTS["http2"], show_default=True,
-              help="Enable HTTP/2 support (fastasgi does not serve HTTP/2 yet: fails at startup).")
+              help="Enable HTTP/2: h2c with prior knowledge on the HTTP/1.1 port, and ALPN h2 under --ssl-*.")
+@click.option("--http2-max-concurrent-streams", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["http2_max_concurrent_streams"], show_default=True,
+              help="HTTP/2 streams one connection may have open; more are refused (REFUSED_STREAM).")
+@click.option("--http2-initial-window-size", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["http2_initial_window_size"],
+              show_default=True, help="HTTP/2 request body bytes a client may send on a stream before the app reads.")
+@click.option("--http2-connection-window", type=click.IntRange(65535, 2**31 - 1), default=DEFAULTS["http2_connection_window"],
+              show_default=True, help="HTTP/2 request body bytes a client may send on all its streams before "
+                                      "the apps read.")
+@click.option("--http2-max-frame-size", type=click.IntRange(16384, 16777215), default=DEFAULTS["http2_max_frame_size"], show_default=True,
+              help="Largest HTTP/2 frame payload a client may send.")
+@click.option("--http2-max-header-list-size", type=click.IntRange(1024, 2**31 - 1), default=DEFAULTS["http2_max_header_list_size"],
+              show_default=True, help="Largest HTTP/2 request header list (decoded, RFC 9113 6.5.2).")
 @click.option("--ws", type=click.Choice(WS_CHOICES), default=DEFAULTS["ws"], show_default=True,
               help="WebSocket protocol implementation (websockets' sans-I/O protocol); "
                    "none serves upgrade requests as plain HTTP.")

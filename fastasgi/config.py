@@ -136,6 +136,11 @@ class Config:
         ssl_ca_certs=None,
         ssl_ciphers=None,
         http2=False,
+        http2_max_concurrent_streams=100,
+        http2_initial_window_size=256 * 1024,
+        http2_connection_window=1024 * 1024,
+        http2_max_frame_size=16384,
+        http2_max_header_list_size=65536,
         reset_contextvars=False,
         ssl_context_factory=None,
         callback_notify=None,
@@ -205,6 +210,13 @@ class Config:
         self.ssl = None
         self.ssl_server_cert = None
         self.http2 = http2
+        # HTTP/2's settings and limits (protocols/http2.py's Http2Limits checks them).
+        self.http2_max_concurrent_streams = http2_max_concurrent_streams
+        self.http2_initial_window_size = http2_initial_window_size
+        self.http2_connection_window = http2_connection_window
+        self.http2_max_frame_size = http2_max_frame_size
+        self.http2_max_header_list_size = http2_max_header_list_size
+        self.http2_limits = None  # set by load() under --http2
         self.reset_contextvars = reset_contextvars
         # (config, default_factory) -> SSLContext, as uvicorn's: from Python only, no flag.
         self.ssl_context_factory = ssl_context_factory
@@ -392,6 +404,10 @@ class Config:
         self.watch_interval = max(0.1, min([1.0] + [timeout / 4 for timeout in (
             self.timeout_request_body, self.timeout_request_body_total, self.timeout_write)
             if timeout and timeout > 0]))
+        if self.http2:  # bad HTTP/2 settings fail at startup, not at the first connection
+            from .protocols.http2 import Http2Limits
+
+            self.http2_limits = Http2Limits.from_config(self)
         logging.getLogger("fastasgi.error").log(*_speedups.start_message(self.hot_paths, self.http))
         self.loaded = True
 
@@ -408,6 +424,8 @@ class Config:
             self.ssl = context
         else:
             self.ssl = self._default_ssl_context()
+        if self.http2:
+            self.ssl.set_alpn_protocols(["h2", "http/1.1"])  # a client without h2 gets HTTP/1.1
         if self.ssl_certfile:
             with open(self.ssl_certfile) as file:  # for the ASGI tls extension's server_cert
                 self.ssl_server_cert = file.read()

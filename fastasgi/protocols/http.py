@@ -273,6 +273,9 @@ class HttpProtocol(Connection):
         if self.settings.observer is not None:
             self.settings.observer.connection_made()
         self._set_deadline(self.server_state.clock + self.settings.timeout_keep_alive)
+        if self.tls is not None and self.settings.config.http2 and is_alpn_h2(transport):
+            self.handle_http2(b"")
+            return
         if self.server_state.shutting_down:
             self.shutdown()
 
@@ -326,6 +329,9 @@ class HttpProtocol(Connection):
 
     def data_received(self, data):
         if self.idle:
+            if self.fresh and data[:4] == b"PRI " and self.settings.config.http2:
+                self.handle_http2(data)  # the HTTP/2 preface (h2c with prior knowledge)
+                return
             self.idle = False
             # A new head starts: it must be complete within the header timeout.
             self.reading_head = True
@@ -400,6 +406,9 @@ class HttpProtocol(Connection):
         self.watched_at = self.server_state.clock
         self.body_waited = 0.0
         self._set_deadline(watch if not self.deadline or watch < self.due else self.due)
+        if head.upgrade == b"h2c" and self.running is None and self.settings.config.http2:
+            if self.handle_http2(b"", head):
+                return  # answered on HTTP/2's stream 1
         self.server_state.total_requests += 1
         if head.upgrade is not None and head.upgrade == self.settings.upgrade_token:
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
@@ -498,6 +507,25 @@ class HttpProtocol(Connection):
         self.flow.resume_reading()
         if self.last_call:  # arrived during shutdown: it gets the shutdown's answer
             websocket.shutdown()
+
+    def handle_http2(self, data, upgrade_head=None):
+        """Hand the connection to the HTTP/2 protocol: its preface came (`data`,
+        what was read of it), TLS chose h2, or `upgrade_head` asked for h2c
+        (answered on stream 1).  False when that request cannot upgrade: it
+        is served as HTTP/1.1."""
+        from .http2_asyncio import Http2Protocol
+
+        try:
+            http2 = Http2Protocol(self, Connection, RequestResponseCycle, upgrade_head)
+        except ValueError:
+            return False
+        self.flush()  # earlier responses go out first
+        self.server_state.connections.discard(self)
+        self.deadline = 0.0
+        self.closing = True
+        self.parser.close()
+        http2.start(data)
+        return True
 
     # -- the connection side of RequestResponseCycle --------------------
     def flush_soon(self, item):
@@ -917,6 +945,12 @@ def _address(transport, name, method):
 
 def is_ssl(transport):
     return bool(transport.get_extra_info("sslcontext"))
+
+
+def is_alpn_h2(transport):
+    """Whether the TLS handshake chose HTTP/2 (ALPN "h2")."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
 
 
 def client_addr_for_log(scope):

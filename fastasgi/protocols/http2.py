@@ -1,0 +1,479 @@
+"""A sans-I/O HTTP/2 server connection: bytes in, events out, bytes to send.
+
+The frame codec, HPACK and the RFC 9113 state machines are the `h2`
+library's (the engine).  This module puts fastasgi's own connection object
+around it, so the engine is one replaceable layer: the asyncio adapter
+(http2_asyncio.py) and the tests see only Http2Connection and the event
+classes below, never h2.  What this layer adds to the engine:
+
+- the limits and their defaults, named in Http2Limits;
+- the stream table: what each stream still has to send, held until the
+  peer's stream and connection windows let it go (send(), pending());
+- refusing streams past max_concurrent_streams with REFUSED_STREAM (a
+  stream error, where the engine would end the whole connection);
+- the abuse counters: client resets (CVE-2023-44487), frames that cost us
+  work and do nothing (PING, SETTINGS, empty DATA, PRIORITY, unknown
+  frames), each counted per window and answered with GOAWAY
+  ENHANCE_YOUR_CALM past its limit;
+- a graceful GOAWAY that lets the streams in flight finish;
+- deadlines as data: stalled_streams(now) names the streams whose output
+  has waited on a closed window for too long.
+"""
+import enum
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+from hyperframe.frame import GoAwayFrame
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+# Error codes (RFC 9113 section 7), named for the adapter and the tests.
+NO_ERROR = 0x0
+PROTOCOL_ERROR = 0x1
+INTERNAL_ERROR = 0x2
+FLOW_CONTROL_ERROR = 0x3
+REFUSED_STREAM = 0x7
+CANCEL = 0x8
+ENHANCE_YOUR_CALM = 0xB
+
+# What the engine enforces as the concurrent stream limit: none it would
+# act on.  Our own count refuses the excess stream by stream (see feed()).
+ENGINE_STREAM_LIMIT = 2**31 - 1
+# The largest window RFC 9113 allows.
+MAX_WINDOW = 2**31 - 1
+
+
+class Http2Limits:
+    """The settings this server advertises and the limits it enforces.
+
+    Defaults are generous for real clients (browsers open up to 100
+    streams; `h2load -m100` keeps 100 in flight without a single reset)
+    and tight enough that one connection cannot pin much memory: at most
+    `connection_window` bytes of request body are ever buffered for it.
+    """
+
+    __slots__ = (
+        "max_concurrent_streams", "initial_window_size", "connection_window", "max_frame_size",
+        "max_header_list_size", "header_table_size", "reset_limit", "control_frame_limit",
+        "abuse_window",
+    )
+
+    def __init__(self, max_concurrent_streams=100, initial_window_size=256 * 1024,
+                 connection_window=1024 * 1024, max_frame_size=16384, max_header_list_size=65536,
+                 header_table_size=4096, reset_limit=1000, control_frame_limit=1000, abuse_window=10.0):
+        if not 1 <= max_concurrent_streams <= ENGINE_STREAM_LIMIT:
+            raise ValueError("HTTP/2 max concurrent streams must be at least 1.")
+        if not 1 <= initial_window_size <= MAX_WINDOW:
+            raise ValueError(f"HTTP/2 initial window size must be between 1 and {MAX_WINDOW}.")
+        if not 65535 <= connection_window <= MAX_WINDOW:
+            raise ValueError(f"HTTP/2 connection window must be between 65535 and {MAX_WINDOW}.")
+        if not 16384 <= max_frame_size <= 16777215:
+            raise ValueError("HTTP/2 max frame size must be between 16384 and 16777215 (RFC 9113 6.5.2).")
+        if max_header_list_size < 1024:
+            raise ValueError("HTTP/2 max header list size must be at least 1024.")
+        self.max_concurrent_streams = max_concurrent_streams
+        self.initial_window_size = initial_window_size  # per stream, for request bodies
+        self.connection_window = connection_window  # all streams' request bodies together
+        self.max_frame_size = max_frame_size
+        self.max_header_list_size = max_header_list_size  # decoded, RFC 9113 6.5.2's measure
+        self.header_table_size = header_table_size  # the HPACK table the client may use
+        # Streams the client resets (or we refuse) per abuse_window seconds
+        # before the connection is closed with ENHANCE_YOUR_CALM.
+        self.reset_limit = reset_limit
+        # PING, SETTINGS, PRIORITY, empty DATA and unknown frames per abuse_window.
+        self.control_frame_limit = control_frame_limit
+        self.abuse_window = abuse_window
+
+    @classmethod
+    def from_config(cls, config):
+        """The limits of a Config's --http2-* settings (ValueError if one is out of range)."""
+        return cls(max_concurrent_streams=config.http2_max_concurrent_streams,
+                   initial_window_size=config.http2_initial_window_size,
+                   connection_window=config.http2_connection_window,
+                   max_frame_size=config.http2_max_frame_size,
+                   max_header_list_size=config.http2_max_header_list_size)
+
+
+# -- events: what feed() returns ----------------------------------------------
+class RequestReceived:
+    """A request head: `headers` are (name, value) bytes pairs, pseudo-headers first."""
+    __slots__ = ("stream_id", "headers", "end_stream")
+
+    def __init__(self, stream_id, headers, end_stream):
+        self.stream_id = stream_id
+        self.headers = headers
+        self.end_stream = end_stream
+
+
+class DataReceived:
+    """Request body bytes.  The peer's window shrank by `flow_length` (data and
+    padding): hand that to consumed() once the app has taken the data."""
+    __slots__ = ("stream_id", "data", "flow_length")
+
+    def __init__(self, stream_id, data, flow_length):
+        self.stream_id = stream_id
+        self.data = data
+        self.flow_length = flow_length
+
+
+class StreamEnded:
+    """The request body is complete (END_STREAM; trailers end it too)."""
+    __slots__ = ("stream_id",)
+
+    def __init__(self, stream_id):
+        self.stream_id = stream_id
+
+
+class StreamReset:
+    """The client reset the stream, or we refused it: nothing more goes out on it."""
+    __slots__ = ("stream_id", "error_code")
+
+    def __init__(self, stream_id, error_code):
+        self.stream_id = stream_id
+        self.error_code = error_code
+
+
+class StreamWritable:
+    """All the output held for the stream went out: a waiting writer may go on."""
+    __slots__ = ("stream_id",)
+
+    def __init__(self, stream_id):
+        self.stream_id = stream_id
+
+
+class ConnectionClosed:
+    """The connection is over: the client sent GOAWAY, broke the protocol, or
+    abused it.  data_to_send() holds our last bytes (a GOAWAY, if ours)."""
+    __slots__ = ("error_code", "reason")
+
+    def __init__(self, error_code, reason):
+        self.error_code = error_code
+        self.reason = reason
+
+
+class State(enum.Enum):
+    OPEN = 1  # serving
+    DRAINING = 2  # our graceful GOAWAY is out: the streams in flight finish, no new ones
+    CLOSED = 3  # over: nothing more is read
+
+
+class RateWindow:
+    """Counts events per fixed window of `seconds`; exceeded() past `limit`."""
+    __slots__ = ("limit", "seconds", "count", "started")
+
+    def __init__(self, limit, seconds):
+        self.limit = limit
+        self.seconds = seconds
+        self.count = 0
+        self.started = 0.0
+
+    def add(self, now):
+        """Count one; True when this one is over the limit."""
+        if now - self.started >= self.seconds:
+            self.started = now
+            self.count = 0
+        self.count += 1
+        return self.count > self.limit
+
+
+class OutboundStream:
+    """What one stream of ours still has to send."""
+    __slots__ = ("chunks", "size", "end", "blocked_since")
+
+    def __init__(self):
+        self.chunks = []  # body bytes the peer's windows did not let go yet
+        self.size = 0
+        self.end = False  # END_STREAM follows the last chunk
+        self.blocked_since = 0.0  # when a closed window first held this output; 0: not held
+
+
+class Http2Connection:
+    """One HTTP/2 server connection, without I/O.
+
+    feed(data, now) -> events; send_headers()/send()/reset()/consumed()
+    queue output; data_to_send() -> the bytes to write.  `now` is the
+    caller's clock: the abuse counters and the stall deadlines read it.
+    """
+
+    def __init__(self, limits=None, upgrade_settings=None):
+        """`upgrade_settings`: the HTTP2-Settings header of an HTTP/1.1 request
+        upgraded to h2c (RFC 7540 3.2), which becomes stream 1, waiting for
+        its response; ValueError if the header is not valid."""
+        self.limits = limits = limits or Http2Limits()
+        config = h2.config.H2Configuration(client_side=False, header_encoding=None,
+                                           validate_inbound_headers=True, normalize_inbound_headers=True)
+        engine = self.engine = h2.connection.H2Connection(config=config)
+        advertised = {
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.initial_window_size,
+            h2.settings.SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
+            h2.settings.SettingCodes.HEADER_TABLE_SIZE: limits.header_table_size,
+            h2.settings.SettingCodes.ENABLE_PUSH: 0,
+        }
+        engine.local_settings = h2.settings.Settings(client=False, initial_values=advertised)
+        engine.max_inbound_frame_size = limits.max_frame_size
+        engine.decoder.max_header_list_size = limits.max_header_list_size
+        engine.decoder.max_allowed_table_size = limits.header_table_size
+        if upgrade_settings is None:
+            engine.initiate_connection()  # our SETTINGS, from `advertised`
+        else:
+            try:
+                engine.initiate_upgrade_connection(upgrade_settings)  # our SETTINGS too
+            except Exception as exc:  # bad base64, a truncated frame, an invalid value
+                raise ValueError(f"Invalid HTTP2-Settings header: {exc}") from None
+        # The engine would treat one stream past the advertised limit as a
+        # connection error; RFC 9113 5.1.2 lets it be a stream error, which
+        # feed() makes it (REFUSED_STREAM: the client may retry it).
+        enforced = dict(advertised)
+        enforced[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = ENGINE_STREAM_LIMIT
+        engine.local_settings = h2.settings.Settings(client=False, initial_values=enforced)
+        if limits.connection_window > 65535:
+            engine.increment_flow_control_window(limits.connection_window - 65535)
+        self.state = State.OPEN
+        self.streams = {}  # stream id -> OutboundStream, for every stream we still answer
+        # Streams taken on whose work is not over (finish()): a stream the
+        # client reset still counts while its app runs, so resets cannot
+        # pile up work beyond max_concurrent_streams (CVE-2023-44487).
+        self.working = set()
+        self.last_stream_id = 0  # the highest stream we took on (GOAWAY's last stream id)
+        self.resets = RateWindow(limits.reset_limit, limits.abuse_window)
+        self.control_frames = RateWindow(limits.control_frame_limit, limits.abuse_window)
+        # Bytes to send before what the engine holds: its output taken out
+        # ahead of a feed (see _calm_down) and frames it does not make (the
+        # graceful GOAWAY).
+        self.out = []
+        if upgrade_settings is not None:
+            self.streams[1] = OutboundStream()
+            self.working.add(1)
+            self.last_stream_id = 1
+
+    # -- input -----------------------------------------------------------
+    def feed(self, data, now=0.0):
+        """The bytes the client sent -> a list of events."""
+        if self.state is State.CLOSED:
+            return []
+        self._take_engine_output()
+        try:
+            engine_events = self.engine.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            # The engine has queued its GOAWAY with the error's code.
+            self.state = State.CLOSED
+            return [ConnectionClosed(int(getattr(exc, "error_code", PROTOCOL_ERROR)), str(exc) or type(exc).__name__)]
+        events = []
+        for event in engine_events:
+            kind = type(event)
+            if kind is h2.events.DataReceived:
+                if event.flow_controlled_length == 0 and event.stream_ended is None:
+                    if self._counts_as_flood(now):
+                        return events + [self._calm_down("empty DATA frames")]
+                if event.stream_id in self.streams:
+                    events.append(DataReceived(event.stream_id, event.data, event.flow_controlled_length))
+                elif event.flow_controlled_length:
+                    # A stream we refused or already answered: the bytes are dropped,
+                    # their window goes back to the connection at once.
+                    self._acknowledge(event.stream_id, event.flow_controlled_length)
+            elif kind is h2.events.RequestReceived:
+                stream_id = event.stream_id
+                if self.state is not State.OPEN or len(self.working) >= self.limits.max_concurrent_streams:
+                    self._refuse(stream_id)
+                    if self.resets.add(now):
+                        return events + [self._calm_down("too many refused streams")]
+                    continue
+                self.streams[stream_id] = OutboundStream()
+                self.working.add(stream_id)
+                self.last_stream_id = stream_id
+                events.append(RequestReceived(stream_id, event.headers, event.stream_ended is not None))
+            elif kind is h2.events.StreamEnded:
+                if event.stream_id in self.streams:
+                    events.append(StreamEnded(event.stream_id))
+            elif kind is h2.events.TrailersReceived:
+                pass  # ASGI has no request trailers: the StreamEnded that follows ends the body
+            elif kind is h2.events.StreamReset:
+                if event.remote_reset and self.streams.pop(event.stream_id, None) is not None:
+                    events.append(StreamReset(event.stream_id, int(event.error_code)))
+                    if self.resets.add(now):
+                        return events + [self._calm_down("rapid stream resets")]
+            elif kind is h2.events.WindowUpdated or kind is h2.events.RemoteSettingsChanged:
+                if kind is h2.events.RemoteSettingsChanged and self._counts_as_flood(now):
+                    return events + [self._calm_down("SETTINGS flood")]
+                self._pump_all(events, now)
+            elif kind is h2.events.ConnectionTerminated:
+                self.state = State.CLOSED
+                events.append(ConnectionClosed(int(event.error_code), "client sent GOAWAY"))
+                return events
+            elif kind in FLOOD_EVENTS:
+                if self._counts_as_flood(now):
+                    return events + [self._calm_down(f"{kind.__name__} flood")]
+        return events
+
+    def _counts_as_flood(self, now):
+        """Count one frame that serves no request; True past the limit."""
+        return self.control_frames.add(now)
+
+    def _calm_down(self, reason):
+        """Close the connection: the client abuses it.  What the engine queued
+        in answer to this read (PING and SETTINGS ACKs of a flood) is dropped:
+        the GOAWAY follows what was queued before it."""
+        self.engine.clear_outbound_data_buffer()
+        self.engine.close_connection(error_code=ENHANCE_YOUR_CALM, last_stream_id=self.last_stream_id)
+        self.state = State.CLOSED
+        self.streams.clear()
+        self.working.clear()
+        return ConnectionClosed(ENHANCE_YOUR_CALM, reason)
+
+    def _refuse(self, stream_id):
+        try:
+            self.engine.reset_stream(stream_id, error_code=REFUSED_STREAM)
+        except h2.exceptions.StreamClosedError:
+            pass  # the client reset it already, later in the same read
+
+    def _acknowledge(self, stream_id, size):
+        try:
+            self.engine.acknowledge_received_data(size, stream_id)
+        except h2.exceptions.StreamClosedError:
+            pass  # the engine credits the connection window for a closed stream itself
+
+    # -- output ----------------------------------------------------------
+    def send_headers(self, stream_id, headers, end_stream):
+        """A response head (or a 1xx with end_stream False and no effect on the stream's end).
+
+        `headers`: (name, value) bytes pairs, ":status" first.  ValueError if
+        the engine refuses them (the caller has not sent anything yet)."""
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return
+        try:
+            self.engine.send_headers(stream_id, headers, end_stream=end_stream)
+        except h2.exceptions.ProtocolError as exc:
+            raise ValueError(f"Invalid HTTP/2 response headers: {exc}") from None
+        if end_stream:
+            del self.streams[stream_id]
+
+    def send(self, stream_id, data, end_stream, now=0.0):
+        """Body bytes for the stream: sent as far as the windows allow, the rest held.
+
+        Returns True when nothing is left held for this stream."""
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return True
+        if data:
+            stream.chunks.append(data)
+            stream.size += len(data)
+        if end_stream:
+            stream.end = True
+        return self._pump(stream_id, stream, now)
+
+    def _pump(self, stream_id, stream, now):
+        """Send what the windows allow of `stream`'s held output; True when all went."""
+        engine = self.engine
+        chunks = stream.chunks
+        ended = False
+        while chunks:
+            window = engine.local_flow_control_window(stream_id)
+            if window <= 0:
+                if not stream.blocked_since:
+                    stream.blocked_since = now or 1e-9  # 0.0 means "not blocked"
+                return False
+            room = min(window, engine.max_outbound_frame_size)
+            chunk = chunks[0]
+            if len(chunk) <= room:
+                chunks.pop(0)
+            else:  # split without copying the rest of a large body at every frame
+                if type(chunk) is not memoryview:
+                    chunk = memoryview(chunk)
+                chunks[0] = chunk[room:]
+                chunk = chunk[:room]
+            stream.size -= len(chunk)
+            ended = stream.end and not chunks
+            engine.send_data(stream_id, chunk, end_stream=ended)
+        stream.blocked_since = 0.0
+        if stream.end:
+            del self.streams[stream_id]
+            if not ended:  # nothing was held: END_STREAM goes on an empty DATA frame
+                engine.end_stream(stream_id)
+        return True
+
+    def _pump_all(self, events, now):
+        for stream_id, stream in list(self.streams.items()):
+            if stream.chunks or stream.end:
+                if self._pump(stream_id, stream, now):
+                    events.append(StreamWritable(stream_id))
+
+    def pending(self, stream_id):
+        """Bytes held for the stream until the peer's windows open."""
+        stream = self.streams.get(stream_id)
+        return stream.size if stream is not None else 0
+
+    def consumed(self, stream_id, flow_length):
+        """The app took `flow_length` bytes of the stream's body: the client
+        may send that much more (WINDOW_UPDATE, batched by the engine)."""
+        if self.state is not State.CLOSED and flow_length:
+            self._acknowledge(stream_id, flow_length)
+
+    def reset(self, stream_id, error_code):
+        """Reset a stream of ours (an app error after its response began, a stall)."""
+        if self.streams.pop(stream_id, None) is not None and self.state is not State.CLOSED:
+            try:
+                self.engine.reset_stream(stream_id, error_code=error_code)
+            except h2.exceptions.StreamClosedError:
+                pass
+
+    def finish(self, stream_id):
+        """The work for a stream is over (its app returned): it no longer counts
+        against max_concurrent_streams.  A response never ended is reset (one
+        ended but still held by the windows goes on)."""
+        self.working.discard(stream_id)
+        stream = self.streams.get(stream_id)
+        if stream is not None and not stream.end:
+            self.reset(stream_id, INTERNAL_ERROR)
+
+    def start_shutdown(self):
+        """Graceful GOAWAY: no stream above last_stream_id will be served; the
+        ones in flight finish.  (The engine's own GOAWAY would end them too.)"""
+        if self.state is not State.OPEN:
+            return
+        self.state = State.DRAINING
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = self.last_stream_id
+        frame.error_code = NO_ERROR
+        self._take_engine_output()
+        self.out.append(frame.serialize())
+
+    def close(self, error_code=NO_ERROR):
+        """End the connection now: GOAWAY with `error_code`, every stream dropped."""
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        self.streams.clear()
+        self.engine.close_connection(error_code=error_code, last_stream_id=self.last_stream_id)
+
+    def stalled_streams(self, now, timeout):
+        """The streams whose output has waited on a closed window for `timeout` seconds."""
+        return [stream_id for stream_id, stream in self.streams.items()
+                if stream.blocked_since and now - stream.blocked_since >= timeout]
+
+    def _take_engine_output(self):
+        data = self.engine.data_to_send()
+        if data:
+            self.out.append(data)
+
+    def data_to_send(self):
+        data = self.engine.data_to_send()
+        if self.out:
+            self.out.append(data)
+            data = b"".join(self.out)
+            self.out.clear()
+        return data
+
+
+# Frames that cost the server work (an ACK, a table update) and serve no request.
+FLOOD_EVENTS = frozenset((
+    h2.events.PingReceived,
+    h2.events.PriorityUpdated,
+    h2.events.UnknownFrameReceived,
+))

@@ -1,0 +1,635 @@
+"""The asyncio side of HTTP/2: one protocol per connection, one stream per request.
+
+The HTTP/1.1 protocol hands a connection over (http.py: the h2c preface
+on a fresh connection, or ALPN "h2" under TLS).  Bytes go through the
+sans-I/O Http2Connection (http2.py); each request becomes a stream that
+implements the request cycle's Connection interface, so the ASGI side is
+the same RequestResponseCycle as HTTP/1.1, compiled or pure: the stream
+class derives from the Connection class of the cycle the HTTP/1.1
+protocol runs.
+"""
+import asyncio
+import logging
+import sys
+from urllib.parse import unquote
+
+from ..logging import log_access
+from .http import ERROR_BODIES
+from .http2 import (
+    CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection,
+    RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
+)
+
+logger = logging.getLogger("fastasgi.error")
+access_logger = logging.getLogger("fastasgi.access")
+
+EAGER_TASKS = sys.version_info >= (3, 12)
+# Response headers that describe an HTTP/1.1 connection, not a message:
+# RFC 9113 8.2.2 forbids them in HTTP/2, so an app's are dropped.
+CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
+                                 b"upgrade"))
+# Responses that never have a body (RFC 9110 6.4.1), besides those to HEAD.
+NO_BODY_STATUSES = frozenset((204, 304))
+INVALID_VALUE_BYTES = (b"\r", b"\n", b"\x00")
+
+
+class StreamMethods:
+    """An HTTP/2 stream as the request cycle's Connection (and its flow control).
+
+    Mixed into a class made per Connection base (stream_class()): the
+    compiled cycle wants its compiled Connection, the pure one its own.
+    The stream is its own `flow`: the cycle asks it whether to wait before
+    sending more (write_paused, drain()) and tells it what the app read
+    (body_consumed()).
+    """
+
+    __slots__ = ()
+
+    def setup(self, protocol, stream_id, no_body):
+        self.protocol = protocol
+        self.stream_id = stream_id
+        self.loop = protocol.loop
+        self.flow = self
+        self.cycle = None
+        self.no_body = no_body  # HEAD: the response goes without DATA
+        self.received = 0  # request body bytes, against --limit-request-body
+        self.drain_waiter = None
+        self.done = False  # the stream is finished on our side: reset, refused or answered in full
+        self.watch_mark = 0  # `received` when the watchdog last saw the body progress ...
+        self.watch_since = protocol.server_state.clock  # ... and when
+
+    # -- flow control, as the cycle sees it --------------------------------
+    @property
+    def write_paused(self):
+        return not self.done and (self.protocol.write_paused or self.protocol.conn.pending(self.stream_id) > 0)
+
+    async def drain(self):
+        while self.write_paused:
+            waiter = self.drain_waiter
+            if waiter is None:
+                waiter = self.drain_waiter = self.loop.create_future()
+            await waiter
+
+    def wake_writer(self):
+        waiter = self.drain_waiter
+        if waiter is not None:
+            self.drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def body_consumed(self, size):
+        """The app read `size` body bytes: the client may send as much again."""
+        protocol = self.protocol
+        protocol.conn.consumed(self.stream_id, size)
+        protocol.flush_soon(protocol)
+
+    # -- the cycle's Connection interface ------------------------------------
+    def write_response_head(self, cycle, status, headers, body, more_body):
+        protocol = self.protocol
+        if self.done:
+            return
+        fields = [(b":status", b"%d" % status)]
+        own = set()
+        for name, value in headers:
+            name = bytes(name).lower()
+            value = bytes(value)
+            if name in CONNECTION_SPECIFIC:
+                continue
+            if (not name or name[:1] == b":" or b" " in name or any(c in name for c in INVALID_VALUE_BYTES)
+                    or any(c in value for c in INVALID_VALUE_BYTES)):
+                raise ValueError(f"Invalid response header {name!r}: {value!r}")
+            if name == b"te" and value.lower() != b"trailers":
+                continue  # RFC 9113 8.2.2
+            own.add(name)
+            fields.append((name, value))
+        for name, value in protocol.default_headers():
+            if name not in own:
+                fields.append((name, value))
+        no_body = self.no_body or status in NO_BODY_STATUSES or status < 200
+        end_now = no_body or (not body and not more_body)
+        protocol.conn.send_headers(self.stream_id, fields, end_now)
+        if protocol.access_log:
+            scope = cycle.scope
+            query = scope["query_string"]
+            path = scope["path"] + ("?" + query.decode("ascii", "replace") if query else "")
+            log_access(access_logger, _client_for_log(scope), scope["method"], path, "2", status)
+        if end_now:
+            self._response_complete(cycle)
+        else:
+            self.write_response_body(cycle, body, more_body)
+        protocol.flush_soon(protocol)
+
+    def write_response_body(self, cycle, body, more_body):
+        if self.done:
+            if not more_body and not cycle.response_complete:
+                self._response_complete(cycle)  # a HEAD response's body, dropped
+            return
+        protocol = self.protocol
+        protocol.conn.send(self.stream_id, body, not more_body, protocol.server_state.clock)
+        if not more_body:
+            self._response_complete(cycle)
+        protocol.flush_soon(protocol)
+
+    def _response_complete(self, cycle):
+        self.done = True
+        cycle.response_complete = True
+        if cycle.waiter is not None:
+            cycle._wake()
+
+    def flush_head_soon(self, cycle):
+        self.protocol.flush_soon(cycle)
+
+    def send_continue(self):
+        if not self.done:
+            self.protocol.conn.send_headers(self.stream_id, [(b":status", b"100")], False)
+            self.protocol.flush()  # the client waits for it
+
+    def send_error(self, status):
+        """The app failed before its response began: answer `status` on this stream."""
+        cycle = self.cycle
+        if self.done or cycle is None:
+            return
+        cycle.response_started = True
+        try:
+            self.write_response_head(cycle, status, [(b"content-type", b"text/plain; charset=utf-8")],
+                                     ERROR_BODIES.get(status, b""), False)
+        except ValueError:  # the engine took the app's head before refusing it: the stream cannot answer
+            self.reset(INTERNAL_ERROR)
+
+    def abort(self):
+        """The response cannot be completed: RST_STREAM INTERNAL_ERROR, other streams go on."""
+        self.reset(INTERNAL_ERROR)
+
+    def reset(self, error_code):
+        protocol = self.protocol
+        if not self.done:
+            self.done = True
+            protocol.conn.reset(self.stream_id, error_code)
+            protocol.flush_soon(protocol)
+        self.disconnect()
+
+    def disconnect(self):
+        """The client reset the stream, or the connection went: the app hears http.disconnect."""
+        self.done = True
+        if self.cycle is not None and not self.cycle.disconnected:
+            self.cycle.disconnect()
+        self.wake_writer()
+
+    def cycle_finished(self, cycle):
+        """The app returned: give back the window of the body it never read, forget the stream."""
+        protocol = self.protocol
+        if cycle.body:
+            unread = 0
+            for chunk in cycle.body:
+                unread += len(chunk)
+            cycle.body.clear()
+            protocol.conn.consumed(self.stream_id, unread)
+        if not self.done:
+            self.reset(INTERNAL_ERROR)
+        protocol.stream_finished(self)
+
+    def take_next(self, cycle):
+        return None  # one request per stream
+
+    def task_finished(self, cycle):
+        self.protocol.server_state.tasks.discard(cycle.task)
+        cycle.task = None
+
+
+STREAM_SLOTS = ("protocol", "stream_id", "cycle", "no_body", "received", "drain_waiter", "done", "watch_mark",
+                "watch_since")
+_stream_classes = {}
+
+
+def stream_class(connection_base):
+    """The stream class for the cycle whose Connection is `connection_base`."""
+    cls = _stream_classes.get(connection_base)
+    if cls is None:
+        slots = STREAM_SLOTS
+        if not hasattr(connection_base, "loop"):  # the pure Connection declares no fields
+            slots += ("loop", "flow")
+        cls = _stream_classes[connection_base] = type(
+            "Http2Stream", (StreamMethods, connection_base), {"__slots__": slots})
+    return cls
+
+
+class Http2Protocol:
+    """The asyncio protocol of one HTTP/2 connection."""
+
+    __slots__ = (
+        "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
+        "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
+        "flush_queued", "stream_class", "cycle_class", "limit_request_body", "closed_at", "static_headers",
+        "upgrade_request",
+    )
+
+    def __init__(self, http, connection_base, cycle_class, upgrade_head=None):
+        """Take over the connection of HTTP/1.1 protocol `http`, whose cycle
+        classes are `connection_base` and `cycle_class`.  `upgrade_head`: an
+        HTTP/1.1 request asking for h2c; ValueError if it cannot have it."""
+        settings = self.settings = http.settings
+        self.upgrade_request = None
+        if upgrade_head is not None:
+            self.upgrade_request, settings_header = h2c_request(upgrade_head, http.tls)
+            self.conn = Http2Connection(settings.config.http2_limits, settings_header)
+        else:
+            self.conn = Http2Connection(settings.config.http2_limits)
+        self.transport = http.transport
+        self.loop = http.loop
+        self.server_state = http.server_state
+        self.app_state = http.app_state
+        self.client = http.client
+        self.server = http.server
+        self.scheme = http.scheme
+        self.tls = http.tls
+        self.forwarded = http.forwarded
+        self.access_log = http.access_log
+        self.streams = {}  # stream id -> stream, while its app runs or its response goes out
+        self.deadline = 0.0
+        self.write_paused = False
+        self.write_paused_at = 0.0
+        self.closed_at = 0.0
+        self.flush_queued = False
+        self.stream_class = stream_class(connection_base)
+        self.cycle_class = cycle_class
+        self.limit_request_body = settings.config.limit_request_body
+        self.static_headers = _header_fields(settings.server_line + settings.default_lines)
+
+    def start(self, data):
+        """Serve the connection from here on; `data`: what was read of it so far."""
+        self.transport.set_protocol(self)
+        self.server_state.connections.add(self)
+        self._idle()
+        if self.upgrade_request is not None:
+            self.transport.write(SWITCHING_TO_H2C)
+            self.flush()  # our SETTINGS, the first HTTP/2 frame
+            request = self.upgrade_request
+            self.upgrade_request = None
+            self._on_request(request)
+        if data:
+            self.data_received(data)
+        else:
+            self.flush()  # our SETTINGS go first
+        if self.server_state.shutting_down:
+            self.shutdown()
+
+    # -- transport callbacks ---------------------------------------------
+    def data_received(self, data):
+        conn = self.conn
+        for event in conn.feed(data, self.server_state.clock):
+            kind = type(event)
+            if kind is DataReceived:
+                self._on_data(event)
+            elif kind is RequestReceived:
+                self._on_request(event)
+            elif kind is StreamEnded:
+                stream = self.streams.get(event.stream_id)
+                if stream is not None and stream.cycle is not None:
+                    stream.cycle.body_complete()
+            elif kind is StreamWritable:
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.wake_writer()
+            elif kind is StreamReset:
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.disconnect()
+            elif kind is ConnectionClosed:
+                self._connection_closed(event)
+                return
+        self.flush()
+
+    def _on_request(self, event):
+        stream = self.stream_class()
+        stream.setup(self, event.stream_id, False)
+        self.streams[event.stream_id] = stream
+        self.server_state.total_requests += 1
+        self.deadline = self.server_state.clock + self.settings.watch_interval  # the streams' watchdog
+        try:
+            scope, expect_continue, content_length = self._scope(event.headers)
+        except ValueError as exc:
+            logger.warning("Invalid HTTP/2 request from %s: %s", _format_addr(self.client), exc)
+            self._answer_without_app(stream, 400)
+            return
+        stream.no_body = scope["method"] == "HEAD"
+        cycle = stream.cycle = self.cycle_class(scope, stream, expect_continue)
+        limit = self.limit_request_body
+        if limit is not None and content_length is not None and content_length > limit:
+            self._answer_without_app(stream, 413)
+            return
+        if event.end_stream:
+            cycle.body_complete()
+        coro = cycle.run_asgi(self.settings.app)
+        loop = self.loop
+        if loop.get_task_factory() is not None:
+            task = loop.create_task(coro)
+        elif EAGER_TASKS:
+            task = asyncio.Task(coro, loop=loop, eager_start=True)
+        else:
+            task = asyncio.Task(coro, loop=loop)
+        if not task.done():
+            cycle.task = task
+            self.server_state.tasks.add(task)
+            task.add_done_callback(self.server_state.tasks.discard)
+
+    def _answer_without_app(self, stream, status):
+        """An error answer for a request its app never sees."""
+        body = ERROR_BODIES.get(status, b"")
+        self.conn.send_headers(stream.stream_id, [
+            (b":status", b"%d" % status), (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(body))], False)
+        self.conn.send(stream.stream_id, body, True, self.server_state.clock)
+        stream.done = True
+        self.stream_finished(stream)
+
+    def _scope(self, headers):
+        """The ASGI scope of a request's header list; ValueError when it cannot be served."""
+        method = path = authority = None
+        scheme = self.scheme
+        fields = []
+        cookies = []
+        has_host = False
+        expect_continue = False
+        content_length = None
+        proxied = False
+        for name, value in headers:
+            if name[:1] == b":":
+                if name == b":method":
+                    method = value
+                elif name == b":path":
+                    path = value
+                elif name == b":authority":
+                    authority = value
+                continue  # :scheme is what the client says, the transport is what counts
+            if name == b"cookie":
+                cookies.append(value)  # RFC 9113 8.2.3: one header again for the app
+                continue
+            if name == b"host":
+                has_host = True
+            elif name == b"expect":
+                expect_continue = value.lower() == b"100-continue"
+            elif name == b"content-length":
+                content_length = int(value)  # the engine checked it is a number
+            elif name in FORWARDED_HEADERS:
+                proxied = True
+            fields.append((name, value))
+        if cookies:
+            fields.append((b"cookie", b"; ".join(cookies)))
+        if authority is not None and not has_host:
+            fields.insert(0, (b"host", authority))
+        if method is None or path is None:
+            raise ValueError("CONNECT requests are not served" if method == b"CONNECT" else "no :path")
+        raw_path, _, query_string = path.partition(b"?")
+        raw_path = raw_path.partition(b"#")[0]
+        if raw_path[:1] != b"/" and raw_path != b"*":
+            raise ValueError("the :path is not an absolute path")
+        try:
+            text_path = raw_path.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError("the :path is not ASCII") from None
+        if "%" in text_path:
+            text_path = unquote(text_path)
+        root_path = self.settings.root_path
+        extensions = {}
+        if self.tls is not None:
+            extensions["tls"] = self.tls
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "2",
+            "server": self.server,
+            "client": self.client,
+            "scheme": scheme,
+            "method": method.decode("ascii"),
+            "root_path": root_path,
+            "path": root_path + text_path if root_path else text_path,
+            "raw_path": self.settings.raw_root_path + raw_path if root_path else raw_path,
+            "query_string": query_string,
+            "headers": fields,
+            "state": self.app_state.copy(),
+            "extensions": extensions,
+        }
+        if self.forwarded is not None and proxied:
+            self.forwarded.apply(scope)
+        return scope, expect_continue, content_length
+
+    def _on_data(self, event):
+        stream = self.streams.get(event.stream_id)
+        data = event.data
+        padding = event.flow_length - len(data)
+        if padding:
+            self.conn.consumed(event.stream_id, padding)  # padding is never the app's to read
+        cycle = stream.cycle if stream is not None else None
+        if cycle is None or cycle.response_complete or cycle.disconnected:
+            self.conn.consumed(event.stream_id, len(data))  # nobody will read it
+            return
+        stream.received += len(data)
+        limit = self.limit_request_body
+        if limit is not None and stream.received > limit:
+            logger.info("Request body from %s larger than %d bytes: %s.", _format_addr(self.client), limit,
+                        "413" if not cycle.response_started else "stream reset")
+            self.conn.consumed(event.stream_id, len(data))
+            if not cycle.response_started:
+                cycle.response_started = True
+                stream.write_response_head(cycle, 413, [(b"content-type", b"text/plain; charset=utf-8")],
+                                           b"Request Entity Too Large", False)
+            stream.reset(CANCEL)
+            return
+        cycle.feed_body(data)
+
+    def _connection_closed(self, event):
+        if event.error_code != NO_ERROR:
+            logger.warning("HTTP/2 connection from %s closed: %s (error code 0x%x).",
+                           _format_addr(self.client), event.reason, event.error_code)
+        self.flush()
+        for stream in list(self.streams.values()):
+            stream.disconnect()
+        self.transport.close()
+        self.deadline = self.server_state.clock + self.settings.watch_interval  # bounds the last flush
+
+    def eof_received(self):
+        pass
+
+    def connection_lost(self, exc):
+        self.server_state.connections.discard(self)
+        self.deadline = 0.0
+        for stream in list(self.streams.values()):
+            stream.disconnect()
+        self.write_paused = False
+
+    def pause_writing(self):
+        self.write_paused = True
+        self.write_paused_at = self.server_state.clock
+
+    def resume_writing(self):
+        self.write_paused = False
+        self.write_paused_at = 0.0
+        for stream in list(self.streams.values()):
+            stream.wake_writer()
+
+    # -- streams ---------------------------------------------------------
+    def stream_finished(self, stream):
+        """A stream's app returned (or never ran): it leaves the table."""
+        self.streams.pop(stream.stream_id, None)
+        self.conn.finish(stream.stream_id)
+        if not self.streams:
+            if self.conn.state is State.DRAINING:
+                self.flush()
+                self.conn.close(NO_ERROR)
+                self.flush()
+                self.transport.close()
+            else:
+                self._idle()
+
+    def _idle(self):
+        self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
+
+    def default_headers(self):
+        """The server's own response headers: server, --header ones, and date."""
+        fields = list(self.static_headers)
+        if self.settings.date_header:
+            date_line = self.server_state.date_line  # b"date: ...\r\n", renewed by the server's tick
+            fields.append((b"date", date_line[6:-2]))
+        return fields
+
+    # -- output ----------------------------------------------------------
+    def flush_soon(self, item):
+        """Flush `item` (this protocol's frames, or a cycle's waiting head) at the end of this loop turn."""
+        if item is self:
+            if self.flush_queued:
+                return
+            self.flush_queued = True
+        state = self.server_state
+        if not state.pending_flushes:
+            self.loop.call_soon(state.flush_pending)
+        state.pending_flushes.append(item)
+
+    def flush(self):
+        self.flush_queued = False
+        data = self.conn.data_to_send()
+        if data and not self.transport.is_closing():
+            self.transport.write(data)
+
+    # -- deadlines and shutdown ------------------------------------------
+    def on_deadline(self):
+        """The server's tick: idle timeout, stalled windows, a client that reads nothing."""
+        self.deadline = 0.0
+        now = self.server_state.clock
+        settings = self.settings
+        transport = self.transport
+        if transport.is_closing():
+            if not self.closed_at:
+                self.closed_at = now
+            elif settings.timeout_write and now - self.closed_at >= settings.timeout_write:
+                transport.abort()
+                return
+            self.deadline = now + settings.watch_interval
+            return
+        if not self.streams:
+            self.conn.close(NO_ERROR)  # idle past --timeout-keep-alive
+            self.flush()
+            transport.close()
+            self.deadline = now + settings.watch_interval
+            return
+        if settings.timeout_request_body:
+            for stream in list(self.streams.values()):
+                self._watch_body(stream, now)
+        if settings.timeout_write:
+            if self.write_paused and self.write_paused_at and now - self.write_paused_at >= settings.timeout_write:
+                logger.info("HTTP/2 client %s read none of the responses for %s s: aborting.",
+                            _format_addr(self.client), settings.timeout_write)
+                transport.abort()
+                return
+            for stream_id in self.conn.stalled_streams(now, settings.timeout_write):
+                logger.info("HTTP/2 client %s opened no window on stream %d for %s s: resetting it.",
+                            _format_addr(self.client), stream_id, settings.timeout_write)
+                stream = self.streams.get(stream_id)
+                if stream is not None:
+                    stream.reset(CANCEL)
+                else:
+                    self.conn.reset(stream_id, CANCEL)
+            self.flush()
+        self.deadline = now + settings.watch_interval
+
+    def _watch_body(self, stream, now):
+        """--timeout-request-body for one stream: a body that stopped coming."""
+        cycle = stream.cycle
+        if (cycle is None or not cycle.more_body or cycle.disconnected or cycle.expect_continue
+                or cycle.body):  # body bytes the app has not read yet: waiting on the app, not the client
+            stream.watch_since = now
+            return
+        if stream.received != stream.watch_mark:
+            stream.watch_mark = stream.received
+            stream.watch_since = now
+        elif now - stream.watch_since >= self.settings.timeout_request_body:
+            logger.info("Request body from %s sent nothing on stream %d for %s s: %s.", _format_addr(self.client),
+                        stream.stream_id, self.settings.timeout_request_body,
+                        "408" if not cycle.response_started else "resetting it")
+            if not cycle.response_started:
+                cycle.response_started = True
+                stream.write_response_head(cycle, 408, [(b"content-type", b"text/plain; charset=utf-8")],
+                                           ERROR_BODIES[408], False)
+            stream.reset(CANCEL)
+
+    def shutdown(self):
+        """Server shutdown: GOAWAY, the streams in flight finish, then close."""
+        self.conn.start_shutdown()
+        if not self.streams:
+            self.conn.close(NO_ERROR)
+            self.flush()
+            self.transport.close()
+        else:
+            self.flush()
+
+
+FORWARDED_HEADERS = (b"x-forwarded-for", b"x-forwarded-proto")
+SWITCHING_TO_H2C = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+# What an h2c upgrade request's HTTP/1.1 head says about its connection, not its message.
+NOT_FOR_STREAM_1 = frozenset((b"host", b"connection", b"upgrade", b"http2-settings", b"keep-alive",
+                              b"proxy-connection", b"te", b"transfer-encoding"))
+
+
+def h2c_request(head, tls):
+    """An HTTP/1.1 request asking for h2c -> (its stream 1 RequestReceived, its HTTP2-Settings).
+
+    ValueError when it cannot upgrade, and is served as HTTP/1.1: over TLS
+    (h2c is cleartext only), without exactly one HTTP2-Settings header, or
+    with a body (RFC 7540 3.2 would have it read before the switch)."""
+    if tls is not None:
+        raise ValueError("h2c over TLS")
+    settings = [value for name, value in head.headers if name.lower() == b"http2-settings"]
+    if len(settings) != 1:
+        raise ValueError("no single HTTP2-Settings header")
+    authority = b""
+    fields = []
+    for name, value in head.headers:
+        name = name.lower()
+        if name == b"host":
+            authority = value
+        elif name == b"content-length" and value != b"0" or name == b"transfer-encoding":
+            raise ValueError("a request body")
+        if name not in NOT_FOR_STREAM_1:
+            fields.append((name, value))
+    target = head.raw_path + (b"?" + head.query_string if head.query_string else b"")
+    pseudo = [(b":method", head.method.encode("ascii")), (b":scheme", b"http"), (b":authority", authority),
+              (b":path", target)]
+    return RequestReceived(1, pseudo + fields, True), settings[0]
+
+
+def _header_fields(lines):
+    """b"name: value\\r\\n..." -> [(name, value), ...]"""
+    fields = []
+    for line in lines.split(b"\r\n"):
+        if line:
+            name, _, value = line.partition(b":")
+            fields.append((name.strip().lower(), value.strip()))
+    return fields
+
+
+def _client_for_log(scope):
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else ""
+
+
+def _format_addr(addr):
+    return f"{addr[0]}:{addr[1]}" if addr else "unknown"

@@ -1,0 +1,318 @@
+"""The sans-I/O HTTP/2 connection (fastasgi/protocols/http2.py), driven without sockets.
+
+The peer is the `h2` library's client connection: what our server side
+sends must parse there to the events a client expects, and the abuse
+tests write raw frames with hyperframe.
+"""
+import random
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame
+
+from fastasgi.protocols import http2
+from fastasgi.protocols.http2 import (
+    ConnectionClosed, DataReceived, Http2Connection, Http2Limits, RequestReceived, StreamEnded, StreamReset,
+    StreamWritable,
+)
+
+REQUEST = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"example.com"), (b":path", b"/a?b=1")]
+
+
+def make_client(initial_window_size=None):
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    client.initiate_connection()
+    if initial_window_size is not None:
+        client.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window_size})
+    return client
+
+
+def handshake(limits=None, **client_settings):
+    """A server and an h2 client past the preface and SETTINGS exchange."""
+    server = Http2Connection(limits)
+    client = make_client(**client_settings)
+    events = server.feed(client.data_to_send())
+    client_events = client.receive_data(server.data_to_send())
+    server.feed(client.data_to_send())  # the client's SETTINGS ACK
+    return server, client, events, client_events
+
+
+def exchange(server, client, now=0.0):
+    """Bytes both ways once: (server events, client events)."""
+    server_events = server.feed(client.data_to_send(), now)
+    client_events = client.receive_data(server.data_to_send())
+    return server_events, client_events
+
+
+def frames_in(data):
+    """The frames in bytes the server sent, parsed by hyperframe."""
+    frames = []
+    while data:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9:9 + length]))
+        frames.append(frame)
+        data = data[9 + length:]
+    return frames
+
+
+def of_type(events, kind):
+    return [event for event in events if isinstance(event, kind)]
+
+
+def test_the_server_advertises_its_limits_in_its_first_settings():
+    limits = Http2Limits(max_concurrent_streams=7, initial_window_size=1000, max_header_list_size=4096)
+    server, client, events, client_events = handshake(limits)
+    assert events == []
+    changed = of_type(client_events, h2.events.RemoteSettingsChanged)[0].changed_settings
+    codes = h2.settings.SettingCodes
+    assert changed[codes.MAX_CONCURRENT_STREAMS].new_value == 7
+    assert changed[codes.INITIAL_WINDOW_SIZE].new_value == 1000
+    assert changed[codes.MAX_HEADER_LIST_SIZE].new_value == 4096
+    assert changed[codes.ENABLE_PUSH].new_value == 0
+    # The connection window is opened past RFC 9113's 65,535 at once.
+    assert of_type(client_events, h2.events.WindowUpdated)[0].delta == 1024 * 1024 - 65535
+
+
+def test_a_request_and_its_response():
+    server, client, _, _ = handshake()
+    client.send_headers(1, REQUEST + [(b"user-agent", b"t")], end_stream=True)
+    events, _ = exchange(server, client)
+    request = of_type(events, RequestReceived)[0]
+    assert request.stream_id == 1 and request.end_stream
+    assert request.headers == REQUEST + [(b"user-agent", b"t")]
+    server.send_headers(1, [(b":status", b"200"), (b"content-length", b"5")], False)
+    assert server.send(1, b"hello", True)
+    _, client_events = exchange(server, client)
+    response = of_type(client_events, h2.events.ResponseReceived)[0]
+    assert response.headers == [(b":status", b"200"), (b"content-length", b"5")]
+    assert of_type(client_events, h2.events.DataReceived)[0].data == b"hello"
+    assert of_type(client_events, h2.events.StreamEnded)
+    assert server.streams == {}
+
+
+def test_request_body_window_is_given_back_only_as_the_app_consumes():
+    limits = Http2Limits(initial_window_size=1000)
+    server, client, _, _ = handshake(limits)
+    client.send_headers(1, [(b":method", b"POST")] + REQUEST[1:], end_stream=False)
+    client.send_data(1, b"x" * 1000)
+    events, client_events = exchange(server, client)
+    assert of_type(events, DataReceived)[0].data == b"x" * 1000
+    assert not of_type(client_events, h2.events.WindowUpdated)  # nothing back before the app reads
+    assert client.local_flow_control_window(1) == 0
+    server.consumed(1, 1000)
+    _, client_events = exchange(server, client)
+    assert {event.stream_id for event in of_type(client_events, h2.events.WindowUpdated)} == {1}
+    assert client.local_flow_control_window(1) == 1000
+
+
+def test_output_beyond_the_peers_window_is_held_until_it_opens():
+    server, client, _, _ = handshake(initial_window_size=10)
+    client.send_headers(1, REQUEST, end_stream=True)
+    exchange(server, client)
+    server.send_headers(1, [(b":status", b"200")], False)
+    assert not server.send(1, b"a" * 25, True, now=5.0)
+    assert server.pending(1) == 15
+    _, client_events = exchange(server, client)
+    assert sum(len(e.data) for e in of_type(client_events, h2.events.DataReceived)) == 10
+    assert server.stalled_streams(6.0, 2.0) == [] and server.stalled_streams(7.0, 2.0) == [1]
+    client.increment_flow_control_window(100, stream_id=1)
+    events, client_events = exchange(server, client)
+    assert [event.stream_id for event in of_type(events, StreamWritable)] == [1]
+    assert server.pending(1) == 0 and server.stalled_streams(100.0, 2.0) == []
+    assert sum(len(e.data) for e in of_type(client_events, h2.events.DataReceived)) == 15
+    assert of_type(client_events, h2.events.StreamEnded)
+
+
+def test_streams_past_the_limit_are_refused_and_the_connection_lives():
+    server, client, _, _ = handshake(Http2Limits(max_concurrent_streams=2))
+    # Written as raw frames: h2's client would keep to the advertised limit.
+    frames = b"".join(HeadersFrame(stream_id, data=client.encoder.encode(REQUEST),
+                                   flags=["END_STREAM", "END_HEADERS"]).serialize() for stream_id in (1, 3, 5))
+    events = server.feed(frames)
+    assert [event.stream_id for event in of_type(events, RequestReceived)] == [1, 3]
+    reset = of_type(frames_in(server.data_to_send()), RstStreamFrame)
+    assert [(frame.stream_id, frame.error_code) for frame in reset] == [(5, http2.REFUSED_STREAM)]
+    server.send_headers(1, [(b":status", b"204")], True)
+    server.finish(1)
+    frame = HeadersFrame(7, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+    events = server.feed(frame.serialize())
+    assert [event.stream_id for event in of_type(events, RequestReceived)] == [7]
+
+
+def test_a_reset_stream_counts_against_the_limit_until_its_work_is_over():
+    server, client, _, _ = handshake(Http2Limits(max_concurrent_streams=2))
+    for stream_id in (1, 3):
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+        client.reset_stream(stream_id, error_code=http2.CANCEL)
+    events, _ = exchange(server, client)
+    assert len(of_type(events, StreamReset)) == 2 and server.streams == {}
+    frame = HeadersFrame(5, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+    assert not of_type(server.feed(frame.serialize()), RequestReceived)  # both apps still run: refused
+    server.finish(1)
+    frame = HeadersFrame(7, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+    assert [event.stream_id for event in of_type(server.feed(frame.serialize()), RequestReceived)] == [7]
+
+
+def test_garbage_frames_never_raise():
+    """Random frames after a valid start: events or a ConnectionClosed, never an exception."""
+    rng = random.Random(26)
+    for _ in range(400):
+        server = Http2Connection()
+        client = make_client()
+        client.send_headers(1, REQUEST, end_stream=False)
+        frames = b""
+        for _ in range(rng.randint(1, 5)):
+            payload = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+            stream_id = rng.choice([0, 1, 2, 3, rng.randrange(2**31)])
+            frames += (len(payload).to_bytes(3, "big") + bytes([rng.randint(0, 10), rng.randrange(256)])
+                       + stream_id.to_bytes(4, "big") + payload)
+        events = server.feed(client.data_to_send() + frames)
+        assert all(type(event).__module__ == "fastasgi.protocols.http2" for event in events)
+        server.data_to_send()
+
+
+def test_client_resets_reach_the_app_as_events():
+    server, client, _, _ = handshake()
+    client.send_headers(1, REQUEST, end_stream=False)
+    exchange(server, client)
+    client.reset_stream(1, error_code=http2.CANCEL)
+    events, _ = exchange(server, client)
+    assert [(event.stream_id, event.error_code) for event in of_type(events, StreamReset)] == [(1, http2.CANCEL)]
+    assert 1 not in server.streams
+
+
+def test_rapid_reset_ends_the_connection_with_enhance_your_calm():
+    server, client, _, _ = handshake(Http2Limits(reset_limit=50))
+    closed = []
+    for index in range(60):
+        stream_id = 1 + 2 * index
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+        client.reset_stream(stream_id, error_code=http2.CANCEL)
+        events = server.feed(client.data_to_send(), now=1.0)
+        closed = of_type(events, ConnectionClosed)
+        if closed:
+            break
+    assert closed and closed[0].error_code == http2.ENHANCE_YOUR_CALM and index == 50
+    goaway = of_type(client.receive_data(server.data_to_send()), h2.events.ConnectionTerminated)[0]
+    assert goaway.error_code == http2.ENHANCE_YOUR_CALM
+
+
+def test_rapid_reset_past_the_stream_limit_in_one_read():
+    """Streams opened and reset in one read, past the limit: refused, counted, never an error."""
+    server, client, _, _ = handshake(Http2Limits(max_concurrent_streams=4, reset_limit=100))
+    for _ in range(150):
+        stream_id = client.get_next_available_stream_id()
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+        client.reset_stream(stream_id, error_code=http2.CANCEL)
+    events = server.feed(client.data_to_send(), now=1.0)
+    assert of_type(events, ConnectionClosed)[0].error_code == http2.ENHANCE_YOUR_CALM
+    assert len(server.working) == 0
+
+
+def test_many_answered_streams_are_not_an_attack():
+    """h2load -m100 style: 100 streams at a time, each answered, over and over."""
+    server, client, _, _ = handshake(Http2Limits(reset_limit=50, control_frame_limit=50))
+    stream_id = 1
+    for _ in range(20):
+        ids = []
+        for _ in range(100):
+            client.send_headers(stream_id, REQUEST, end_stream=True)
+            ids.append(stream_id)
+            stream_id += 2
+        events, _ = exchange(server, client, now=1.0)
+        assert not of_type(events, ConnectionClosed) and len(of_type(events, RequestReceived)) == 100
+        for answered in ids:
+            server.send_headers(answered, [(b":status", b"200")], False)
+            server.send(answered, b"ok", True)
+            server.finish(answered)
+        client.receive_data(server.data_to_send())
+    assert server.state is http2.State.OPEN
+
+
+def test_a_ping_flood_ends_the_connection():
+    server, client, _, _ = handshake(Http2Limits(control_frame_limit=100))
+    flood = b"".join(PingFrame(0, opaque_data=b"%08d" % index).serialize() for index in range(150))
+    events = server.feed(flood, now=1.0)
+    assert of_type(events, ConnectionClosed)[0].error_code == http2.ENHANCE_YOUR_CALM
+    # The flood's acknowledgements are dropped: only the GOAWAY goes out.
+    goaway = client.receive_data(server.data_to_send())
+    assert [type(event) for event in goaway] == [h2.events.ConnectionTerminated]
+
+
+def test_a_settings_flood_and_an_empty_data_flood_end_the_connection():
+    for frame in (SettingsFrame(0, settings={4: 65535}), None):
+        server, client, _, _ = handshake(Http2Limits(control_frame_limit=100))
+        if frame is None:  # empty DATA frames on an open stream
+            client.send_headers(1, [(b":method", b"POST")] + REQUEST[1:], end_stream=False)
+            server.feed(client.data_to_send())
+            frame = DataFrame(1, data=b"")
+        events = server.feed(frame.serialize() * 150, now=1.0)
+        assert of_type(events, ConnectionClosed)[0].error_code == http2.ENHANCE_YOUR_CALM
+
+
+def test_a_continuation_flood_is_cut_off():
+    server, client, _, _ = handshake()
+    headers = HeadersFrame(1, data=client.encoder.encode(REQUEST), flags=["END_STREAM"])
+    flood = [headers.serialize()] + [ContinuationFrame(1, data=b"").serialize()] * 2000
+    events = server.feed(b"".join(flood))
+    closed = of_type(events, ConnectionClosed)
+    assert closed and closed[0].error_code in (http2.PROTOCOL_ERROR, http2.ENHANCE_YOUR_CALM)
+    assert not of_type(events, RequestReceived)
+
+
+def test_a_header_list_over_the_limit_ends_the_connection():
+    server, client, _, _ = handshake(Http2Limits(max_header_list_size=4096))
+    client.send_headers(1, REQUEST + [(b"x-big", b"v" * 5000)], end_stream=True)
+    events = server.feed(client.data_to_send())
+    assert not of_type(events, RequestReceived)
+    assert of_type(events, ConnectionClosed)[0].error_code == http2.ENHANCE_YOUR_CALM
+
+
+def test_an_invalid_preface_is_a_protocol_error():
+    server = Http2Connection()
+    events = server.feed(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + SettingsFrame(0).serialize())
+    assert of_type(events, ConnectionClosed)[0].error_code == http2.PROTOCOL_ERROR
+    assert server.feed(b"more") == []
+
+
+def test_invalid_request_headers_are_refused_by_the_engine():
+    for bad in ([(b"X-Upper", b"1")], [(b"te", b"gzip")], [(b"connection", b"close")]):
+        server, client, _, _ = handshake()
+        frame = HeadersFrame(1, data=client.encoder.encode(REQUEST + bad), flags=["END_STREAM", "END_HEADERS"])
+        events = server.feed(frame.serialize())
+        assert of_type(events, ConnectionClosed)[0].error_code == http2.PROTOCOL_ERROR, bad
+
+
+def test_graceful_shutdown_finishes_streams_in_flight_and_refuses_new_ones():
+    server, client, _, _ = handshake()
+    client.send_headers(1, REQUEST, end_stream=True)
+    exchange(server, client)
+    server.start_shutdown()
+    _, client_events = exchange(server, client)
+    goaway = of_type(client_events, h2.events.ConnectionTerminated)[0]
+    assert goaway.error_code == http2.NO_ERROR and goaway.last_stream_id == 1
+    # The in-flight stream is still answered; frames from the client are still read.
+    server.send_headers(1, [(b":status", b"200")], False)
+    server.send(1, b"done", True)
+    data = server.data_to_send()
+    assert b"done" in data
+
+
+def test_limits_are_checked():
+    for kwargs in ({"max_frame_size": 100}, {"max_concurrent_streams": 0}, {"connection_window": 10},
+                   {"initial_window_size": 2**31}):
+        try:
+            Http2Limits(**kwargs)
+        except ValueError:
+            continue
+        raise AssertionError(f"{kwargs} accepted")
+
+
+def test_a_stream_ended_by_the_request_gets_its_end_event():
+    server, client, _, _ = handshake()
+    client.send_headers(1, [(b":method", b"POST")] + REQUEST[1:], end_stream=False)
+    client.send_data(1, b"abc", end_stream=True)
+    events, _ = exchange(server, client)
+    assert [type(event) for event in events] == [RequestReceived, DataReceived, StreamEnded]
