@@ -15,7 +15,9 @@ pytestmark = pytest.mark.timeout(30)
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "fastasgi"
 PXD_CLASS = re.compile(r"^cdef class (\w+)(?:\((\w+)\))?:", re.M)
-PXD_FIELD = re.compile(r"^\s+cdef (?:public |readonly )?[\w.]+ ([\w, ]+?)\s*(?:#.*)?$")
+# `cdef [public] TYPE a, b, c[N]`: TYPE may be several words (long long).
+PXD_FIELD = re.compile(r"^\s+cdef (?:public |readonly )?(?:(?:unsigned|signed|long|short) )*[\w.]+ "
+                       r"([\w, \[\]]+?)\s*(?:#.*)?$")
 
 
 def pure_mode_pairs():
@@ -38,8 +40,8 @@ def pxd_classes(path):
             if line and not line[0].isspace():
                 break  # the class block ends at the next top-level line
             field = PXD_FIELD.match(line)
-            if field and "(" not in line:
-                fields.update(name.strip() for name in field.group(1).split(","))
+            if field and "(" not in line.split("#")[0]:  # a method's parentheses; a comment's don't count
+                fields.update(name.split("[")[0].strip() for name in field.group(1).split(","))
         fields.discard("__dict__")  # attributes of the user's own, not declared fields
         base = match.group(2)
         classes[match.group(1)] = (aliases.get(base, base), fields)
@@ -108,3 +110,9 @@ def test_the_check_finds_a_missing_field(tmp_path):
     (tmp_path / "mod_c.pxd").write_text("cdef class A:\n    cdef public object x\n")
     py, pxd = py_classes(tmp_path / "mod.py"), pxd_classes(tmp_path / "mod_c.pxd")
     assert all_fields(py, "A", "py") - all_fields(pxd, "A", "pxd") == {"y"}
+
+
+def test_c_types_and_arrays_are_read(tmp_path):
+    (tmp_path / "mod_c.pxd").write_text("cdef class A:\n    cdef long long counts[15]  # n\n"
+                                        "    cdef public unsigned int a, b\n    cpdef f(self)\n")
+    assert pxd_classes(tmp_path / "mod_c.pxd")["A"][1] == {"counts", "a", "b"}
