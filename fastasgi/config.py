@@ -329,10 +329,6 @@ class Config:
     def load(self):
         """Import and adapt the app; build the default header lines."""
         assert not self.loaded
-        if self.http2:
-            logger.error("--http2: fastasgi does not serve HTTP/2 yet. Serve HTTP/1.1 (leave --http2 out), "
-                         "or terminate HTTP/2 at a proxy in front of fastasgi.")
-            sys.exit(STARTUP_FAILURE)
         self.http_protocol_class = None  # fastasgi's own, chosen by the server from hot_paths
         if self.custom_http_protocol:
             try:

@@ -25,7 +25,7 @@ from hyperframe.frame import ContinuationFrame, DataFrame, Frame, GoAwayFrame, H
 from fastasgi.protocols import http2
 from .apps import app as shared_app
 from .conftest import IMPLEMENTATIONS, ServerProcess, require_implementation
-from .process_utils import make_certificate
+from .process_utils import STOPPED_BY_SIGTERM, make_certificate
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -565,7 +565,7 @@ def test_graceful_shutdown_sends_goaway_and_finishes_streams(start_server, imple
     data = [frame for frame in frames if isinstance(frame, DataFrame) and frame.stream_id == stream_id]
     assert b"".join(frame.data for frame in data) == b"slept" and "END_STREAM" in data[-1].flags
     assert frames.index(goaway[0]) < frames.index(data[0])  # GOAWAY first, then the answer
-    assert server.process.wait(10) == 0
+    assert server.process.wait(10) == STOPPED_BY_SIGTERM
     client.close()
 
 

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from .conftest import recv_until_closed
-from .process_utils import free_port, started_pids, wait_until
+from .process_utils import STOPPED_BY_SIGTERM, free_port, started_pids, wait_until
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -164,7 +164,7 @@ def test_health_ready_then_draining(start_server, implementation):
         assert (draining.status_code, draining.text) == (503, "draining\n")
         assert httpx.get(server.metrics_url + "/livez").status_code == 200  # still alive while it drains
         assert recv_until_closed(sock).startswith(b"HTTP/1.1 200")  # the request in flight completes
-    assert server.process.wait(10) == 0
+    assert server.process.wait(10) == STOPPED_BY_SIGTERM
 
 
 def test_metrics_port_in_use_fails_clearly(start_server, implementation):
@@ -204,7 +204,7 @@ def test_workers_summed_and_monotonic_across_restarts(start_server, implementati
     assert value(samples, "fastasgi_request_duration_seconds_count") == served
     assert value(samples, "process_cpu_seconds_total") > 0
     server.send_signal(signal.SIGTERM)
-    assert server.process.wait(15) == 0
+    assert server.process.wait(15) == STOPPED_BY_SIGTERM
     assert set(metrics_dirs()) - before == set()  # removed by the supervisor as it exits
 
 
