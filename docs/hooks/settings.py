@@ -130,6 +130,8 @@ def cli_default(param):
     default = param.default
     if isinstance(param, click.Argument) and param.required:
         return "required"
+    if callable(default):  # click computes it when the command runs
+        return "computed at startup (see the description)"
     # None, an empty `multiple`, or click's own "not set" sentinel
     if not isinstance(default, (str, int, float, tuple, list)) or (getattr(param, "multiple", False) and not default):
         return "none"
