@@ -23,10 +23,9 @@ VENV=${VENV:-.venv-docs}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 . "$VENV/bin/activate"
 python -m pip install -q --upgrade pip
-# The site's tools, the chart's matplotlib (pinned once, in bench/requirements.txt), pytest
-# for the chart's test, and fastasgi itself, which the settings page and the API
-# reference read (the
-# pure package: nothing to compile for the docs).
+# The site's tools, the chart's matplotlib (pinned once, in bench/requirements.txt),
+# pytest for the chart's test, and fastasgi itself, which the settings page and
+# the API reference read (the pure package: nothing to compile for the docs).
 python -m pip install -q -r docs/requirements.txt "$(grep -E '^matplotlib' bench/requirements.txt)" \
     pytest pytest-timeout
 FASTASGI_NO_EXTENSIONS=1 python -m pip install -q -e .
