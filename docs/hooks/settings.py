@@ -27,6 +27,7 @@ GROUPS = [
     ("Logging", lambda name: name.startswith("log") or name in {"access_log", "use_colors"}
                              or name.startswith("access_log")),
     ("Proxies", lambda name: name.startswith("proxy") or name == "forwarded_allow_ips"),
+    ("Metrics and health", lambda name: name.startswith(("metrics", "health"))),
     ("Response headers", lambda name: name in {"server_header", "date_header", "headers"}),
     ("TLS", lambda name: name.startswith("ssl_")),
 ]
