@@ -77,11 +77,12 @@ def draw_panel(axis, title, baseline, rows):
     by_key = {(row["scenario"], row["server"]): row for row in bar_rows(rows)}
     for index, server in enumerate(servers):
         ceiling = server in CEILINGS
-        xs, heights, lows, highs, stars = [], [], [], [], []
+        xs, heights, lows, highs, stars, names = [], [], [], [], [], []
         for position, scenario in enumerate(scenarios):
             row = by_key.get((scenario, server))
             if row is None:
                 continue
+            names.append(f"bar:{scenario}:{server}")
             ratio = row["ratio_to_uvicorn"]
             spread = row.get("round_ratios") or [ratio]
             xs.append(position - 0.4 + width * (index + 0.5))
@@ -89,9 +90,15 @@ def draw_panel(axis, title, baseline, rows):
             lows.append(max(ratio - min(spread), 0))
             highs.append(max(max(spread) - ratio, 0))
             stars.append(row.get("client_bound", False))
-        axis.bar(xs, heights, width * 0.9, yerr=[lows, highs], capsize=2, label=server + (" (ceiling)" if ceiling else ""),
-                 color=COLORS.get(server, OTHER_COLOR), edgecolor="#333333" if ceiling else "none",
-                 hatch="///" if ceiling else None, linewidth=0.6, error_kw={"elinewidth": 0.8, "ecolor": "#333333"})
+        bars = axis.bar(xs, heights, width * 0.9, yerr=[lows, highs], capsize=2,
+                        label=server + (" (ceiling)" if ceiling else ""),
+                        color=COLORS.get(server, OTHER_COLOR), edgecolor="#333333" if ceiling else "none",
+                        hatch="///" if ceiling else None, linewidth=0.6,
+                        error_kw={"elinewidth": 0.8, "ecolor": "#333333"})
+        for patch, name in zip(bars.patches, names):
+            patch.set_gid(name)  # the SVG element's id: what each bar shows, for readers of the file
+        for whisker in bars.errorbar.lines[2]:
+            whisker.set_gid(f"whiskers:{server}")
         for x, height, high, star in zip(xs, heights, highs, stars):
             label = f"{height:.1f}" if height < 10 else f"{height:.0f}"
             axis.annotate(label + ("*" if star else ""), (x, height + high), textcoords="offset points",

@@ -386,6 +386,20 @@ def report(samples, servers, scenarios, options):
             "command": "python bench/run.py " + " ".join(sys.argv[1:]), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     with open(os.path.join(options.results, "latest.json"), "w") as file:
         json.dump({"meta": meta, "rows": rows}, file, indent=2)
+    table = markdown_table(meta, rows)
+    with open(os.path.join(options.results, "latest.md"), "w") as file:
+        file.write(table + "\n")
+    print(table)
+    try:
+        from chart import write_chart
+        write_chart({"meta": meta, "rows": rows}, os.path.join(options.results, "latest.svg"))
+    except ImportError as exc:  # matplotlib is optional: the table is the result
+        print(f"no chart ({exc}): pip install -r bench/requirements.txt", file=sys.stderr)
+
+
+def markdown_table(meta, rows):
+    """The run as a Markdown table with its caption (latest.md; the docs'
+    performance page draws the published run, bench/latest.json, with it)."""
     lines = [f"`{meta['command']}` ({meta['rounds']} rounds x {meta['duration_s']:g} s, Python {meta['python']}, "
              "server on CPU 0, wrk on CPU 1; medians; * = wrk saturated its core, a lower bound; "
              "per round: the lowest and highest of the rounds' own ratios; CPU µs/req: the server's CPU time per "
@@ -403,15 +417,7 @@ def report(samples, servers, scenarios, options):
         lines.append(f"| {row['scenario']} | {row['server']} | {row['rps']:.0f}{star} | {row['mib_s'] or 0:.1f} | "
                      f"{latency(row['p50_ms'])} | {latency(row['p99_ms'])} | {row['server_cpu']:.0%} | {ratio} | "
                      f"{spread} | {cpu_us} | {cpu_ratio} | {row['errors']} |")
-    table = "\n".join(lines)
-    with open(os.path.join(options.results, "latest.md"), "w") as file:
-        file.write(table + "\n")
-    print(table)
-    try:
-        from chart import write_chart
-        write_chart({"meta": meta, "rows": rows}, os.path.join(options.results, "latest.svg"))
-    except ImportError as exc:  # matplotlib is optional: the table is the result
-        print(f"no chart ({exc}): pip install -r bench/requirements.txt", file=sys.stderr)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ comment on the line before it, if any (invisible on the site and on GitHub):
   200, then stop on SIGTERM.  Ports 8000/8080/8443 become a free loopback
   port and 0.0.0.0 becomes 127.0.0.1; these run on both implementations;
 - dockerfile, and yaml with a container `command` that runs fastasgi: that
-  command is served as above; yaml must parse;
+  command is served as above; yaml, json and ini must parse;
 - nginx, haproxy: the configuration is checked by nginx -t / haproxy -c;
 - console: each `$ command` runs, and each line of its output must begin
   with the words the example shows before its first number (versions vary);
@@ -23,6 +23,7 @@ A block in any other language, or a skip without a reason, fails: nothing
 in the docs goes untested without saying so.  `--8<-- "path"` lines (the
 snippets MkDocs includes) are replaced by the file they name.
 """
+import configparser
 import importlib.util
 import json
 import os
@@ -80,7 +81,7 @@ class Example:
             return "console"
         if self.language in RUNNABLE:
             return "run"
-        if self.language in CONFIGS or self.language in {"dockerfile", "yaml", "text"}:
+        if self.language in CONFIGS or self.language in {"dockerfile", "yaml", "json", "ini", "text"}:
             return self.language
         return "unknown"
 
@@ -240,6 +241,12 @@ def test_example(example, tmp_path):
         import yaml
 
         assert list(yaml.safe_load_all(example.code)), example.id
+        return
+    if kind == "json":
+        json.loads(example.code)
+        return
+    if kind == "ini":
+        configparser.ConfigParser(interpolation=None).read_string(example.code)
         return
     if kind in CONFIGS:
         check_config(example, cwd)

@@ -27,6 +27,7 @@ GROUPS = [
     ("Logging", lambda name: name.startswith("log") or name in {"access_log", "use_colors"}
                              or name.startswith("access_log")),
     ("Proxies", lambda name: name.startswith("proxy") or name == "forwarded_allow_ips"),
+    ("Metrics and health", lambda name: name.startswith(("metrics", "health"))),
     ("Response headers", lambda name: name in {"server_header", "date_header", "headers"}),
     ("TLS", lambda name: name.startswith("ssl_")),
 ]
@@ -130,6 +131,8 @@ def cli_default(param):
     default = param.default
     if isinstance(param, click.Argument) and param.required:
         return "required"
+    if callable(default):  # click computes it when the command runs
+        return "computed at startup (see the description)"
     # None, an empty `multiple`, or click's own "not set" sentinel
     if not isinstance(default, (str, int, float, tuple, list)) or (getattr(param, "multiple", False) and not default):
         return "none"
