@@ -15,6 +15,7 @@ SEEDS = [
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nContent-Length: 5\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked, chunked\r\n\r\n0\r\n\r\n",
     b"GET http://h:1/x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\nGET / HTTP/1.0\r\n\r\n",
     b"GET http://a<b/x?q HTTP/1.1\r\nHost: b\r\n\r\n",
     b"GET https://[::1]:8080?q HTTP/1.1\r\nHost: b\r\n\r\n",

@@ -219,10 +219,6 @@ FUZZ_LIMITS = [dict(max_head_size=4096, upgrade_token=b"websocket"),
 INTERESTING = [b"\r", b"\n", b"\x00", b" ", b":", b"\t", b"\x7f", b"\xff", b"0", b",", b";", b"/", b"?"]
 
 
-def verdict(outcome):
-    return outcome if outcome[0] == "ok" else ("error", outcome[2])
-
-
 def mutate(rng, data):
     """1 to 4 edits of `data`: a token in, a byte changed, a span cut, doubled, or another seed spliced on."""
     for _ in range(rng.randint(1, 4)):
@@ -263,9 +259,8 @@ def test_twins_accept_and_refuse_alike_for_a_bounded_time():
         if (pure[0] == "ok") != (compiled[0] == "ok"):
             pytest.fail(f"one twin accepts what the other refuses: {data!r} {limits}\n"
                         f"pure: {pure}\ncompiled: {compiled}")
-        # Both accept: the same events.  Both refuse: the same requests
-        # answered before the error (the status may differ where llhttp
-        # judges the target before the headers and the pure twin after).
-        assert verdict(compiled) == verdict(pure), (data, limits, pure, compiled)
+        # And beyond that: the same events, or the same status and the same
+        # requests answered before it.
+        assert compiled == pure, (data, limits)
         runs += 1
     assert runs >= 100, f"only {runs} inputs in {FUZZ_SECONDS} s"

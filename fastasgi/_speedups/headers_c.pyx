@@ -146,11 +146,17 @@ cpdef tuple check_request_headers(object headers, bint http11):
             last = transfer_encoding.rpartition(b",")[2].strip(b" \t")  # no [-1]: wraparound is off
             if last != b"chunked":
                 raise HttpParseError("Transfer-Encoding does not end in chunked")
+            if _chunked_before_last(transfer_encoding):  # RFC 9112 7: never applied twice
+                raise HttpParseError("Transfer-Encoding applies chunked twice")
             raise HttpParseError("Unsupported Transfer-Encoding", 501)
     upgrade = None
     if connection_upgrade and upgrade_value is not None:
         upgrade = upgrade_value.lower()
     return keep_alive, expect_continue, upgrade, proxied
+
+
+cdef bint _chunked_before_last(bytes codings):
+    return b"chunked" in [coding.strip(b" \t") for coding in codings.rpartition(b",")[0].split(b",")]
 
 
 cdef inline bint _valid_name(bytes name):

@@ -80,6 +80,8 @@ def check_request_headers(headers, http11):
             last = transfer_encoding.rsplit(b",", 1)[-1].strip(b" \t")
             if last != b"chunked":
                 raise HttpParseError("Transfer-Encoding does not end in chunked")
+            if b"chunked" in [coding.strip(b" \t") for coding in transfer_encoding.rsplit(b",", 1)[0].split(b",")]:
+                raise HttpParseError("Transfer-Encoding applies chunked twice")  # RFC 9112 7
             raise HttpParseError("Unsupported Transfer-Encoding", 501)
     upgrade = None
     if connection_upgrade and upgrade_value is not None:

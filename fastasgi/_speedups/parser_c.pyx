@@ -428,8 +428,10 @@ cdef class RequestParser:
             raise HttpParseError("CONNECT is not supported")
         cdef list headers = self._headers
         cdef bint http11 = self._http11
-        keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
+        # The target before the headers, as llhttp judges it while parsing:
+        # the twins then refuse with the same status too.
         path, raw_path, query_string = split_target(self._url)
+        keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         if PyBytes_AS_STRING(self._url)[0] != 47 and self._url != b"*":  # not origin-form
             headers = _replace_host(headers, absolute_form_host(self._url))
         if self.max_body_size and self._has_length and self._length > self.max_body_size:

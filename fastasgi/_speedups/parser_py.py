@@ -247,9 +247,11 @@ class RequestParser:
                 raise HttpParseError("Invalid Transfer-Encoding")
             headers.append((name, stripped))
         http11 = minor == b"1"
-        keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
+        # The target before the headers, as llhttp (the compiled twin) judges
+        # it while parsing: the twins then refuse with the same status too.
         target = match.group(2)
         path, raw_path, query_string = split_target(target)
+        keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         if target[:1] != b"/" and target != b"*":
             headers = _replace_host(headers, absolute_form_host(target))
         chunks = None
