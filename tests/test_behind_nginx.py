@@ -13,7 +13,8 @@ from .proxies import start_nginx
 pytestmark = pytest.mark.timeout(40)
 
 APP = "tests.apps:app"
-KEEPALIVE_UPSTREAM = "keepalive 8;"
+# Idle upstream connections closed by nginx before fastasgi's --timeout-keep-alive (5 s) would.
+KEEPALIVE_UPSTREAM = "keepalive 8; keepalive_timeout 4s;"
 HTTP11 = 'proxy_http_version 1.1; proxy_set_header Connection "";'
 WEBSOCKETS = ("proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; "
               "proxy_set_header Connection $connection_upgrade; proxy_read_timeout 30s;")

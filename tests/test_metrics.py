@@ -203,8 +203,14 @@ def test_workers_summed_and_monotonic_across_restarts(start_server, implementati
     assert value(samples, "fastasgi_workers") == 2
     assert value(samples, "fastasgi_request_duration_seconds_count") == served
     assert value(samples, "process_cpu_seconds_total") > 0
-    server.send_signal(signal.SIGTERM)
-    assert server.process.wait(15) == STOPPED_BY_SIGTERM
+    with server.connect() as sock:  # in flight while the supervisor drains its workers
+        sock.sendall(b"GET /sleep?s=1.5 HTTP/1.1\r\nhost: x\r\n\r\n")
+        time.sleep(0.2)
+        server.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: httpx.get(server.metrics_url + "/readyz").status_code == 503, timeout=5)
+        assert httpx.get(server.metrics_url + "/readyz").text == "draining\n"
+        assert recv_until_closed(sock).startswith(b"HTTP/1.1 200")
+    assert server.process.wait(15) == 0
     assert set(metrics_dirs()) - before == set()  # removed by the supervisor as it exits
 
 
