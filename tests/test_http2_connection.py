@@ -277,12 +277,39 @@ def test_an_invalid_preface_is_a_protocol_error():
     assert server.feed(b"more") == []
 
 
-def test_invalid_request_headers_are_refused_by_the_engine():
-    for bad in ([(b"X-Upper", b"1")], [(b"te", b"gzip")], [(b"connection", b"close")]):
+MALFORMED = [
+    [(b"X-Upper", b"1")],
+    [(b"te", b"gzip")],
+    [(b"connection", b"close")],
+    [(b"transfer-encoding", b"chunked")],
+    [(b"x-space", b" leading")],
+    [(b"bad name", b"1")],
+    [(b":unknown", b"1")],
+    [(b":path", b"/twice")],
+    [(b":status", b"200")],
+]
+
+
+def test_malformed_requests_are_reset_and_the_connection_goes_on():
+    for bad in MALFORMED:
         server, client, _, _ = handshake()
         frame = HeadersFrame(1, data=client.encoder.encode(REQUEST + bad), flags=["END_STREAM", "END_HEADERS"])
         events = server.feed(frame.serialize())
-        assert of_type(events, ConnectionClosed)[0].error_code == http2.PROTOCOL_ERROR, bad
+        assert events == [], bad
+        resets = [(f.stream_id, f.error_code) for f in frames_in(server.data_to_send()) if isinstance(f, RstStreamFrame)]
+        assert resets == [(1, http2.PROTOCOL_ERROR)], bad
+        frame = HeadersFrame(3, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+        assert [e.stream_id for e in of_type(server.feed(frame.serialize()), RequestReceived)] == [3], bad
+
+
+def test_missing_or_misplaced_pseudo_headers_are_malformed():
+    for headers in ([(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x")],  # no :path
+                    [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"), (b":path", b"")],
+                    [(b":method", b"GET"), (b"x-a", b"1"), (b":scheme", b"http"), (b":path", b"/"),
+                     (b":authority", b"x")]):
+        server, client, _, _ = handshake()
+        frame = HeadersFrame(1, data=client.encoder.encode(headers), flags=["END_STREAM", "END_HEADERS"])
+        assert server.feed(frame.serialize()) == [], headers
 
 
 def test_graceful_shutdown_finishes_streams_in_flight_and_refuses_new_ones():
