@@ -395,6 +395,26 @@ def test_h2load_with_100_streams_per_connection_is_not_an_attack(start_server, i
     assert "error code" not in server.log
 
 
+def test_a_malformed_request_is_reset_and_the_connection_goes_on(h2server):
+    client = H2Client(h2server)
+    request = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"), (b":path", b"/")]
+    frames = b"".join(HeadersFrame(stream_id, data=client.conn.encoder.encode(request + extra),
+                                   flags=["END_STREAM", "END_HEADERS"]).serialize()
+                      for stream_id, extra in ((1, [(b"X-Upper", b"1")]), (3, [])))
+    client.sock.sendall(frames)
+    data = b""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        data += client.sock.recv(65536)
+        frames = parse_frames(data)
+        resets = [(f.stream_id, f.error_code) for f in frames if isinstance(f, RstStreamFrame)]
+        answered = [f.stream_id for f in frames if isinstance(f, DataFrame) and "END_STREAM" in f.flags]
+        if resets and answered:
+            break
+    assert resets == [(1, http2.PROTOCOL_ERROR)] and answered == [3]
+    client.close()
+
+
 def test_invalid_preface_is_refused_and_logged(h2server):
     sock = h2server.connect()
     sock.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + b"\x00" * 9)

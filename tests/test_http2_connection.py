@@ -277,12 +277,39 @@ def test_an_invalid_preface_is_a_protocol_error():
     assert server.feed(b"more") == []
 
 
-def test_invalid_request_headers_are_refused_by_the_engine():
-    for bad in ([(b"X-Upper", b"1")], [(b"te", b"gzip")], [(b"connection", b"close")]):
+MALFORMED = [
+    [(b"X-Upper", b"1")],
+    [(b"te", b"gzip")],
+    [(b"connection", b"close")],
+    [(b"transfer-encoding", b"chunked")],
+    [(b"x-space", b" leading")],
+    [(b"bad name", b"1")],
+    [(b":unknown", b"1")],
+    [(b":path", b"/twice")],
+    [(b":status", b"200")],
+]
+
+
+def test_malformed_requests_are_reset_and_the_connection_goes_on():
+    for bad in MALFORMED:
         server, client, _, _ = handshake()
         frame = HeadersFrame(1, data=client.encoder.encode(REQUEST + bad), flags=["END_STREAM", "END_HEADERS"])
         events = server.feed(frame.serialize())
-        assert of_type(events, ConnectionClosed)[0].error_code == http2.PROTOCOL_ERROR, bad
+        assert events == [], bad
+        resets = [(f.stream_id, f.error_code) for f in frames_in(server.data_to_send()) if isinstance(f, RstStreamFrame)]
+        assert resets == [(1, http2.PROTOCOL_ERROR)], bad
+        frame = HeadersFrame(3, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+        assert [e.stream_id for e in of_type(server.feed(frame.serialize()), RequestReceived)] == [3], bad
+
+
+def test_missing_or_misplaced_pseudo_headers_are_malformed():
+    for headers in ([(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x")],  # no :path
+                    [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"), (b":path", b"")],
+                    [(b":method", b"GET"), (b"x-a", b"1"), (b":scheme", b"http"), (b":path", b"/"),
+                     (b":authority", b"x")]):
+        server, client, _, _ = handshake()
+        frame = HeadersFrame(1, data=client.encoder.encode(headers), flags=["END_STREAM", "END_HEADERS"])
+        assert server.feed(frame.serialize()) == [], headers
 
 
 def test_graceful_shutdown_finishes_streams_in_flight_and_refuses_new_ones():
@@ -316,3 +343,54 @@ def test_a_stream_ended_by_the_request_gets_its_end_event():
     client.send_data(1, b"abc", end_stream=True)
     events, _ = exchange(server, client)
     assert [type(event) for event in events] == [RequestReceived, DataReceived, StreamEnded]
+
+
+def _raw(frame_type, flags, stream_id, payload):
+    return len(payload).to_bytes(3, "big") + bytes([frame_type, flags]) + stream_id.to_bytes(4, "big") + payload
+
+
+# RFC 9113 MUSTs a server is tested on: (what, raw frames after the handshake, the GOAWAY code).
+CONNECTION_ERRORS = [
+    ("DATA on stream 0", _raw(0x0, 0x1, 0, b"x"), http2.PROTOCOL_ERROR),
+    ("HEADERS on an even stream", None, http2.PROTOCOL_ERROR),
+    ("SETTINGS with a length not a multiple of 6", _raw(0x4, 0x0, 0, b"\x00\x01\x00"), 0x6),
+    # RFC 9113 6.5 says FRAME_SIZE_ERROR; the h2 engine answers PROTOCOL_ERROR (docs/http2.md).
+    ("SETTINGS ACK with a payload", _raw(0x4, 0x1, 0, b"\x00\x01\x00\x00\x00\x01"), http2.PROTOCOL_ERROR),
+    ("SETTINGS on a stream", _raw(0x4, 0x0, 1, b""), http2.PROTOCOL_ERROR),
+    ("PING of 7 bytes", _raw(0x6, 0x0, 0, b"1234567"), 0x6),
+    ("PING on a stream", _raw(0x6, 0x0, 1, b"12345678"), http2.PROTOCOL_ERROR),
+    ("GOAWAY on a stream", _raw(0x7, 0x0, 1, b"\x00" * 8), http2.PROTOCOL_ERROR),
+    ("connection WINDOW_UPDATE past 2^31-1", _raw(0x8, 0x0, 0, (2**31 - 1).to_bytes(4, "big")),
+     http2.FLOW_CONTROL_ERROR),
+    ("WINDOW_UPDATE of 0 on the connection", _raw(0x8, 0x0, 0, b"\x00\x00\x00\x00"), http2.PROTOCOL_ERROR),
+    ("a frame past the max frame size", _raw(0x0, 0x0, 1, b"x" * 16385), 0x6),
+    ("CONTINUATION without HEADERS", _raw(0x9, 0x4, 1, b""), http2.PROTOCOL_ERROR),
+    ("SETTINGS_ENABLE_PUSH of 2", _raw(0x4, 0x0, 0, b"\x00\x02\x00\x00\x00\x02"), http2.PROTOCOL_ERROR),
+    ("SETTINGS_INITIAL_WINDOW_SIZE past 2^31-1", _raw(0x4, 0x0, 0, b"\x00\x04\x80\x00\x00\x00"),
+     http2.FLOW_CONTROL_ERROR),
+    ("a PUSH_PROMISE from the client", _raw(0x5, 0x4, 1, b"\x00\x00\x00\x02"), http2.PROTOCOL_ERROR),
+]
+
+
+def test_connection_errors_get_goaway_with_the_rfc_code():
+    for what, frames, code in CONNECTION_ERRORS:
+        server, client, _, _ = handshake()
+        if frames is None:
+            frames = HeadersFrame(2, data=client.encoder.encode(REQUEST),
+                                  flags=["END_STREAM", "END_HEADERS"]).serialize()
+        closed = of_type(server.feed(frames), ConnectionClosed)
+        assert closed and closed[0].error_code == code, what
+        goaway = [frame for frame in frames_in(server.data_to_send()) if type(frame).__name__ == "GoAwayFrame"]
+        assert [frame.error_code for frame in goaway] == [code], what
+
+
+def test_data_past_the_stream_window_is_a_flow_control_error():
+    server, client, _, _ = handshake(Http2Limits(initial_window_size=100))
+    client.send_headers(1, [(b":method", b"POST")] + REQUEST[1:], end_stream=False)
+    frames = client.data_to_send() + DataFrame(1, data=b"x" * 101).serialize()
+    events = server.feed(frames)
+    reset = [frame for frame in frames_in(server.data_to_send()) if isinstance(frame, RstStreamFrame)]
+    closed = of_type(events, ConnectionClosed)
+    # RFC 9113 6.9.1: a stream or connection error of type FLOW_CONTROL_ERROR.
+    assert ([f.error_code for f in reset] == [http2.FLOW_CONTROL_ERROR]
+            or closed[0].error_code == http2.FLOW_CONTROL_ERROR)

@@ -513,10 +513,10 @@ class HttpProtocol(Connection):
         what was read of it), TLS chose h2, or `upgrade_head` asked for h2c
         (answered on stream 1).  False when that request cannot upgrade: it
         is served as HTTP/1.1."""
-        from .http2_asyncio import Http2Protocol
+        from .http2_asyncio import http2_protocol
 
         try:
-            http2 = Http2Protocol(self, Connection, RequestResponseCycle, upgrade_head)
+            http2 = http2_protocol(self, Connection, RequestResponseCycle, upgrade_head)
         except ValueError:
             return False
         self.flush()  # earlier responses go out first

@@ -27,6 +27,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import h2.utilities
 from hyperframe.frame import GoAwayFrame
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -204,8 +205,10 @@ class Http2Connection:
         upgraded to h2c (RFC 7540 3.2), which becomes stream 1, waiting for
         its response; ValueError if the header is not valid."""
         self.limits = limits = limits or Http2Limits()
+        # Request headers are validated here, not by the engine, which would
+        # end the whole connection for one malformed request (see feed()).
         config = h2.config.H2Configuration(client_side=False, header_encoding=None,
-                                           validate_inbound_headers=True, normalize_inbound_headers=True)
+                                           validate_inbound_headers=False, normalize_inbound_headers=True)
         engine = self.engine = h2.connection.H2Connection(config=config)
         advertised = {
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
@@ -279,6 +282,12 @@ class Http2Connection:
                     self._acknowledge(event.stream_id, event.flow_controlled_length)
             elif kind is h2.events.RequestReceived:
                 stream_id = event.stream_id
+                if not valid_headers(event.headers, REQUEST_HEADERS):
+                    # RFC 9113 8.1.1: a malformed request is a stream error.
+                    self._refuse(stream_id, PROTOCOL_ERROR)
+                    if self.resets.add(now):
+                        return events + [self._calm_down("malformed requests")]
+                    continue
                 if self.state is not State.OPEN or len(self.working) >= self.limits.max_concurrent_streams:
                     self._refuse(stream_id)
                     if self.resets.add(now):
@@ -292,7 +301,10 @@ class Http2Connection:
                 if event.stream_id in self.streams:
                     events.append(StreamEnded(event.stream_id))
             elif kind is h2.events.TrailersReceived:
-                pass  # ASGI has no request trailers: the StreamEnded that follows ends the body
+                # ASGI has no request trailers: the StreamEnded that follows ends the body.
+                if not valid_headers(event.headers, TRAILERS) and self.streams.pop(event.stream_id, None):
+                    self._refuse(event.stream_id, PROTOCOL_ERROR)
+                    events.append(StreamReset(event.stream_id, PROTOCOL_ERROR))
             elif kind is h2.events.StreamReset:
                 if event.remote_reset and self.streams.pop(event.stream_id, None) is not None:
                     events.append(StreamReset(event.stream_id, int(event.error_code)))
@@ -326,9 +338,9 @@ class Http2Connection:
         self.working.clear()
         return ConnectionClosed(ENHANCE_YOUR_CALM, reason)
 
-    def _refuse(self, stream_id):
+    def _refuse(self, stream_id, error_code=REFUSED_STREAM):
         try:
-            self.engine.reset_stream(stream_id, error_code=REFUSED_STREAM)
+            self.engine.reset_stream(stream_id, error_code=error_code)
         except h2.exceptions.StreamClosedError:
             pass  # the client reset it already, later in the same read
 
@@ -469,6 +481,24 @@ class Http2Connection:
             data = b"".join(self.out)
             self.out.clear()
         return data
+
+
+# How the engine's header validation (RFC 9113 8.2, 8.3) is told what it checks.
+REQUEST_HEADERS = h2.utilities.HeaderValidationFlags(
+    is_client=False, is_trailer=False, is_response_header=False, is_push_promise=False)
+TRAILERS = REQUEST_HEADERS._replace(is_trailer=True)
+
+
+def valid_headers(headers, flags):
+    """Whether a received header list is well-formed: names lowercase tokens,
+    pseudo-headers known, once each and first, no connection-specific fields,
+    `te` only "trailers", :method/:scheme/:path present, :path not empty."""
+    try:
+        for _ in h2.utilities.validate_headers(headers, flags):
+            pass
+    except h2.exceptions.ProtocolError:
+        return False
+    return True
 
 
 # Frames that cost the server work (an ACK, a table update) and serve no request.

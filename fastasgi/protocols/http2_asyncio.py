@@ -14,6 +14,7 @@ import sys
 from urllib.parse import unquote
 
 from ..logging import log_access
+from .asyncio_loop import SharedReadBuffer
 from .http import ERROR_BODIES
 from .http2 import (
     CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection,
@@ -580,6 +581,20 @@ class Http2Protocol:
             self.transport.close()
         else:
             self.flush()
+
+
+class BufferedHttp2Protocol(Http2Protocol, SharedReadBuffer):
+    """Http2Protocol for asyncio's own event loop: reads into the server's
+    shared buffer, as the HTTP/1.1 protocol does there (see asyncio_loop.py)."""
+
+    __slots__ = ()
+
+
+def http2_protocol(http, connection_base, cycle_class, upgrade_head=None):
+    """The HTTP/2 protocol to take over HTTP/1.1 protocol `http`'s connection:
+    buffered where `http` is (asyncio's own loop)."""
+    cls = BufferedHttp2Protocol if isinstance(http, SharedReadBuffer) else Http2Protocol
+    return cls(http, connection_base, cycle_class, upgrade_head)
 
 
 FORWARDED_HEADERS = (b"x-forwarded-for", b"x-forwarded-proto")
