@@ -379,7 +379,7 @@ class SupervisorMetrics:
 
     def __init__(self, supervisor):
         self.supervisor = supervisor
-        self.directory = tempfile.mkdtemp(prefix="fastasgi-metrics-")
+        self.directory = tempfile.mkdtemp(prefix=f"fastasgi-metrics-{os.getpid()}-")
         supervisor.config.metrics_dir = self.directory  # read by the workers it starts
         self.retired = empty_totals()
         self.restarts = 0

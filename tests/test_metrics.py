@@ -179,9 +179,8 @@ def test_metrics_port_in_use_fails_clearly(start_server, implementation):
 def test_workers_summed_and_monotonic_across_restarts(start_server, implementation):
     # Each worker exits after a few requests (--limit-max-requests) and is
     # replaced; what it counted stays in the totals.
-    before = set(metrics_dirs())
     server = start_with_metrics(start_server, implementation, "--workers", "2", "--limit-max-requests", "6")
-    assert len(set(metrics_dirs()) - before) == 1  # where the workers write their figures
+    assert len(metrics_dirs(server)) == 1  # where the workers write their figures
     assert wait_until(lambda: httpx.get(server.metrics_url + "/readyz").status_code == 200, timeout=15)
     served = 0
     for _ in range(30):
@@ -211,12 +210,13 @@ def test_workers_summed_and_monotonic_across_restarts(start_server, implementati
         assert httpx.get(server.metrics_url + "/readyz").text == "draining\n"
         assert recv_until_closed(sock).startswith(b"HTTP/1.1 200")
     assert server.process.wait(15) == 0
-    assert set(metrics_dirs()) - before == set()  # removed by the supervisor as it exits
+    assert metrics_dirs(server) == []  # removed by the supervisor as it exits
 
 
-def metrics_dirs():
-    directory = tempfile.gettempdir()
-    return [name for name in os.listdir(directory) if name.startswith("fastasgi-metrics-")]
+def metrics_dirs(server):
+    """The snapshot directories of `server`'s supervisor."""
+    prefix = f"fastasgi-metrics-{server.process.pid}-"
+    return [name for name in os.listdir(tempfile.gettempdir()) if name.startswith(prefix)]
 
 
 def test_concurrency_limit_503_counted(start_server, implementation):
