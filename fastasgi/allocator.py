@@ -5,9 +5,8 @@ Request and response bodies from a few KiB up are allocated and freed by
 the thousand every second.  With glibc's defaults, whenever 128 KiB are
 free at the top of the heap they are handed back to the kernel, and the
 next burst of requests takes them again: a brk() call, then a page fault
-for every page touched.  Under a 16 KiB POST echo load that churn cost a
-third of the throughput (47k -> 61k req/s once it stopped, for about
-1 MiB more RSS).  glibc only raises its trim threshold by itself after it
+for every page touched (docs/performance.md has what that churn costs).
+glibc only raises its trim threshold by itself after it
 has freed an mmap()ed block, which a server of small bodies never does.
 
 So a serving process keeps up to TRIM_THRESHOLD of free heap, and takes
@@ -59,11 +58,10 @@ def tune_malloc(environ=os.environ):
 # PyPy sizes its nursery (the young generation) at half the last-level CPU
 # cache, and makes no major collection before the old generation reaches 8
 # times the nursery.  A virtual machine that reports its host's whole L3
-# (300 MiB on one of this project's machines) gets a 150 MB nursery, and a
-# server under load then grows past 1.3 GB before its first major
-# collection: under hello load, 149 MiB of RSS with PYPY_GC_NURSERY=8MB,
-# 1.5 GiB after 30 s without.  PyPy reads its settings once, at start, so
-# all a running server can do is say so.
+# gets a nursery of a large part of it, and a server under load then grows
+# by gigabytes before its first major collection (docs/performance.md).
+# PyPy reads its settings once, at start, so all a running server can do
+# is say so.
 LARGE_NURSERY = 64 * 1024 * 1024
 PYPY_GC_SETTINGS = ("PYPY_GC_NURSERY", "PYPY_GC_MIN")
 SIZE_UNITS = {"B": 1, "kB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}

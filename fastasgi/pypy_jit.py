@@ -4,13 +4,10 @@ PyPy compiles a hot path only if tracing it records fewer than
 `trace_limit` operations (6000 by default); past that it gives up on the
 trace and, after a few tries, on inlining into it.  One request's path
 through asyncio's transports, fastasgi and the app is longer than that.
-What gets compiled then depends on which requests came first: a server
-that had served 5 s of keep-alive requests made about a third fewer new
-connections per second than a fresh one (5-6.5k req/s against 8.5-9.8k),
-for as long as it was measured.  With a limit of 16000 the later loads
-came back to 7-10.8k, and in one benchmark run of the PyPy servers every
-scenario took less CPU per request (new connections 152 -> 124 us, 1 MiB
-responses 381 -> 314, pipelined 12.2 -> 9.7).
+What gets compiled then depends on which requests came first, and a
+server that had served keep-alive requests made new connections markedly
+slower than a fresh one.  A limit of 16000 removes that (the measurements
+are in docs/performance.md).
 
 Nothing is changed on CPython, when the interpreter was started with
 JIT parameters of its own (`pypy --jit ...`), or when

@@ -17,8 +17,9 @@ the server's time.  So on this loop:
 """
 import asyncio
 
-# Bytes per read.  A 16.5 KiB read costs PyPy 8.9 us with recv(256 KiB)
-# and 3.5 us with recv_into() and a copy out (bench/read_size.py).
+# Bytes per read, into a buffer reused by every read: on PyPy recv_into()
+# and a copy out cost less than a recv() of a fresh buffer
+# (bench/read_size.py; docs/performance.md).
 READ_SIZE = 64 * 1024
 
 
