@@ -152,7 +152,7 @@ def test_websocket_data_before_accept_is_bounded(start_server, implementation):
                 latencies.append(time.monotonic() - asked)
         grown = rss_kib(server) - before
         assert grown < 16 * 1024, f"RSS grew by {grown} KiB while {sent} bytes were sent"
-        assert max(latencies) < 0.5, latencies
+        assert max(latencies) < 1.0, latencies
         # After accept, what was held back is read, in order: one 1 MiB message per frame.
         sock.settimeout(10)
         data = b""
