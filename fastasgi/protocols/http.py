@@ -50,10 +50,10 @@ SHUTDOWN_FIRST_REQUEST_GRACE = 0.5
 # served inside data_received with no extra loop iteration.
 EAGER_TASKS = sys.version_info >= (3, 12)
 # Before 3.12, asyncio names each task it makes "Task-<n>" through
-# PyUnicode_FromFormat, about 1.5k instructions (2% of a hello request).
-# A request's task is made here with a name of its own, the server's request
-# count (about a third of that under callgrind); 3.12+ formats its default
-# name only when asked for it.
+# PyUnicode_FromFormat, a measurable share of a hello request
+# (docs/performance.md).  A request's task is made here with a cheaper name
+# of its own, the server's request count; 3.12+ formats its default name
+# only when asked for it.
 Task = asyncio.Task
 
 # The flag that raises the limit behind each refusal, named in its log line:
@@ -119,8 +119,8 @@ class ConnectionSettings:
     """What every connection of one server reads from its config, read once.
 
     A server's connections share one (ProtocolFactory): compiled, a
-    connection reads these as C struct fields, where ~20 attribute lookups
-    on the config for each accepted connection cost about 5k instructions.
+    connection reads these as C struct fields instead of making ~20
+    attribute lookups on the config for each accepted connection.
     """
 
     __slots__ = (
@@ -904,7 +904,7 @@ def writes_vectors(transport):
     asyncio.WriteTransport, which PyPy 3.9 and asyncio before 3.12 use for
     sockets, joins them into a new bytes object: for a 1 MiB body that is
     a copy per response, and on PyPy the allocator churn of those copies
-    halved the 1 MiB rate of a server that had served other traffic first.
+    slows large responses badly (docs/performance.md).
     """
     return type(transport).writelines is not asyncio.WriteTransport.writelines
 
