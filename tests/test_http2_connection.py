@@ -296,7 +296,8 @@ def test_malformed_requests_are_reset_and_the_connection_goes_on():
         frame = HeadersFrame(1, data=client.encoder.encode(REQUEST + bad), flags=["END_STREAM", "END_HEADERS"])
         events = server.feed(frame.serialize())
         assert events == [], bad
-        resets = [(f.stream_id, f.error_code) for f in frames_in(server.data_to_send()) if isinstance(f, RstStreamFrame)]
+        resets = [(f.stream_id, f.error_code) for f in frames_in(server.data_to_send())
+                  if isinstance(f, RstStreamFrame)]
         assert resets == [(1, http2.PROTOCOL_ERROR)], bad
         frame = HeadersFrame(3, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
         assert [e.stream_id for e in of_type(server.feed(frame.serialize()), RequestReceived)] == [3], bad
