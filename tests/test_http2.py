@@ -637,6 +637,18 @@ def test_root_path_and_proxy_headers_apply(start_server, implementation):
     assert scope["client"][0] == "10.1.2.3" and scope["scheme"] == "https"
 
 
+def test_limit_concurrency_answers_503_per_stream(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--limit-concurrency", "1")
+    client = H2Client(server)
+    slow = client.request(b"/sleep?s=0.5")
+    time.sleep(0.1)
+    over = client.request(b"/")
+    assert client.response(over)[::2] == (503, b"Service Unavailable")
+    assert client.response(slow)[::2] == (200, b"slept")
+    assert client.response(client.request(b"/"))[0] == 200  # the connection goes on
+    client.close()
+
+
 def test_bad_http2_settings_fail_at_startup(start_server):
     server = start_server(APP, "pure", "--http2", "--http2-max-frame-size", "100", wait=False)
     assert server.process.wait(15) != 0
