@@ -274,6 +274,8 @@ def test_an_invalid_preface_is_a_protocol_error():
     server = Http2Connection()
     events = server.feed(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + SettingsFrame(0).serialize())
     assert of_type(events, ConnectionClosed)[0].error_code == http2.PROTOCOL_ERROR
+    goaway = frames_in(server.data_to_send())[-1]
+    assert type(goaway).__name__ == "GoAwayFrame" and goaway.error_code == http2.PROTOCOL_ERROR
     assert server.feed(b"more") == []
 
 

@@ -264,9 +264,12 @@ class Http2Connection:
         try:
             engine_events = self.engine.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
-            # The engine has queued its GOAWAY with the error's code.
+            error_code = int(getattr(exc, "error_code", PROTOCOL_ERROR))
+            if self.engine.state_machine.state is not h2.connection.ConnectionState.CLOSED:
+                # An invalid preface: the engine raised before its own GOAWAY.
+                self.engine.close_connection(error_code=error_code)
             self.state = State.CLOSED
-            return [ConnectionClosed(int(getattr(exc, "error_code", PROTOCOL_ERROR)), str(exc) or type(exc).__name__)]
+            return [ConnectionClosed(error_code, str(exc) or type(exc).__name__)]
         events = []
         for event in engine_events:
             kind = type(event)
