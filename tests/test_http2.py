@@ -413,6 +413,7 @@ def test_a_malformed_request_is_reset_and_the_connection_goes_on(h2server):
             break
     assert resets == [(1, http2.PROTOCOL_ERROR)] and answered == [3]
     client.close()
+    assert h2server.wait_for_log("Invalid HTTP/2 request from 127.0.0.1")
 
 
 def test_invalid_preface_is_refused_and_logged(h2server):

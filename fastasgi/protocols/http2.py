@@ -138,6 +138,15 @@ class StreamReset:
         self.error_code = error_code
 
 
+class MalformedRequest:
+    """A request refused as malformed (RST_STREAM PROTOCOL_ERROR went out); `reason` says why."""
+    __slots__ = ("stream_id", "reason")
+
+    def __init__(self, stream_id, reason):
+        self.stream_id = stream_id
+        self.reason = reason
+
+
 class StreamWritable:
     """All the output held for the stream went out: a waiting writer may go on."""
     __slots__ = ("stream_id",)
@@ -285,11 +294,13 @@ class Http2Connection:
                     self._acknowledge(event.stream_id, event.flow_controlled_length)
             elif kind is h2.events.RequestReceived:
                 stream_id = event.stream_id
-                if not valid_headers(event.headers, REQUEST_HEADERS):
+                malformed = header_error(event.headers, REQUEST_HEADERS)
+                if malformed is not None:
                     # RFC 9113 8.1.1: a malformed request is a stream error.
                     self._refuse(stream_id, PROTOCOL_ERROR)
                     if self.resets.add(now):
                         return events + [self._calm_down("malformed requests")]
+                    events.append(MalformedRequest(stream_id, malformed))
                     continue
                 if self.state is not State.OPEN or len(self.working) >= self.limits.max_concurrent_streams:
                     self._refuse(stream_id)
@@ -305,7 +316,8 @@ class Http2Connection:
                     events.append(StreamEnded(event.stream_id))
             elif kind is h2.events.TrailersReceived:
                 # ASGI has no request trailers: the StreamEnded that follows ends the body.
-                if not valid_headers(event.headers, TRAILERS) and self.streams.pop(event.stream_id, None):
+                malformed = header_error(event.headers, TRAILERS)
+                if malformed is not None and self.streams.pop(event.stream_id, None):
                     self._refuse(event.stream_id, PROTOCOL_ERROR)
                     events.append(StreamReset(event.stream_id, PROTOCOL_ERROR))
             elif kind is h2.events.StreamReset:
@@ -492,16 +504,17 @@ REQUEST_HEADERS = h2.utilities.HeaderValidationFlags(
 TRAILERS = REQUEST_HEADERS._replace(is_trailer=True)
 
 
-def valid_headers(headers, flags):
-    """Whether a received header list is well-formed: names lowercase tokens,
-    pseudo-headers known, once each and first, no connection-specific fields,
-    `te` only "trailers", :method/:scheme/:path present, :path not empty."""
+def header_error(headers, flags):
+    """Why a received header list is malformed, or None when it is well-formed:
+    names lowercase tokens, pseudo-headers known, once each and first, no
+    connection-specific fields, `te` only "trailers", :method/:scheme/:path
+    present, :path not empty."""
     try:
         for _ in h2.utilities.validate_headers(headers, flags):
             pass
-    except h2.exceptions.ProtocolError:
-        return False
-    return True
+    except h2.exceptions.ProtocolError as exc:
+        return str(exc)
+    return None
 
 
 # Frames that cost the server work (an ACK, a table update) and serve no request.

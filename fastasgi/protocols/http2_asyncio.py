@@ -17,7 +17,7 @@ from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
 from .http import ERROR_BODIES
 from .http2 import (
-    CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection,
+    CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
 )
 
@@ -295,6 +295,9 @@ class Http2Protocol:
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
                     stream.disconnect()
+            elif kind is MalformedRequest:
+                logger.warning("Invalid HTTP/2 request from %s on stream %d: %s (stream reset).",
+                               _format_addr(self.client), event.stream_id, event.reason)
             elif kind is ConnectionClosed:
                 self._connection_closed(event)
                 return
