@@ -125,6 +125,24 @@ def test_output_beyond_the_peers_window_is_held_until_it_opens():
     assert of_type(client_events, h2.events.StreamEnded)
 
 
+def test_window_updates_reach_only_streams_with_held_output():
+    server, client, _, _ = handshake(initial_window_size=10)
+    for stream_id in (1, 3):
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+    exchange(server, client)
+    for stream_id in (1, 3):
+        server.send_headers(stream_id, [(b":status", b"200")], False)
+        server.send(stream_id, b"b" * (5 if stream_id == 1 else 30), stream_id == 1)
+    assert server.held == {3}  # stream 1 fitted its window
+    client.receive_data(server.data_to_send())
+    client.increment_flow_control_window(5, stream_id=3)
+    events, _ = exchange(server, client)
+    assert not of_type(events, StreamWritable) and server.pending(3) == 15
+    client.increment_flow_control_window(100, stream_id=3)
+    events, _ = exchange(server, client)
+    assert [e.stream_id for e in of_type(events, StreamWritable)] == [3] and server.held == set()
+
+
 def test_streams_past_the_limit_are_refused_and_the_connection_lives():
     server, client, _, _ = handshake(Http2Limits(max_concurrent_streams=2))
     # Written as raw frames: h2's client would keep to the advertised limit.

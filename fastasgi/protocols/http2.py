@@ -248,6 +248,9 @@ class Http2Connection:
             engine.increment_flow_control_window(limits.connection_window - 65535)
         self.state = State.OPEN
         self.streams = {}  # stream id -> OutboundStream, for every stream we still answer
+        # Streams with output held by a closed window: a WINDOW_UPDATE costs
+        # work for these only, not for every stream (a flood of them is cheap).
+        self.held = set()
         # Streams taken on whose work is not over (finish()): a stream the
         # client reset still counts while its app runs, so resets cannot
         # pile up work beyond max_concurrent_streams (CVE-2023-44487).
@@ -321,14 +324,20 @@ class Http2Connection:
                     self._refuse(event.stream_id, PROTOCOL_ERROR)
                     events.append(StreamReset(event.stream_id, PROTOCOL_ERROR))
             elif kind is h2.events.StreamReset:
+                self.held.discard(event.stream_id)
                 if event.remote_reset and self.streams.pop(event.stream_id, None) is not None:
                     events.append(StreamReset(event.stream_id, int(event.error_code)))
                     if self.resets.add(now):
                         return events + [self._calm_down("rapid stream resets")]
-            elif kind is h2.events.WindowUpdated or kind is h2.events.RemoteSettingsChanged:
-                if kind is h2.events.RemoteSettingsChanged and self._counts_as_flood(now):
+            elif kind is h2.events.WindowUpdated:
+                if event.stream_id == 0:
+                    self._pump_held(list(self.held), events, now)
+                elif event.stream_id in self.held:
+                    self._pump_held((event.stream_id,), events, now)
+            elif kind is h2.events.RemoteSettingsChanged:
+                if self._counts_as_flood(now):
                     return events + [self._calm_down("SETTINGS flood")]
-                self._pump_all(events, now)
+                self._pump_held(list(self.held), events, now)  # the initial window may have grown
             elif kind is h2.events.ConnectionTerminated:
                 self.state = State.CLOSED
                 events.append(ConnectionClosed(int(event.error_code), "client sent GOAWAY"))
@@ -350,6 +359,7 @@ class Http2Connection:
         self.engine.close_connection(error_code=ENHANCE_YOUR_CALM, last_stream_id=self.last_stream_id)
         self.state = State.CLOSED
         self.streams.clear()
+        self.held.clear()
         self.working.clear()
         return ConnectionClosed(ENHANCE_YOUR_CALM, reason)
 
@@ -405,6 +415,7 @@ class Http2Connection:
             if window <= 0:
                 if not stream.blocked_since:
                     stream.blocked_since = now or 1e-9  # 0.0 means "not blocked"
+                self.held.add(stream_id)
                 return False
             room = min(window, engine.max_outbound_frame_size)
             chunk = chunks[0]
@@ -419,17 +430,21 @@ class Http2Connection:
             ended = stream.end and not chunks
             engine.send_data(stream_id, chunk, end_stream=ended)
         stream.blocked_since = 0.0
+        self.held.discard(stream_id)
         if stream.end:
             del self.streams[stream_id]
             if not ended:  # nothing was held: END_STREAM goes on an empty DATA frame
                 engine.end_stream(stream_id)
         return True
 
-    def _pump_all(self, events, now):
-        for stream_id, stream in list(self.streams.items()):
-            if stream.chunks or stream.end:
-                if self._pump(stream_id, stream, now):
-                    events.append(StreamWritable(stream_id))
+    def _pump_held(self, stream_ids, events, now):
+        """A window opened: send what it lets go of these streams' held output."""
+        for stream_id in stream_ids:
+            stream = self.streams.get(stream_id)
+            if stream is None:
+                self.held.discard(stream_id)
+            elif self._pump(stream_id, stream, now):
+                events.append(StreamWritable(stream_id))
 
     def pending(self, stream_id):
         """Bytes held for the stream until the peer's windows open."""
@@ -444,6 +459,7 @@ class Http2Connection:
 
     def reset(self, stream_id, error_code):
         """Reset a stream of ours (an app error after its response began, a stall)."""
+        self.held.discard(stream_id)
         if self.streams.pop(stream_id, None) is not None and self.state is not State.CLOSED:
             try:
                 self.engine.reset_stream(stream_id, error_code=error_code)
@@ -477,12 +493,13 @@ class Http2Connection:
             return
         self.state = State.CLOSED
         self.streams.clear()
+        self.held.clear()
         self.engine.close_connection(error_code=error_code, last_stream_id=self.last_stream_id)
 
     def stalled_streams(self, now, timeout):
         """The streams whose output has waited on a closed window for `timeout` seconds."""
-        return [stream_id for stream_id, stream in self.streams.items()
-                if stream.blocked_since and now - stream.blocked_since >= timeout]
+        return [stream_id for stream_id in self.held if stream_id in self.streams
+                and now - self.streams[stream_id].blocked_since >= timeout]
 
     def _take_engine_output(self):
         data = self.engine.data_to_send()
