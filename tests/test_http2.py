@@ -645,8 +645,8 @@ def test_limit_concurrency_answers_503_per_stream(start_server, implementation):
     client.close()
 
 
-def test_bad_http2_settings_fail_at_startup(start_server):
-    server = start_server(APP, "pure", "--http2", "--http2-max-frame-size", "100", wait=False)
+def test_bad_http2_settings_fail_at_startup(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--http2-max-frame-size", "100", wait=False)
     assert server.process.wait(15) != 0
     server.stop()
     assert "--http2-max-frame-size" in server.log
