@@ -31,7 +31,7 @@ CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connectio
                                  b"upgrade"))
 # Responses that never have a body (RFC 9110 6.4.1), besides those to HEAD.
 NO_BODY_STATUSES = frozenset((204, 304))
-INVALID_VALUE_BYTES = (b"\r", b"\n", b"\x00")
+INVALID_FIELD_BYTES = (b"\r", b"\n", b"\x00")  # in a response header name or value (RFC 9113 8.2.1)
 
 
 class StreamMethods:
@@ -96,8 +96,8 @@ class StreamMethods:
             value = bytes(value)
             if name in CONNECTION_SPECIFIC:
                 continue
-            if (not name or name[:1] == b":" or b" " in name or any(c in name for c in INVALID_VALUE_BYTES)
-                    or any(c in value for c in INVALID_VALUE_BYTES)):
+            if (not name or name[:1] == b":" or b" " in name or any(c in name for c in INVALID_FIELD_BYTES)
+                    or any(c in value for c in INVALID_FIELD_BYTES)):
                 raise ValueError(f"Invalid response header {name!r}: {value!r}")
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
