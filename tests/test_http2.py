@@ -215,6 +215,16 @@ def test_request_body_window_goes_back_only_as_the_app_reads(h2server):
     client.close()
 
 
+def test_expect_100_continue(h2server):
+    client = H2Client(h2server)
+    stream_id = client.request(b"/echo", method=b"POST", headers=[(b"expect", b"100-continue")], end=False)
+    informational = client.wait_for(lambda e: isinstance(e, h2.events.InformationalResponseReceived))
+    assert dict(informational.headers)[b":status"] == b"100"
+    client.send_body(stream_id, b"after continue")
+    assert client.response(stream_id)[::2] == (200, b"after continue")
+    client.close()
+
+
 def test_connection_specific_response_headers_are_dropped(h2server):
     status, headers, body, _ = get(h2server, b"/connection-headers")
     names = [name for name, _ in headers]
