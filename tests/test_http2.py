@@ -594,6 +594,20 @@ def test_graceful_shutdown_sends_goaway_and_finishes_streams(start_server, imple
     client.close()
 
 
+def test_graceful_shutdown_is_bounded_by_its_timeout(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--timeout-graceful-shutdown", "1")
+    client = H2Client(server)
+    client.request(b"/sleep?s=20")
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    frames = read_frames(client.sock, timeout=10)  # GOAWAY, then the close when the timeout cut the stream
+    assert any(isinstance(frame, GoAwayFrame) for frame in frames)
+    server.process.wait(10)
+    assert time.monotonic() - started < 5
+    client.close()
+
+
 def read_frames(sock, timeout=5):
     """Every frame the server sends until it closes the connection."""
     sock.settimeout(timeout)
