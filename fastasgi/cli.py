@@ -96,8 +96,9 @@ def _valid_access_log_format(ctx, param, value):
               help="HTTP protocol implementation: httptools runs fastasgi's compiled parser, "
                    "h11 its pure-Python twin.")
 @click.option("--http2", is_flag=True, default=DEFAULTS["http2"], show_default=True,
-              help="Enable HTTP/2: h2c with prior knowledge on the HTTP/1.1 port, and ALPN h2 under --ssl-*.")
-@click.option("--http2-max-concurrent-streams", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["http2_max_concurrent_streams"], show_default=True,
+              help="Enable HTTP/2: h2c (prior knowledge or Upgrade: h2c) on the HTTP/1.1 port, ALPN h2 under --ssl-*.")
+@click.option("--http2-max-concurrent-streams", type=click.IntRange(1, 2**31 - 1),
+              default=DEFAULTS["http2_max_concurrent_streams"], show_default=True,
               help="HTTP/2 streams one connection may have open; more are refused (REFUSED_STREAM).")
 @click.option("--http2-initial-window-size", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["http2_initial_window_size"],
               show_default=True, help="HTTP/2 request body bytes a client may send on a stream before the app reads.")

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -216,6 +215,16 @@ def test_request_body_window_goes_back_only_as_the_app_reads(h2server):
     client.close()
 
 
+def test_expect_100_continue(h2server):
+    client = H2Client(h2server)
+    stream_id = client.request(b"/echo", method=b"POST", headers=[(b"expect", b"100-continue")], end=False)
+    informational = client.wait_for(lambda e: isinstance(e, h2.events.InformationalResponseReceived))
+    assert dict(informational.headers)[b":status"] == b"100"
+    client.send_body(stream_id, b"after continue")
+    assert client.response(stream_id)[::2] == (200, b"after continue")
+    client.close()
+
+
 def test_connection_specific_response_headers_are_dropped(h2server):
     status, headers, body, _ = get(h2server, b"/connection-headers")
     names = [name for name, _ in headers]
@@ -413,20 +422,16 @@ def test_a_malformed_request_is_reset_and_the_connection_goes_on(h2server):
             break
     assert resets == [(1, http2.PROTOCOL_ERROR)] and answered == [3]
     client.close()
+    assert h2server.wait_for_log("Invalid HTTP/2 request from 127.0.0.1")
 
 
 def test_invalid_preface_is_refused_and_logged(h2server):
     sock = h2server.connect()
     sock.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + b"\x00" * 9)
-    data = b""
-    sock.settimeout(5)
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    frames = read_frames(sock)  # until the server closes
     sock.close()
-    assert b"\x00\x00\x00\x07" in data or data  # our SETTINGS and a GOAWAY, then the close
+    assert [type(frame) for frame in frames][-1] is GoAwayFrame
+    assert frames[-1].error_code == http2.PROTOCOL_ERROR
     assert h2server.wait_for_log("HTTP/2 connection from 127.0.0.1")
     assert get(h2server, b"/")[0] == 200
 
@@ -589,6 +594,20 @@ def test_graceful_shutdown_sends_goaway_and_finishes_streams(start_server, imple
     client.close()
 
 
+def test_graceful_shutdown_is_bounded_by_its_timeout(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--timeout-graceful-shutdown", "1")
+    client = H2Client(server)
+    client.request(b"/sleep?s=20")
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    frames = read_frames(client.sock, timeout=10)  # GOAWAY, then the close when the timeout cut the stream
+    assert any(isinstance(frame, GoAwayFrame) for frame in frames)
+    server.process.wait(10)
+    assert time.monotonic() - started < 5
+    client.close()
+
+
 def read_frames(sock, timeout=5):
     """Every frame the server sends until it closes the connection."""
     sock.settimeout(timeout)
@@ -637,8 +656,20 @@ def test_root_path_and_proxy_headers_apply(start_server, implementation):
     assert scope["client"][0] == "10.1.2.3" and scope["scheme"] == "https"
 
 
-def test_bad_http2_settings_fail_at_startup(start_server):
-    server = start_server(APP, "pure", "--http2", "--http2-max-frame-size", "100", wait=False)
+def test_limit_concurrency_answers_503_per_stream(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--limit-concurrency", "1")
+    client = H2Client(server)
+    slow = client.request(b"/sleep?s=0.5")
+    time.sleep(0.1)
+    over = client.request(b"/")
+    assert client.response(over)[::2] == (503, b"Service Unavailable")
+    assert client.response(slow)[::2] == (200, b"slept")
+    assert client.response(client.request(b"/"))[0] == 200  # the connection goes on
+    client.close()
+
+
+def test_bad_http2_settings_fail_at_startup(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--http2-max-frame-size", "100", wait=False)
     assert server.process.wait(15) != 0
     server.stop()
     assert "--http2-max-frame-size" in server.log

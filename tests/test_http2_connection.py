@@ -125,6 +125,24 @@ def test_output_beyond_the_peers_window_is_held_until_it_opens():
     assert of_type(client_events, h2.events.StreamEnded)
 
 
+def test_window_updates_reach_only_streams_with_held_output():
+    server, client, _, _ = handshake(initial_window_size=10)
+    for stream_id in (1, 3):
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+    exchange(server, client)
+    for stream_id in (1, 3):
+        server.send_headers(stream_id, [(b":status", b"200")], False)
+        server.send(stream_id, b"b" * (5 if stream_id == 1 else 30), stream_id == 1)
+    assert server.held == {3}  # stream 1 fitted its window
+    client.receive_data(server.data_to_send())
+    client.increment_flow_control_window(5, stream_id=3)
+    events, _ = exchange(server, client)
+    assert not of_type(events, StreamWritable) and server.pending(3) == 15
+    client.increment_flow_control_window(100, stream_id=3)
+    events, _ = exchange(server, client)
+    assert [e.stream_id for e in of_type(events, StreamWritable)] == [3] and server.held == set()
+
+
 def test_streams_past_the_limit_are_refused_and_the_connection_lives():
     server, client, _, _ = handshake(Http2Limits(max_concurrent_streams=2))
     # Written as raw frames: h2's client would keep to the advertised limit.
@@ -274,6 +292,8 @@ def test_an_invalid_preface_is_a_protocol_error():
     server = Http2Connection()
     events = server.feed(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + SettingsFrame(0).serialize())
     assert of_type(events, ConnectionClosed)[0].error_code == http2.PROTOCOL_ERROR
+    goaway = frames_in(server.data_to_send())[-1]
+    assert type(goaway).__name__ == "GoAwayFrame" and goaway.error_code == http2.PROTOCOL_ERROR
     assert server.feed(b"more") == []
 
 
@@ -295,8 +315,9 @@ def test_malformed_requests_are_reset_and_the_connection_goes_on():
         server, client, _, _ = handshake()
         frame = HeadersFrame(1, data=client.encoder.encode(REQUEST + bad), flags=["END_STREAM", "END_HEADERS"])
         events = server.feed(frame.serialize())
-        assert events == [], bad
-        resets = [(f.stream_id, f.error_code) for f in frames_in(server.data_to_send()) if isinstance(f, RstStreamFrame)]
+        assert [(type(e), e.stream_id) for e in events] == [(http2.MalformedRequest, 1)], bad
+        resets = [(f.stream_id, f.error_code) for f in frames_in(server.data_to_send())
+                  if isinstance(f, RstStreamFrame)]
         assert resets == [(1, http2.PROTOCOL_ERROR)], bad
         frame = HeadersFrame(3, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
         assert [e.stream_id for e in of_type(server.feed(frame.serialize()), RequestReceived)] == [3], bad
@@ -309,7 +330,7 @@ def test_missing_or_misplaced_pseudo_headers_are_malformed():
                      (b":authority", b"x")]):
         server, client, _, _ = handshake()
         frame = HeadersFrame(1, data=client.encoder.encode(headers), flags=["END_STREAM", "END_HEADERS"])
-        assert server.feed(frame.serialize()) == [], headers
+        assert [type(e) for e in server.feed(frame.serialize())] == [http2.MalformedRequest], headers
 
 
 def test_graceful_shutdown_finishes_streams_in_flight_and_refuses_new_ones():

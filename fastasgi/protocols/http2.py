@@ -138,6 +138,15 @@ class StreamReset:
         self.error_code = error_code
 
 
+class MalformedRequest:
+    """A request refused as malformed (RST_STREAM PROTOCOL_ERROR went out); `reason` says why."""
+    __slots__ = ("stream_id", "reason")
+
+    def __init__(self, stream_id, reason):
+        self.stream_id = stream_id
+        self.reason = reason
+
+
 class StreamWritable:
     """All the output held for the stream went out: a waiting writer may go on."""
     __slots__ = ("stream_id",)
@@ -239,6 +248,9 @@ class Http2Connection:
             engine.increment_flow_control_window(limits.connection_window - 65535)
         self.state = State.OPEN
         self.streams = {}  # stream id -> OutboundStream, for every stream we still answer
+        # Streams with output held by a closed window: a WINDOW_UPDATE costs
+        # work for these only, not for every stream (a flood of them is cheap).
+        self.held = set()
         # Streams taken on whose work is not over (finish()): a stream the
         # client reset still counts while its app runs, so resets cannot
         # pile up work beyond max_concurrent_streams (CVE-2023-44487).
@@ -264,9 +276,12 @@ class Http2Connection:
         try:
             engine_events = self.engine.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
-            # The engine has queued its GOAWAY with the error's code.
+            error_code = int(getattr(exc, "error_code", PROTOCOL_ERROR))
+            if self.engine.state_machine.state is not h2.connection.ConnectionState.CLOSED:
+                # An invalid preface: the engine raised before its own GOAWAY.
+                self.engine.close_connection(error_code=error_code)
             self.state = State.CLOSED
-            return [ConnectionClosed(int(getattr(exc, "error_code", PROTOCOL_ERROR)), str(exc) or type(exc).__name__)]
+            return [ConnectionClosed(error_code, str(exc) or type(exc).__name__)]
         events = []
         for event in engine_events:
             kind = type(event)
@@ -282,11 +297,13 @@ class Http2Connection:
                     self._acknowledge(event.stream_id, event.flow_controlled_length)
             elif kind is h2.events.RequestReceived:
                 stream_id = event.stream_id
-                if not valid_headers(event.headers, REQUEST_HEADERS):
+                malformed = header_error(event.headers, REQUEST_HEADERS)
+                if malformed is not None:
                     # RFC 9113 8.1.1: a malformed request is a stream error.
                     self._refuse(stream_id, PROTOCOL_ERROR)
                     if self.resets.add(now):
                         return events + [self._calm_down("malformed requests")]
+                    events.append(MalformedRequest(stream_id, malformed))
                     continue
                 if self.state is not State.OPEN or len(self.working) >= self.limits.max_concurrent_streams:
                     self._refuse(stream_id)
@@ -302,18 +319,25 @@ class Http2Connection:
                     events.append(StreamEnded(event.stream_id))
             elif kind is h2.events.TrailersReceived:
                 # ASGI has no request trailers: the StreamEnded that follows ends the body.
-                if not valid_headers(event.headers, TRAILERS) and self.streams.pop(event.stream_id, None):
+                malformed = header_error(event.headers, TRAILERS)
+                if malformed is not None and self.streams.pop(event.stream_id, None):
                     self._refuse(event.stream_id, PROTOCOL_ERROR)
                     events.append(StreamReset(event.stream_id, PROTOCOL_ERROR))
             elif kind is h2.events.StreamReset:
+                self.held.discard(event.stream_id)
                 if event.remote_reset and self.streams.pop(event.stream_id, None) is not None:
                     events.append(StreamReset(event.stream_id, int(event.error_code)))
                     if self.resets.add(now):
                         return events + [self._calm_down("rapid stream resets")]
-            elif kind is h2.events.WindowUpdated or kind is h2.events.RemoteSettingsChanged:
-                if kind is h2.events.RemoteSettingsChanged and self._counts_as_flood(now):
+            elif kind is h2.events.WindowUpdated:
+                if event.stream_id == 0:
+                    self._pump_held(list(self.held), events, now)
+                elif event.stream_id in self.held:
+                    self._pump_held((event.stream_id,), events, now)
+            elif kind is h2.events.RemoteSettingsChanged:
+                if self._counts_as_flood(now):
                     return events + [self._calm_down("SETTINGS flood")]
-                self._pump_all(events, now)
+                self._pump_held(list(self.held), events, now)  # the initial window may have grown
             elif kind is h2.events.ConnectionTerminated:
                 self.state = State.CLOSED
                 events.append(ConnectionClosed(int(event.error_code), "client sent GOAWAY"))
@@ -335,6 +359,7 @@ class Http2Connection:
         self.engine.close_connection(error_code=ENHANCE_YOUR_CALM, last_stream_id=self.last_stream_id)
         self.state = State.CLOSED
         self.streams.clear()
+        self.held.clear()
         self.working.clear()
         return ConnectionClosed(ENHANCE_YOUR_CALM, reason)
 
@@ -390,6 +415,7 @@ class Http2Connection:
             if window <= 0:
                 if not stream.blocked_since:
                     stream.blocked_since = now or 1e-9  # 0.0 means "not blocked"
+                self.held.add(stream_id)
                 return False
             room = min(window, engine.max_outbound_frame_size)
             chunk = chunks[0]
@@ -404,17 +430,21 @@ class Http2Connection:
             ended = stream.end and not chunks
             engine.send_data(stream_id, chunk, end_stream=ended)
         stream.blocked_since = 0.0
+        self.held.discard(stream_id)
         if stream.end:
             del self.streams[stream_id]
             if not ended:  # nothing was held: END_STREAM goes on an empty DATA frame
                 engine.end_stream(stream_id)
         return True
 
-    def _pump_all(self, events, now):
-        for stream_id, stream in list(self.streams.items()):
-            if stream.chunks or stream.end:
-                if self._pump(stream_id, stream, now):
-                    events.append(StreamWritable(stream_id))
+    def _pump_held(self, stream_ids, events, now):
+        """A window opened: send what it lets go of these streams' held output."""
+        for stream_id in stream_ids:
+            stream = self.streams.get(stream_id)
+            if stream is None:
+                self.held.discard(stream_id)
+            elif self._pump(stream_id, stream, now):
+                events.append(StreamWritable(stream_id))
 
     def pending(self, stream_id):
         """Bytes held for the stream until the peer's windows open."""
@@ -429,6 +459,7 @@ class Http2Connection:
 
     def reset(self, stream_id, error_code):
         """Reset a stream of ours (an app error after its response began, a stall)."""
+        self.held.discard(stream_id)
         if self.streams.pop(stream_id, None) is not None and self.state is not State.CLOSED:
             try:
                 self.engine.reset_stream(stream_id, error_code=error_code)
@@ -462,12 +493,13 @@ class Http2Connection:
             return
         self.state = State.CLOSED
         self.streams.clear()
+        self.held.clear()
         self.engine.close_connection(error_code=error_code, last_stream_id=self.last_stream_id)
 
     def stalled_streams(self, now, timeout):
         """The streams whose output has waited on a closed window for `timeout` seconds."""
-        return [stream_id for stream_id, stream in self.streams.items()
-                if stream.blocked_since and now - stream.blocked_since >= timeout]
+        return [stream_id for stream_id in self.held if stream_id in self.streams
+                and now - self.streams[stream_id].blocked_since >= timeout]
 
     def _take_engine_output(self):
         data = self.engine.data_to_send()
@@ -489,16 +521,17 @@ REQUEST_HEADERS = h2.utilities.HeaderValidationFlags(
 TRAILERS = REQUEST_HEADERS._replace(is_trailer=True)
 
 
-def valid_headers(headers, flags):
-    """Whether a received header list is well-formed: names lowercase tokens,
-    pseudo-headers known, once each and first, no connection-specific fields,
-    `te` only "trailers", :method/:scheme/:path present, :path not empty."""
+def header_error(headers, flags):
+    """Why a received header list is malformed, or None when it is well-formed:
+    names lowercase tokens, pseudo-headers known, once each and first, no
+    connection-specific fields, `te` only "trailers", :method/:scheme/:path
+    present, :path not empty."""
     try:
         for _ in h2.utilities.validate_headers(headers, flags):
             pass
-    except h2.exceptions.ProtocolError:
-        return False
-    return True
+    except h2.exceptions.ProtocolError as exc:
+        return str(exc)
+    return None
 
 
 # Frames that cost the server work (an ACK, a table update) and serve no request.

@@ -17,7 +17,7 @@ from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
 from .http import ERROR_BODIES
 from .http2 import (
-    CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection,
+    CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
 )
 
@@ -31,7 +31,7 @@ CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connectio
                                  b"upgrade"))
 # Responses that never have a body (RFC 9110 6.4.1), besides those to HEAD.
 NO_BODY_STATUSES = frozenset((204, 304))
-INVALID_VALUE_BYTES = (b"\r", b"\n", b"\x00")
+INVALID_FIELD_BYTES = (b"\r", b"\n", b"\x00")  # in a response header name or value (RFC 9113 8.2.1)
 
 
 class StreamMethods:
@@ -96,8 +96,8 @@ class StreamMethods:
             value = bytes(value)
             if name in CONNECTION_SPECIFIC:
                 continue
-            if (not name or name[:1] == b":" or b" " in name or any(c in name for c in INVALID_VALUE_BYTES)
-                    or any(c in value for c in INVALID_VALUE_BYTES)):
+            if (not name or name[:1] == b":" or b" " in name or any(c in name for c in INVALID_FIELD_BYTES)
+                    or any(c in value for c in INVALID_FIELD_BYTES)):
                 raise ValueError(f"Invalid response header {name!r}: {value!r}")
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
@@ -295,6 +295,9 @@ class Http2Protocol:
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
                     stream.disconnect()
+            elif kind is MalformedRequest:
+                logger.warning("Invalid HTTP/2 request from %s on stream %d: %s (stream reset).",
+                               _format_addr(self.client), event.stream_id, event.reason)
             elif kind is ConnectionClosed:
                 self._connection_closed(event)
                 return
