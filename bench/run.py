@@ -41,7 +41,8 @@ from fastasgi.allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-PORT = 8765
+# The first server's port; the next servers take the ports after it.
+PORT = int(os.environ.get("FASTASGI_BENCH_PORT", "8765"))
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 

@@ -7,7 +7,22 @@ from the same feed() before the bad byte (earlier pipelined requests that
 must still be answered, in order, before the error).
 ClientDisconnected: what both cycle twins' send() raise once the client is
 gone; the websocket protocol raises it too.
+ERROR_BODIES: the body of each error the server answers itself, on every
+wire protocol.
 """
+
+# The body of each error response the server makes itself (HTTP/1.1 and HTTP/2).
+ERROR_BODIES = {
+    400: b"Invalid HTTP request received.",
+    408: b"Request Timeout",
+    413: b"Request Entity Too Large",
+    414: b"URI Too Long",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    501: b"Not Implemented",
+    503: b"Service Unavailable",
+    505: b"HTTP Version Not Supported",
+}
 
 
 class HttpParseError(Exception):

@@ -11,6 +11,7 @@ import contextvars
 import logging
 import sys
 
+from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, new_read_buffer, run_first_step
 from .tls import tls_extension
@@ -65,17 +66,6 @@ LIMIT_FLAGS = {
     "Request body too large": "--limit-request-body",
 }
 
-ERROR_BODIES = {
-    400: b"Invalid HTTP request received.",
-    408: b"Request Timeout",
-    413: b"Request Entity Too Large",
-    414: b"URI Too Long",
-    431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error",
-    501: b"Not Implemented",
-    503: b"Service Unavailable",
-    505: b"HTTP Version Not Supported",
-}
 
 
 class ServerState:

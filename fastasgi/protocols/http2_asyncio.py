@@ -13,9 +13,9 @@ import logging
 import sys
 from urllib.parse import unquote
 
+from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
-from .http import ERROR_BODIES
 from .http2 import (
     CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
