@@ -58,14 +58,17 @@ class StreamMethods:
         self.done = False  # the stream is finished on our side: reset, refused or answered in full
         self.watch_mark = 0  # `received` when the watchdog last saw the body progress ...
         self.watch_since = protocol.server_state.clock  # ... and when
+        self.write_paused = False
 
     # -- flow control, as the cycle sees it --------------------------------
-    @property
-    def write_paused(self):
+    # `write_paused` is a field of the cycle's Connection that the compiled
+    # cycle reads in C, past any Python property: each write sets it.
+    def blocked(self):
+        """Whether the app must wait before sending more on this stream."""
         return not self.done and (self.protocol.write_paused or self.protocol.conn.pending(self.stream_id) > 0)
 
     async def drain(self):
-        while self.write_paused:
+        while self.blocked():
             waiter = self.drain_waiter
             if waiter is None:
                 waiter = self.drain_waiter = self.loop.create_future()
@@ -129,6 +132,7 @@ class StreamMethods:
         protocol.conn.send(self.stream_id, body, not more_body, protocol.server_state.clock)
         if not more_body:
             self._response_complete(cycle)
+        self.write_paused = self.blocked()
         protocol.flush_soon(protocol)
 
     def _response_complete(self, cycle):
@@ -208,7 +212,7 @@ def stream_class(connection_base):
     if cls is None:
         slots = STREAM_SLOTS
         if not hasattr(connection_base, "loop"):  # the pure Connection declares no fields
-            slots += ("loop", "flow")
+            slots += ("loop", "flow", "write_paused")
         cls = _stream_classes[connection_base] = type(
             "Http2Stream", (StreamMethods, connection_base), {"__slots__": slots})
     return cls
