@@ -10,11 +10,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# wrk, from Debian, drives the benchmark's smoke test (tests/test_bench.py),
-# which skips with its reason where wrk cannot be installed.
-if ! command -v wrk >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; } \
-        >/dev/null || echo "wrk could not be installed: the benchmark smoke test will skip" >&2
+# The real peers the tests run against, from Debian: wrk and h2load
+# (nghttp2-client) for the benchmark and HTTP/2 smoke tests, curl and nghttp
+# as HTTP/2 clients, nginx and HAProxy in front of the server, openssl for
+# test certificates, Chromium for the docs check.  A test whose tool could
+# not be installed skips with its reason.
+PEERS=(wrk:wrk h2load:nghttp2-client nghttp:nghttp2-client curl:curl nginx:nginx haproxy:haproxy
+       openssl:openssl chromium:chromium)
+missing=()
+for peer in "${PEERS[@]}"; do
+    command -v "${peer%%:*}" >/dev/null || missing+=("${peer#*:}")
+done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    packages=$(printf '%s\n' "${missing[@]}" | sort -u)
+    # shellcheck disable=SC2086 -- one word per package
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages; } \
+        >/dev/null || echo "could not install: $packages (their tests will skip)" >&2
 fi
 
 PYTHON=${PYTHON:-python3}
