@@ -213,7 +213,7 @@ def serve_example(bindir, app_dir, env, expect):
         # of a process the signal ended.
         if code != -signal.SIGTERM:
             raise CheckFailed(f"fastasgi exited {code} after SIGTERM:\n" + "\n".join(lines))
-        log("  SIGTERM -> exit 0")
+        log(f"  SIGTERM -> drained, exit {code}")
     finally:
         if process.poll() is None:
             process.kill()
