@@ -23,6 +23,7 @@ COMPILED_MODULES = {
     "wsframes": ("fastasgi._speedups.wsframes_c", "fastasgi/_speedups/wsframes_c.pyx",
                  "fastasgi._speedups.wsframes_py"),
     "cycle": ("fastasgi.protocols.cycle_c", "fastasgi/protocols/cycle.py", "fastasgi.protocols.cycle"),
+    "state": ("fastasgi.protocols.state_c", "fastasgi/protocols/state.py", "fastasgi.protocols.state"),
     "http": ("fastasgi.protocols.http_c", "fastasgi/protocols/http.py", "fastasgi.protocols.http"),
     "observer": ("fastasgi.observer_c", "fastasgi/observer.py", "fastasgi.observer"),
 }
