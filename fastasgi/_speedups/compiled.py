@@ -19,7 +19,7 @@ COMPILED_MODULES = {
     "headers": ("fastasgi._speedups.headers_c", "fastasgi/_speedups/headers_c.pyx", "fastasgi._speedups.headers_py"),
     "response": ("fastasgi._speedups.response_c", "fastasgi/_speedups/response_c.pyx",
                  "fastasgi._speedups.response_py"),
-    "flow": ("fastasgi._speedups.flow_c", "fastasgi/_speedups/flow_c.pyx", "fastasgi._speedups.flow_py"),
+    "flow": ("fastasgi._speedups.flow_c", "fastasgi/_speedups/flow.py", "fastasgi._speedups.flow"),
     "wsframes": ("fastasgi._speedups.wsframes_c", "fastasgi/_speedups/wsframes_c.pyx",
                  "fastasgi._speedups.wsframes_py"),
     "cycle": ("fastasgi.protocols.cycle_c", "fastasgi/protocols/cycle.py", "fastasgi.protocols.cycle"),
