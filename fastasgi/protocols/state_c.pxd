@@ -1,8 +1,6 @@
 # C types for state.py compiled as state_c (Cython's pure Python mode): the
 # server state and the connection settings become C structs whose fields
 # the compiled protocols read without a lookup.  The source stays state.py.
-cimport cython
-
 from fastasgi.observer_c cimport RequestObserver
 
 
@@ -17,9 +15,8 @@ cdef class ServerState:
     # Attributes of their own, as on uvicorn's plain ServerState: code that
     # hangs its state on the server's keeps working under the compiled protocol.
     cdef dict __dict__
-
-    @cython.locals(pending=list)
-    cpdef flush_pending(self)
+    # flush_pending stays a Python method: the protocols hand it to
+    # loop.call_soon as a bound method, never call it as C.
 
 
 cdef class ConnectionSettings:
