@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fastasgi.config import Config  # noqa: E402
-from fastasgi.protocols import http_module  # noqa: E402
+from fastasgi.protocols import http_module, state_module  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 CLOSE_REQUEST = REQUEST.replace(b"Accept:", b"Connection: close\r\nAccept:")
@@ -119,11 +119,12 @@ def main():
     else:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    module = http_module(config.hot_paths.IMPLEMENTATION)
-    state = module.ServerState()
+    implementation = config.hot_paths.IMPLEMENTATION
+    shared = state_module(implementation)
+    state = shared.ServerState()
     state.date_line = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
     # What a server's listening socket calls for each connection it accepts.
-    create_protocol = module.ProtocolFactory(module.HttpProtocol, config, state, {}, loop)
+    create_protocol = shared.ProtocolFactory(http_module(implementation).HttpProtocol, config, state, {}, loop)
     if args.new_connections:
         def run(count):
             loop.run_until_complete(drive_connections(create_protocol, count))

@@ -21,7 +21,7 @@ from email.utils import formatdate
 from .allocator import large_nursery_warning, pypy_nursery_size, tune_malloc
 from .config import STARTUP_FAILURE
 from .lifespan import Lifespan
-from .protocols import http_module, new_server_state
+from .protocols import http_module, new_server_state, state_module
 from .pypy_jit import tune_jit
 
 logger = logging.getLogger("fastasgi.error")
@@ -117,9 +117,10 @@ class Server:
         if config.http_protocol_class is not None:
             create_protocol = self._custom_protocol_factory(loop)
         else:
-            module = http_module(config.hot_paths.IMPLEMENTATION)
-            create_protocol = module.ProtocolFactory(module.http_protocol_class(loop), config, self.server_state,
-                                                     self.lifespan.state, loop)
+            implementation = config.hot_paths.IMPLEMENTATION
+            protocol_class = http_module(implementation).http_protocol_class(loop)
+            create_protocol = state_module(implementation).ProtocolFactory(protocol_class, config, self.server_state,
+                                                                           self.lifespan.state, loop)
         tls = config.ssl
         if config.proxy_protocol != "off":
             from .protocols.proxy_protocol import ProxyProtocolFactory

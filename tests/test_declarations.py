@@ -84,7 +84,7 @@ def all_fields(classes, name, index):
 
 def test_every_pure_mode_module_is_checked():
     names = {source.name for source, _ in pure_mode_pairs()}
-    assert {"http.py", "cycle.py"} <= names
+    assert {"http.py", "cycle.py", "state.py"} <= names
 
 
 def test_pxd_fields_match_slots():
@@ -102,7 +102,7 @@ def test_pxd_fields_match_slots():
         assert declared == slotted, (f"{name}: only in the .pxd: {sorted(declared - slotted)}; "
                                      f"only in __slots__: {sorted(slotted - declared)}")
         checked.append(name)
-    assert {"HttpProtocol", "RequestResponseCycle", "ConnectionSettings"} <= set(checked)
+    assert {"HttpProtocol", "RequestResponseCycle", "ConnectionSettings", "ServerState"} <= set(checked)
 
 
 def test_the_check_finds_a_missing_field(tmp_path):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from fastasgi.protocols.asyncio_loop import READ_SIZE, SharedReadBuffer
-from fastasgi.protocols.http import ServerState
+from fastasgi.protocols.state import ServerState
 
 from .conftest import read_response
 
@@ -153,14 +153,14 @@ def test_each_implementation_runs_its_own_shell(implementation):
 
 def test_server_state_is_of_its_protocols_module(implementation):
     # The compiled protocol reads its server's state as a C struct: a server
-    # running it must make its state from http_c, or every connection fails.
+    # running it must make its state from state_c, or every connection fails.
     from fastasgi.config import Config
-    from fastasgi.protocols import http_module
+    from fastasgi.protocols import state_module
     from fastasgi.server import Server
 
     config = Config("tests.apps:app", http="httptools" if implementation == "compiled" else "h11")
     state = Server(config).server_state
-    assert type(state) is http_module(implementation).ServerState
+    assert type(state) is state_module(implementation).ServerState
     assert (state.total_requests, state.connections, state.tasks, state.pending_flushes) == (0, set(), set(), [])
     state.started_by = "a tool of the user's"  # a plain class on uvicorn: attributes of one's own work
     assert state.started_by == "a tool of the user's"

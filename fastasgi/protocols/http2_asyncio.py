@@ -224,8 +224,7 @@ class Http2Protocol:
     __slots__ = (
         "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
         "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
-        "flush_queued", "stream_class", "cycle_class", "limit_request_body", "closed_at", "static_headers",
-        "upgrade_request",
+        "flush_queued", "stream_class", "cycle_class", "closed_at", "upgrade_request",
     )
 
     def __init__(self, http, connection_base, cycle_class, upgrade_head=None):
@@ -236,9 +235,9 @@ class Http2Protocol:
         self.upgrade_request = None
         if upgrade_head is not None:
             self.upgrade_request, settings_header = h2c_request(upgrade_head, http.tls)
-            self.conn = Http2Connection(settings.config.http2_limits, settings_header)
+            self.conn = Http2Connection(settings.http2_limits, settings_header)
         else:
-            self.conn = Http2Connection(settings.config.http2_limits)
+            self.conn = Http2Connection(settings.http2_limits)
         self.transport = http.transport
         self.loop = http.loop
         self.server_state = http.server_state
@@ -257,8 +256,6 @@ class Http2Protocol:
         self.flush_queued = False
         self.stream_class = stream_class(connection_base)
         self.cycle_class = cycle_class
-        self.limit_request_body = settings.config.limit_request_body
-        self.static_headers = _header_fields(settings.server_line + settings.default_lines)
 
     def start(self, data):
         """Serve the connection from here on; `data`: what was read of it so far."""
@@ -321,7 +318,7 @@ class Http2Protocol:
             return
         stream.no_body = scope["method"] == "HEAD"
         cycle = stream.cycle = self.cycle_class(scope, stream, expect_continue)
-        limit = self.limit_request_body
+        limit = self.settings.limit_request_body
         if limit is not None and content_length is not None and content_length > limit:
             self._answer_without_app(stream, 413)
             return
@@ -432,7 +429,7 @@ class Http2Protocol:
             self.conn.consumed(event.stream_id, len(data))  # nobody will read it
             return
         stream.received += len(data)
-        limit = self.limit_request_body
+        limit = self.settings.limit_request_body
         if limit is not None and stream.received > limit:
             logger.info("Request body from %s larger than %d bytes: %s.", _format_addr(self.client), limit,
                         "413" if not cycle.response_started else "stream reset")
@@ -494,7 +491,7 @@ class Http2Protocol:
 
     def default_headers(self):
         """The server's own response headers: server, --header ones, and date."""
-        fields = list(self.static_headers)
+        fields = list(self.settings.static_fields)
         if self.settings.date_header:
             date_line = self.server_state.date_line  # b"date: ...\r\n", renewed by the server's tick
             fields.append((b"date", date_line[6:-2]))
@@ -636,16 +633,6 @@ def h2c_request(head, tls):
     pseudo = [(b":method", head.method.encode("ascii")), (b":scheme", b"http"), (b":authority", authority),
               (b":path", target)]
     return RequestReceived(1, pseudo + fields, True), settings[0]
-
-
-def _header_fields(lines):
-    """b"name: value\\r\\n..." -> [(name, value), ...]"""
-    fields = []
-    for line in lines.split(b"\r\n"):
-        if line:
-            name, _, value = line.partition(b":")
-            fields.append((name.strip().lower(), value.strip()))
-    return fields
 
 
 def _client_for_log(scope):

@@ -8,7 +8,7 @@ masking, ping/pong, the close handshake and the size limit are the
 library's; reassembly of fragmented messages, flow control and timers are
 ours.  While the connection is open with no extension, whole text and
 binary frames are read and written by the hot path's FrameReader and
-encode_frame (see _speedups/wsframes_py.py); every other frame still goes
+encode_frame (see _speedups/wsframes.py); every other frame still goes
 through the library.
 """
 import asyncio

@@ -1,46 +1,41 @@
-"""Flow control, compiled twin of flow_py.py.
+"""Flow control of one connection.
 
 Two directions per connection:
-- reading: request body bytes the app has not received yet are counted;
-  past the high-water mark the transport stops reading, and it starts again
-  once the app has drained below the low-water mark;
+- reading: request body bytes that the app has not received yet are
+  counted; past the high-water mark the transport stops reading, and it
+  starts again once the app has drained below the low-water mark;
 - writing: the transport's pause_writing/resume_writing are tracked, and
   `drain()` lets a sending app wait until the peer has caught up.
+
+This module is also compiled, unchanged, as flow_c (flow_c.pxd gives its
+fields C types; see compiled.py): the protocols call it per body chunk.
 """
 import asyncio
 
 READ_HIGH_WATER = 256 * 1024
 READ_LOW_WATER = 64 * 1024
 
-# C copies: the per-chunk counters compare against these without a lookup.
-cdef Py_ssize_t _HIGH = READ_HIGH_WATER
-cdef Py_ssize_t _LOW = READ_LOW_WATER
 
-
-cdef class FlowControl:
-    cdef public object transport
-    cdef public bint read_paused
-    cdef public bint write_paused
-    cdef public Py_ssize_t buffered  # request body bytes received but not yet handed to the app
-    cdef public object _drain_waiter
+class FlowControl:
+    __slots__ = ("transport", "read_paused", "write_paused", "buffered", "_drain_waiter")
 
     def __init__(self, transport):
         self.transport = transport
         self.read_paused = False
         self.write_paused = False
-        self.buffered = 0
+        self.buffered = 0  # request body bytes received but not yet handed to the app
         self._drain_waiter = None
 
     # reading -----------------------------------------------------------
-    def body_received(self, Py_ssize_t size):
+    def body_received(self, size):
         self.buffered += size
-        if self.buffered > _HIGH and not self.read_paused:
+        if self.buffered > READ_HIGH_WATER and not self.read_paused:
             self.read_paused = True
             self.transport.pause_reading()
 
-    def body_consumed(self, Py_ssize_t size):
+    def body_consumed(self, size):
         self.buffered -= size
-        if self.read_paused and self.buffered <= _LOW:
+        if self.read_paused and self.buffered <= READ_LOW_WATER:
             self.resume_reading()
 
     def pause_reading(self):
@@ -67,7 +62,7 @@ cdef class FlowControl:
         self.write_paused = False
         self._wake(exc)
 
-    cdef _wake(self, exc):
+    def _wake(self, exc):
         waiter = self._drain_waiter
         if waiter is not None:
             self._drain_waiter = None
