@@ -9,6 +9,7 @@ the fields C types (see setup.py).
 """
 import builtins
 import logging
+import os
 from collections.abc import Mapping
 
 from .._speedups import ClientDisconnected
@@ -16,6 +17,15 @@ from .._speedups import ClientDisconnected
 logger = logging.getLogger("fastasgi.error")
 
 DISCONNECT = {"type": "http.disconnect"}
+# A file sent by reading it (no sendfile: TLS, HTTP/2, uvloop) goes in
+# pieces of this size, so a large file never sits in memory whole.
+FILE_CHUNK = 256 * 1024
+
+
+def http_extensions():
+    """scope["extensions"] for an HTTP request: the ASGI extensions the cycle
+    serves, each with its (empty) settings; a new dict per request, the app's to change."""
+    return {"http.response.pathsend": {}, "http.response.zerocopysend": {}}
 
 
 class Connection:
@@ -66,6 +76,36 @@ class Connection:
     def task_finished(self, cycle):
         """The task started for `cycle` has run its last request."""
         raise NotImplementedError
+
+    def send_file(self, cycle, file, offset, count, more_body):
+        """An awaitable that sends `count` bytes of `file` from `offset` as
+        body, the head already written; with more_body False it ends the
+        response.  This one reads the file into body chunks; a connection
+        that can hand the file to the kernel (sendfile) does that instead."""
+        return send_file_by_reads(self, cycle, file.fileno(), offset, count, more_body)
+
+
+class FileShrank(Exception):
+    """A file sent as a response body ended before the bytes announced for it."""
+
+
+async def send_file_by_reads(conn, cycle, fd, offset, count, more_body):
+    """Connection.send_file as body chunks read from `fd`, flow control honoured."""
+    left = count
+    while left > 0:
+        chunk = os.pread(fd, FILE_CHUNK if left > FILE_CHUNK else left, offset)
+        if not chunk:
+            conn.abort()  # the length was announced: the client cannot find the end
+            raise FileShrank(f"the file ended {left} bytes short of the {count} bytes announced")
+        offset += len(chunk)
+        left -= len(chunk)
+        conn.write_response_body(cycle, chunk, more_body or left > 0)
+        if conn.write_paused:
+            await conn.flow.drain()
+        if cycle.disconnected:
+            raise ClientDisconnected("The client has disconnected.")
+    if count == 0:
+        conn.write_response_body(cycle, b"", more_body)
 
 
 class RequestResponseCycle:
@@ -278,9 +318,51 @@ class RequestResponseCycle:
             # Head and first body chunk go out in one write; an app that
             # waits between them still gets its head sent on the next turn.
             self.conn.flush_head_soon(self)
+        elif message_type == "http.response.pathsend" or message_type == "http.response.zerocopysend":
+            await self._send_file(message, message_type)
         else:
             raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
                                "in response to an HTTP request.")
+
+    async def _send_file(self, message, message_type):
+        """http.response.pathsend ({"path"}) and http.response.zerocopysend
+        ({"file", "offset", "count", "more_body"}): a file as the body."""
+        if not self.response_started:
+            raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message_type}'.")
+        if self.response_complete:
+            raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
+                               "after response already completed.")
+        if message_type == "http.response.pathsend":
+            # A path that cannot be opened raises here: a 500 while the head
+            # is still unwritten, a closed connection after (run_asgi).
+            with open(message["path"], "rb") as file:
+                await self._send_open_file(file, 0, None, False)
+        else:
+            await self._send_open_file(message["file"], dict.get(message, "offset"),
+                                       dict.get(message, "count"), dict.get(message, "more_body", False))
+
+    async def _send_open_file(self, file, offset, count, more_body):
+        fd = file.fileno()
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)  # the file's own position
+        if count is None:
+            size = os.fstat(fd).st_size
+            count = size - offset if size > offset else 0
+        start = self.start_message
+        if start is not None:
+            self.start_message = None
+            headers = start[1]
+            if not more_body and not has_content_length(headers):
+                headers = list(headers)
+                headers.append((b"content-length", b"%d" % count))
+            try:
+                self.conn.write_response_head(self, start[0], headers, b"", True)
+            except (ValueError, TypeError):
+                self.response_started = False  # nothing reached the wire: a 500 still can
+                raise
+        if self.disconnected:
+            raise ClientDisconnected("The client has disconnected.")
+        await self.conn.send_file(self, file, offset, count, more_body)
 
     def _flush_head(self):
         start = self.start_message
@@ -291,6 +373,13 @@ class RequestResponseCycle:
             except (ValueError, TypeError) as exc:
                 logger.error("Invalid ASGI response: %s", exc)
                 self.conn.abort()
+
+
+def has_content_length(headers):
+    for name, _ in headers:
+        if len(name) == 14 and bytes(name).lower() == b"content-length":
+            return True
+    return False
 
 
 EXCEPTION_GROUP = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11+; () matches nothing

@@ -18,6 +18,7 @@ cdef class Connection:
     cpdef cycle_finished(self, RequestResponseCycle cycle)
     cpdef take_next(self, RequestResponseCycle cycle)
     cpdef task_finished(self, RequestResponseCycle cycle)
+    cpdef send_file(self, RequestResponseCycle cycle, file, offset, count, more_body)
 
 
 cdef class RequestResponseCycle:
@@ -53,3 +54,6 @@ cdef class InContext:
     cdef object context
     cdef object waits_on
     cdef bint started
+
+
+cpdef dict http_extensions()

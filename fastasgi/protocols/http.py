@@ -9,8 +9,10 @@ server's tick, not one loop timer per request.
 import asyncio
 import contextvars
 import logging
+import os
 import sys
 
+from .._speedups import ClientDisconnected
 from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, new_read_buffer, run_first_step
@@ -26,9 +28,9 @@ except ImportError:  # no Cython installed: this module runs as Python
 # This module is also compiled, unchanged, as http_c (http_c.pxd gives it
 # C types, see setup.py); that twin runs the compiled cycle.
 if cython.compiled:
-    from .cycle_c import Connection, RequestResponseCycle
+    from .cycle_c import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
 else:
-    from .cycle import Connection, RequestResponseCycle
+    from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
 
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
@@ -404,7 +406,7 @@ class HttpProtocol(Connection):
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
             self.cycle = None
             return
-        scope = self._scope(head, "http", self.scheme, {})
+        scope = self._scope(head, "http", self.scheme, http_extensions())
         cycle = RequestResponseCycle(scope, self, head.expect_continue)
         cycle.wire = head
         if self.settings.observer is not None:
@@ -621,6 +623,62 @@ class HttpProtocol(Connection):
             self._response_complete(cycle, data)
         elif data:
             self._write(data)
+
+    def send_file(self, cycle, file, offset, count, more_body):
+        """Connection.send_file: the file's bytes go out as they are, framed
+        around by the encoder, with sendfile where the loop and the
+        transport can (not under TLS, whose bytes must be encrypted here)."""
+        encoder = self.encoder
+        if encoder.no_body:
+            count = 0  # a HEAD response: the head alone
+        prefix, suffix = encoder.frame_file(count, more_body)
+        if self.settings.observer is not None:
+            cycle.sent += count
+        return self._stream_file(cycle, file, offset, count, prefix, suffix, encoder.complete)
+
+    async def _stream_file(self, cycle, file, offset, count, prefix, suffix, complete):
+        if prefix:
+            self._write(prefix)
+        self.flush()  # the head first; sendfile writes past the transport's buffer
+        sent = 0
+        if count:
+            try:
+                sent = await self._sendfile(cycle, file, offset, count)
+            except ConnectionError:  # the client went away in the middle
+                if not cycle.disconnected:
+                    self.transport.abort()
+                raise ClientDisconnected("The client has disconnected.") from None
+        if cycle.disconnected:
+            raise ClientDisconnected("The client has disconnected.")
+        if sent < count:
+            self.abort()  # the length was announced: the client cannot find the end
+            raise FileShrank(f"the file ended {count - sent} bytes short of the {count} bytes announced")
+        if complete:
+            self._response_complete(cycle, suffix)
+        elif suffix:
+            self._write(suffix)
+
+    async def _sendfile(self, cycle, file, offset, count):
+        """Bytes of `file` sent: the loop's sendfile, else a read loop."""
+        loop = self.loop
+        if self.tls is None and type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile:
+            try:
+                return await loop.sendfile(self.transport, file, offset, count, fallback=False)
+            except asyncio.SendfileNotAvailableError:
+                pass  # not for this file or transport, and nothing sent yet: read it
+        fd = file.fileno()
+        transport = self.transport
+        sent = 0
+        while sent < count and not cycle.disconnected:
+            left = count - sent
+            chunk = os.pread(fd, FILE_CHUNK if left > FILE_CHUNK else left, offset + sent)
+            if not chunk:
+                break  # the file shrank
+            transport.write(chunk)
+            sent += len(chunk)
+            if self.write_paused:
+                await self.flow.drain()
+        return sent
 
     def _response_complete(self, cycle, data):
         """`data`, the last bytes of `cycle`'s response, go out; then what's next."""

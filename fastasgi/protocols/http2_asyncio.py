@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
+from .cycle import http_extensions
 from .http2 import (
     CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
@@ -398,7 +399,7 @@ class Http2Protocol:
         if "%" in text_path:
             text_path = unquote(text_path)
         root_path = self.settings.root_path
-        extensions = {}
+        extensions = http_extensions()
         if self.tls is not None:
             extensions["tls"] = self.tls
         scope = {

@@ -79,6 +79,8 @@ cdef class HttpProtocol(Connection):
     cpdef write_response_head(self, Cycle cycle, status, headers, body, more_body)
     @cython.locals(encoder=ResponseEncoder)
     cpdef write_response_body(self, Cycle cycle, body, more_body)
+    @cython.locals(encoder=ResponseEncoder)
+    cpdef send_file(self, Cycle cycle, file, offset, count, more_body)
     @cython.locals(out=list)
     cdef _response_complete(self, Cycle cycle, data)
     cpdef flush_head_soon(self, Cycle cycle)
