@@ -18,7 +18,7 @@ import pytest
 from .conftest import IMPLEMENTATIONS, ServerProcess, read_response, recv_until_closed, require_implementation
 from .test_http2 import H2Client
 
-APP = "tests.file_apps:app"
+APP = "tests.extension_apps:app"
 BIG = 16 * 1024 * 1024  # well past the socket buffers: the send waits on the client
 
 
@@ -184,7 +184,7 @@ def test_a_file_that_shrinks_while_sent_closes_the_connection(server, files):
 
 
 def test_starlette_file_response_with_ranges(implementation, files, start_server):
-    server = start_server("tests.file_apps:starlette_app", implementation)
+    server = start_server("tests.extension_apps:starlette_app", implementation)
     data = (files / "small.bin").read_bytes()
     url = f"{server.url}/file?file={quote(str(files / 'small.bin'))}"
     with httpx.Client(timeout=5) as client:

@@ -25,7 +25,24 @@ FILE_CHUNK = 256 * 1024
 def http_extensions():
     """scope["extensions"] for an HTTP request: the ASGI extensions the cycle
     serves, each with its (empty) settings; a new dict per request, the app's to change."""
-    return {"http.response.pathsend": {}, "http.response.zerocopysend": {}}
+    return {"http.response.pathsend": {}, "http.response.zerocopysend": {}, "http.response.trailers": {},
+            "http.response.early_hint": {}}
+
+
+# Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing,
+# request modifiers, authentication, response control and content handling
+# are all decided before the body, so a recipient would act on them too late.
+FORBIDDEN_TRAILERS = frozenset((
+    b"content-length", b"transfer-encoding", b"trailer", b"te", b"connection", b"keep-alive", b"upgrade",
+    b"host", b"authorization", b"proxy-authorization", b"proxy-authenticate", b"www-authenticate",
+    b"set-cookie", b"cookie", b"cache-control", b"expect", b"max-forwards", b"pragma", b"range",
+    b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since", b"if-range",
+    b"age", b"expires", b"date", b"location", b"retry-after", b"vary", b"warning",
+    b"content-encoding", b"content-type", b"content-range",
+))
+# Bytes that would end a field line early (response splitting) or are never allowed.
+LINE_BREAKING = (b"\r", b"\n", b"\x00")
+TOKEN_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
 
 
 class Connection:
@@ -77,6 +94,18 @@ class Connection:
         """The task started for `cycle` has run its last request."""
         raise NotImplementedError
 
+    def write_trailers(self, cycle, trailers):
+        """End `cycle`'s body (announced with more to come) with its trailer
+        fields, lowercased and checked (a list, maybe empty): where the
+        client cannot take them they are dropped, the framing kept."""
+        raise NotImplementedError
+
+    def send_early_hint(self, cycle, links):
+        """A 103 Early Hints with one Link field per value of `links`
+        (checked bytes), before the response head; dropped where the
+        client cannot take it."""
+        raise NotImplementedError
+
     def send_file(self, cycle, file, offset, count, more_body):
         """An awaitable that sends `count` bytes of `file` from `offset` as
         body, the head already written; with more_body False it ends the
@@ -113,7 +142,7 @@ class RequestResponseCycle:
         "scope", "conn", "body", "more_body", "disconnected", "expect_continue",
         "response_started", "response_complete", "start_message", "waiter",
         "status", "wire", "task", "body_delivered",
-        "started", "first_byte", "sent", "response_headers",
+        "started", "first_byte", "sent", "response_headers", "trailers", "awaiting_trailers",
     )
 
     def __init__(self, scope, conn, expect_continue):
@@ -138,6 +167,8 @@ class RequestResponseCycle:
         self.first_byte = 0.0
         self.sent = 0
         self.response_headers = None
+        self.trailers = None  # announced on the response start: the trailer fields sent so far
+        self.awaiting_trailers = False  # the body has ended: its trailers end the response
 
     # -- called by the connection ----------------------------------------
     # feed_body and body_complete run for every request: _wake is called
@@ -283,6 +314,9 @@ class RequestResponseCycle:
                                    "sent, after response already completed.")
             body = dict.get(message, "body", b"")
             more_body = dict.get(message, "more_body", False)
+            if self.trailers is not None and not more_body:
+                self._body_ends_before_trailers()
+                more_body = True  # the trailers end the response
             start = self.start_message
             if start is not None:
                 self.start_message = None
@@ -315,14 +349,42 @@ class RequestResponseCycle:
             # expect_continue stays: a client still waiting for 100 Continue
             # gets its answer on a connection that closes (see write_response_head).
             self.start_message = (status, dict.get(message, "headers", ()))
+            if dict.get(message, "trailers", False):
+                self.trailers = []
             # Head and first body chunk go out in one write; an app that
             # waits between them still gets its head sent on the next turn.
             self.conn.flush_head_soon(self)
         elif message_type == "http.response.pathsend" or message_type == "http.response.zerocopysend":
             await self._send_file(message, message_type)
+        elif message_type == "http.response.trailers":
+            self._send_trailers(message)
+        elif message_type == "http.response.early_hint":
+            if self.response_started:
+                raise RuntimeError("Unexpected ASGI message 'http.response.early_hint' sent, "
+                                   "after response already started.")
+            self.conn.send_early_hint(self, checked_links(dict.get(message, "links", ())))
         else:
             raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
                                "in response to an HTTP request.")
+
+    def _body_ends_before_trailers(self):
+        if self.awaiting_trailers:
+            raise RuntimeError("Unexpected ASGI message 'http.response.body' sent, "
+                               "after the body already ended.")
+        self.awaiting_trailers = True
+
+    def _send_trailers(self, message):
+        if self.trailers is None:
+            raise RuntimeError("Unexpected ASGI message 'http.response.trailers': "
+                               "the response start did not announce trailers.")
+        if self.response_complete and self.awaiting_trailers:
+            return  # a response without a body (HEAD, 204, 304 on HTTP/2) ended with its head
+        if not self.awaiting_trailers or self.response_complete:
+            raise RuntimeError("Unexpected ASGI message 'http.response.trailers' sent, "
+                               "before the body ended or after the response completed.")
+        self.trailers.extend(checked_trailers(dict.get(message, "headers", ())))
+        if not dict.get(message, "more_trailers", False):
+            self.conn.write_trailers(self, self.trailers)
 
     async def _send_file(self, message, message_type):
         """http.response.pathsend ({"path"}) and http.response.zerocopysend
@@ -348,6 +410,9 @@ class RequestResponseCycle:
         if count is None:
             size = os.fstat(fd).st_size
             count = size - offset if size > offset else 0
+        if self.trailers is not None and not more_body:
+            self._body_ends_before_trailers()
+            more_body = True  # the trailers end the response
         start = self.start_message
         if start is not None:
             self.start_message = None
@@ -373,6 +438,32 @@ class RequestResponseCycle:
             except (ValueError, TypeError) as exc:
                 logger.error("Invalid ASGI response: %s", exc)
                 self.conn.abort()
+
+
+def checked_trailers(headers):
+    """An app's trailer fields as lowercased (name, value) bytes; ValueError
+    for a malformed one or one a trailer section must not carry."""
+    fields = []
+    for name, value in headers:
+        name = bytes(name).lower()
+        value = bytes(value)
+        if not name or not all(byte in TOKEN_BYTES for byte in name) or any(c in value for c in LINE_BREAKING):
+            raise ValueError(f"Invalid trailer field {name!r}: {value!r}")
+        if name in FORBIDDEN_TRAILERS:
+            raise ValueError(f"Trailer field {name.decode()!r} is not allowed in trailers (RFC 9110 6.5.1)")
+        fields.append((name, value))
+    return fields
+
+
+def checked_links(links):
+    """The values of an early hint's Link fields, as bytes; ValueError for one that would break the line."""
+    values = []
+    for link in links:
+        link = link.encode("latin-1") if isinstance(link, str) else bytes(link)
+        if not link or any(c in link for c in LINE_BREAKING):
+            raise ValueError(f"Invalid early hint link {link!r}")
+        values.append(link)
+    return values
 
 
 def has_content_length(headers):

@@ -624,6 +624,30 @@ class HttpProtocol(Connection):
         elif data:
             self._write(data)
 
+    def write_trailers(self, cycle, trailers):
+        """The last chunk and its trailer section (RFC 9112 7.1.2), for a
+        client that said it takes one (TE: trailers); the last chunk alone otherwise."""
+        encoder = self.encoder
+        data = encoder.encode_body(b"", False)
+        if trailers and encoder.chunked and takes_trailers(cycle.scope["headers"]):
+            parts = [b"0\r\n"]
+            for name, value in trailers:
+                parts.append(name + b": " + value + b"\r\n")
+            parts.append(b"\r\n")
+            data = b"".join(parts)
+        self._response_complete(cycle, data)
+
+    def send_early_hint(self, cycle, links):
+        """103 Early Hints, to HTTP/1.1 clients: an HTTP/1.0 one would take it for the response."""
+        if not links or self.closing or cycle.wire.http_version != "1.1":
+            return
+        parts = [b"HTTP/1.1 103 Early Hints\r\n"]
+        for link in links:
+            parts.append(b"link: " + link + b"\r\n")
+        parts.append(b"\r\n")
+        self._write(b"".join(parts))
+        self.flush()  # the client acts on it while the app still works
+
     def send_file(self, cycle, file, offset, count, more_body):
         """Connection.send_file: the file's bytes go out as they are, framed
         around by the encoder, with sendfile where the loop and the
@@ -943,6 +967,14 @@ class BufferedHttpProtocol(HttpProtocol, SharedReadBuffer):
 def http_protocol_class(loop):
     """The HTTP protocol to serve `loop`'s connections with."""
     return BufferedHttpProtocol if is_asyncio_loop(loop) else HttpProtocol
+
+
+def takes_trailers(headers):
+    """Whether the request's TE field lists "trailers" (RFC 9110 10.1.4)."""
+    for name, value in headers:
+        if name == b"te" and b"trailers" in bytes(value).lower():
+            return True
+    return False
 
 
 def writes_vectors(transport):

@@ -1,6 +1,6 @@
-"""Apps that send files with the ASGI extensions (tests/test_file_extensions.py).
+"""Apps that use the ASGI extensions (tests/test_file_extensions.py, tests/test_trailers_and_hints.py).
 
-The file to send comes in the query string (`file=`): the tests make it."""
+A file to send comes in the query string (`file=`): the tests make it."""
 import asyncio
 import json
 from urllib.parse import parse_qs
@@ -48,6 +48,23 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": b"|", "more_body": True})
             file.seek(int(query["seek"]))
             await send({"type": "http.response.zerocopysend", "file": file})
+    elif route == "/trailers":
+        # Body in two chunks, then trailers in two messages; `bad=` adds a forbidden one.
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"hello ", "more_body": True})
+        await send({"type": "http.response.body", "body": b"world"})
+        await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc")], "more_trailers": True})
+        last = [(b"grpc-status", b"0")]
+        if "bad" in query:
+            last.append((query["bad"].encode(), b"1"))
+        await send({"type": "http.response.trailers", "headers": last})
+    elif route == "/hints":
+        await send({"type": "http.response.early_hint", "links": [b"</style.css>; rel=preload; as=style"]})
+        await send({"type": "http.response.early_hint",
+                    "links": [b"</app.js>; rel=preload; as=script", b"</font.woff2>; rel=preload; as=font"]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"page"})
 
 
 async def file_response(request):
