@@ -8,6 +8,7 @@ frames within the windows.
 import json
 import os
 import socket
+import ssl
 import time
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from .conftest import IMPLEMENTATIONS, ServerProcess, read_response, recv_until_closed, require_implementation
+from .process_utils import make_certificate
 from .test_http2 import H2Client
 
 APP = "tests.extension_apps:app"
@@ -216,3 +218,20 @@ def test_http2_file_in_data_frames_within_the_windows(server, files):
     finally:
         client.close()
     assert not any(isinstance(event, h2.events.ConnectionTerminated) for event in client.events)
+
+
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_files_under_tls_over_http11_and_http2(implementation, loop, files, start_server, tmp_path):
+    # TLS encrypts in the process: the file is read into writes, never handed to sendfile.
+    cert, key = make_certificate(str(tmp_path))
+    server = start_server(APP, implementation, "--loop", loop, "--http2", "--ssl-certfile", cert, "--ssl-keyfile", key)
+    path = big_file(files, f"tls-{implementation}-{loop}.bin")
+    data = path.read_bytes()
+    url = f"https://127.0.0.1:{server.port}/pathsend?file={quote(str(path))}"
+    context = ssl.create_default_context(cafile=cert)
+    context.check_hostname = False
+    for http2 in (False, True):
+        with httpx.Client(verify=context, http1=not http2, http2=http2, timeout=10) as client:
+            response = client.get(url)
+        assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+        assert response.status_code == 200 and response.content == data
