@@ -235,3 +235,19 @@ def test_files_under_tls_over_http11_and_http2(implementation, loop, files, star
             response = client.get(url)
         assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
         assert response.status_code == 200 and response.content == data
+
+
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_a_client_that_stops_reading_a_file_is_dropped_after_timeout_write(implementation, loop, files,
+                                                                          start_server):
+    server = start_server(APP, implementation, "--loop", loop, "--timeout-write", "1")
+    path = big_file(files, f"stall-{implementation}-{loop}.bin")
+    sock = slow_reader(server)
+    try:
+        sock.sendall(request_bytes("/pathsend?file=" + quote(str(path))))
+        sock.settimeout(5)
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+        assert server.wait_for_log("read none of the response for 1.0 s: aborting", timeout=5)
+    finally:
+        sock.close()
+    assert served_after(server)

@@ -45,6 +45,9 @@ LARGE_BODY = 16 * 1024
 # in a write of its own from this size: below it, one copy costs less than
 # a second send().
 OWN_WRITE_BODY = 256 * 1024
+# A file handed to the loop's sendfile goes in pieces of this size: each must
+# be taken by the client within --timeout-write.
+SENDFILE_PIECE = 4 * 1024 * 1024
 # At shutdown, how long a connection accepted but still without its first
 # request may wait for it: the client may have sent it already.
 SHUTDOWN_FIRST_REQUEST_GRACE = 0.5
@@ -685,14 +688,33 @@ class HttpProtocol(Connection):
     async def _sendfile(self, cycle, file, offset, count):
         """Bytes of `file` sent: the loop's sendfile, else a read loop."""
         loop = self.loop
-        if self.tls is None and type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile:
-            try:
-                return await loop.sendfile(self.transport, file, offset, count, fallback=False)
-            except asyncio.SendfileNotAvailableError:
-                pass  # not for this file or transport, and nothing sent yet: read it
-        fd = file.fileno()
         transport = self.transport
         sent = 0
+        if self.tls is None and type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile:
+            # In pieces, each within --timeout-write: the kernel's copy never
+            # pauses the transport, so a client that stops reading is caught here.
+            timeout = self.settings.timeout_write or None
+            try:
+                while sent < count:
+                    piece = count - sent if count - sent < SENDFILE_PIECE else SENDFILE_PIECE
+                    done = await asyncio.wait_for(
+                        loop.sendfile(transport, file, offset + sent, piece, fallback=False), timeout)
+                    sent += done
+                    if done < piece:
+                        return sent  # the file shrank
+                return sent
+            except asyncio.SendfileNotAvailableError:
+                if sent:
+                    raise
+                # not for this file or transport, and nothing sent yet: read it
+            except asyncio.TimeoutError:
+                self._timed_out("write")
+                logger.info("Client %s read none of the response for %s s: aborting.",
+                            _format_addr(self.client), self.settings.timeout_write)
+                self.closing = True
+                transport.abort()
+                raise ClientDisconnected("The client stopped reading.") from None
+        fd = file.fileno()
         while sent < count and not cycle.disconnected:
             left = count - sent
             chunk = os.pread(fd, FILE_CHUNK if left > FILE_CHUNK else left, offset + sent)
