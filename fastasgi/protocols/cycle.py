@@ -22,11 +22,16 @@ DISCONNECT = {"type": "http.disconnect"}
 FILE_CHUNK = 256 * 1024
 
 
+# The ASGI extensions the cycle serves, each with its settings (none).
+HTTP_EXTENSIONS = {"http.response.pathsend": {}, "http.response.zerocopysend": {}, "http.response.trailers": {},
+                   "http.response.early_hint": {}}
+
+
 def http_extensions():
-    """scope["extensions"] for an HTTP request: the ASGI extensions the cycle
-    serves, each with its (empty) settings; a new dict per request, the app's to change."""
-    return {"http.response.pathsend": {}, "http.response.zerocopysend": {}, "http.response.trailers": {},
-            "http.response.early_hint": {}}
+    """scope["extensions"] for an HTTP request: a copy of HTTP_EXTENSIONS, the
+    request's own to add to (the empty settings are shared: a copy of the
+    whole would cost every request four more dicts)."""
+    return HTTP_EXTENSIONS.copy()
 
 
 # Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing,

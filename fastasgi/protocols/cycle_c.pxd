@@ -62,4 +62,5 @@ cdef class InContext:
     cdef bint started
 
 
+cdef dict HTTP_EXTENSIONS
 cpdef dict http_extensions()

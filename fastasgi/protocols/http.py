@@ -675,7 +675,7 @@ class HttpProtocol(Connection):
                 if not cycle.disconnected:
                     self.transport.abort()
                 raise ClientDisconnected("The client has disconnected.") from None
-        if cycle.disconnected:
+        if cycle.disconnected or self.transport.is_closing():
             raise ClientDisconnected("The client has disconnected.")
         if sent < count:
             self.abort()  # the length was announced: the client cannot find the end
@@ -715,7 +715,7 @@ class HttpProtocol(Connection):
                 transport.abort()
                 raise ClientDisconnected("The client stopped reading.") from None
         fd = file.fileno()
-        while sent < count and not cycle.disconnected:
+        while sent < count and not cycle.disconnected and not transport.is_closing():
             left = count - sent
             chunk = os.pread(fd, FILE_CHUNK if left > FILE_CHUNK else left, offset + sent)
             if not chunk:
