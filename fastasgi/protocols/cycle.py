@@ -34,6 +34,11 @@ def http_extensions():
     return HTTP_EXTENSIONS.copy()
 
 
+# The message types of the extensions, for send() to tell apart.
+PATHSEND, ZEROCOPYSEND, TRAILERS, EARLY_HINT = 1, 2, 3, 4
+EXTENSION_MESSAGES = {"http.response.pathsend": PATHSEND, "http.response.zerocopysend": ZEROCOPYSEND,
+                      "http.response.trailers": TRAILERS, "http.response.early_hint": EARLY_HINT}
+
 # Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing,
 # request modifiers, authentication, response control and content handling
 # are all decided before the body, so a recipient would act on them too late.
@@ -359,11 +364,17 @@ class RequestResponseCycle:
             # Head and first body chunk go out in one write; an app that
             # waits between them still gets its head sent on the next turn.
             self.conn.flush_head_soon(self)
-        elif message_type == "http.response.pathsend" or message_type == "http.response.zerocopysend":
-            await self._send_file(message, message_type)
-        elif message_type == "http.response.trailers":
+        else:
+            await self._send_extension(message, message_type)
+
+    async def _send_extension(self, message, message_type):
+        """The messages of the ASGI extensions, kept out of send()'s path for every response."""
+        kind = dict.get(EXTENSION_MESSAGES, message_type, 0)
+        if kind == PATHSEND or kind == ZEROCOPYSEND:
+            await self._send_file(message, message_type, kind)
+        elif kind == TRAILERS:
             self._send_trailers(message)
-        elif message_type == "http.response.early_hint":
+        elif kind == EARLY_HINT:
             if self.response_started:
                 raise RuntimeError("Unexpected ASGI message 'http.response.early_hint' sent, "
                                    "after response already started.")
@@ -391,7 +402,7 @@ class RequestResponseCycle:
         if not dict.get(message, "more_trailers", False):
             self.conn.write_trailers(self, self.trailers)
 
-    async def _send_file(self, message, message_type):
+    async def _send_file(self, message, message_type, kind):
         """http.response.pathsend ({"path"}) and http.response.zerocopysend
         ({"file", "offset", "count", "more_body"}): a file as the body."""
         if not self.response_started:
@@ -399,7 +410,7 @@ class RequestResponseCycle:
         if self.response_complete:
             raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
                                "after response already completed.")
-        if message_type == "http.response.pathsend":
+        if kind == PATHSEND:
             # A path that cannot be opened raises here: a 500 while the head
             # is still unwritten, a closed connection after (run_asgi).
             with open(message["path"], "rb") as file:

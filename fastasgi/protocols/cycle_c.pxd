@@ -62,5 +62,5 @@ cdef class InContext:
     cdef bint started
 
 
-cdef dict HTTP_EXTENSIONS
+cdef dict HTTP_EXTENSIONS, EXTENSION_MESSAGES
 cpdef dict http_extensions()
