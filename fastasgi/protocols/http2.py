@@ -417,6 +417,15 @@ class Http2Connection:
 
     def _pump(self, stream_id, stream, now):
         """Send what the windows allow of `stream`'s held output; True when all went."""
+        try:
+            return self._pump_chunks(stream_id, stream, now)
+        except h2.exceptions.StreamClosedError:
+            # The peer reset it in the same read as the WINDOW_UPDATE that
+            # pumps it: its StreamReset event comes later in this feed.
+            self.held.discard(stream_id)
+            return False
+
+    def _pump_chunks(self, stream_id, stream, now):
         engine = self.engine
         chunks = stream.chunks
         ended = False
