@@ -38,7 +38,9 @@ def test_scope_basics(server):
     assert isinstance(scope["client"][1], int)
     assert scope["server"] == ["127.0.0.1", server.port]
     assert scope["state"] == {"started_by": "lifespan"}
-    assert scope["extensions"] == {}
+    # The response extensions the cycle serves, each with empty settings (tls only under TLS).
+    assert scope["extensions"] == {"http.response.pathsend": {}, "http.response.zerocopysend": {},
+                                   "http.response.trailers": {}, "http.response.early_hint": {}}
 
 
 def test_scope_keys_are_exactly_the_spec_keys(server):

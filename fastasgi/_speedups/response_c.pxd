@@ -21,3 +21,4 @@ cdef class ResponseEncoder:
     cdef list _head_parts(self, object status, object headers, object body, bint more_body,
                           bytes default_lines, bytes date_line, bytes server_line)
     cpdef bytes encode_body(self, object body, bint more_body)
+    cpdef tuple frame_file(self, Py_ssize_t size, bint more_body)

@@ -200,3 +200,36 @@ cdef class ResponseEncoder:
         if not more_body:
             self.complete = True
         return body if type(body) is bytes else bytes(body)
+
+    cpdef tuple frame_file(self, Py_ssize_t size, bint more_body):
+        """(prefix, suffix) to write around `size` body bytes that go out
+        as they are (a file handed to sendfile); like encode_body, it
+        counts them and marks the end of the body.  With no_body set, the
+        caller sends no bytes at all."""
+        if self.complete:
+            raise ValueError("Response already complete")
+        if self.no_body:
+            if not more_body:
+                self.complete = True
+            return b"", b""
+        if self.remaining >= 0:
+            self.remaining -= size
+            if self.remaining < 0:
+                raise ValueError("Response content longer than Content-Length")
+            if not more_body:
+                if self.remaining:
+                    raise ValueError("Response content shorter than Content-Length")
+                self.complete = True
+            return b"", b""
+        if self.chunked:
+            if not more_body:
+                self.complete = True
+                if size:
+                    return b"%x\r\n" % size, b"\r\n0\r\n\r\n"
+                return b"", _CHUNK_END
+            if size:
+                return b"%x\r\n" % size, b"\r\n"
+            return b"", b""
+        if not more_body:
+            self.complete = True
+        return b"", b""

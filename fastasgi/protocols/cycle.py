@@ -9,6 +9,7 @@ the fields C types (see setup.py).
 """
 import builtins
 import logging
+import os
 from collections.abc import Mapping
 
 from .._speedups import ClientDisconnected
@@ -16,6 +17,42 @@ from .._speedups import ClientDisconnected
 logger = logging.getLogger("fastasgi.error")
 
 DISCONNECT = {"type": "http.disconnect"}
+# A file sent by reading it (no sendfile: TLS, HTTP/2, uvloop) goes in
+# pieces of this size, so a large file never sits in memory whole.
+FILE_CHUNK = 256 * 1024
+
+
+# The ASGI extensions the cycle serves, each with its settings (none).
+HTTP_EXTENSIONS = {"http.response.pathsend": {}, "http.response.zerocopysend": {}, "http.response.trailers": {},
+                   "http.response.early_hint": {}}
+
+
+def http_extensions():
+    """scope["extensions"] for an HTTP request: a copy of HTTP_EXTENSIONS, the
+    request's own to add to (the empty settings are shared: a copy of the
+    whole would cost every request four more dicts)."""
+    return HTTP_EXTENSIONS.copy()
+
+
+# The message types of the extensions, for send() to tell apart.
+PATHSEND, ZEROCOPYSEND, TRAILERS, EARLY_HINT = 1, 2, 3, 4
+EXTENSION_MESSAGES = {"http.response.pathsend": PATHSEND, "http.response.zerocopysend": ZEROCOPYSEND,
+                      "http.response.trailers": TRAILERS, "http.response.early_hint": EARLY_HINT}
+
+# Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing,
+# request modifiers, authentication, response control and content handling
+# are all decided before the body, so a recipient would act on them too late.
+FORBIDDEN_TRAILERS = frozenset((
+    b"content-length", b"transfer-encoding", b"trailer", b"te", b"connection", b"keep-alive", b"upgrade",
+    b"host", b"authorization", b"proxy-authorization", b"proxy-authenticate", b"www-authenticate",
+    b"set-cookie", b"cookie", b"cache-control", b"expect", b"max-forwards", b"pragma", b"range",
+    b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since", b"if-range",
+    b"age", b"expires", b"date", b"location", b"retry-after", b"vary", b"warning",
+    b"content-encoding", b"content-type", b"content-range",
+))
+# Bytes that would end a field line early (response splitting) or are never allowed.
+LINE_BREAKING = (b"\r", b"\n", b"\x00")
+TOKEN_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
 
 
 class Connection:
@@ -67,13 +104,55 @@ class Connection:
         """The task started for `cycle` has run its last request."""
         raise NotImplementedError
 
+    def write_trailers(self, cycle, trailers):
+        """End `cycle`'s body (announced with more to come) with its trailer
+        fields, lowercased and checked (a list, maybe empty): where the
+        client cannot take them they are dropped, the framing kept."""
+        raise NotImplementedError
+
+    def send_early_hint(self, cycle, links):
+        """A 103 Early Hints with one Link field per value of `links`
+        (checked bytes), before the response head; dropped where the
+        client cannot take it."""
+        raise NotImplementedError
+
+    def send_file(self, cycle, file, offset, count, more_body):
+        """An awaitable that sends `count` bytes of `file` from `offset` as
+        body, the head already written; with more_body False it ends the
+        response.  This one reads the file into body chunks; a connection
+        that can hand the file to the kernel (sendfile) does that instead."""
+        return send_file_by_reads(self, cycle, file.fileno(), offset, count, more_body)
+
+
+class FileShrank(Exception):
+    """A file sent as a response body ended before the bytes announced for it."""
+
+
+async def send_file_by_reads(conn, cycle, fd, offset, count, more_body):
+    """Connection.send_file as body chunks read from `fd`, flow control honoured."""
+    left = count
+    while left > 0:
+        chunk = os.pread(fd, FILE_CHUNK if left > FILE_CHUNK else left, offset)
+        if not chunk:
+            conn.abort()  # the length was announced: the client cannot find the end
+            raise FileShrank(f"the file ended {left} bytes short of the {count} bytes announced")
+        offset += len(chunk)
+        left -= len(chunk)
+        conn.write_response_body(cycle, chunk, more_body or left > 0)
+        if conn.write_paused:
+            await conn.flow.drain()
+        if cycle.disconnected:
+            raise ClientDisconnected("The client has disconnected.")
+    if count == 0:
+        conn.write_response_body(cycle, b"", more_body)
+
 
 class RequestResponseCycle:
     __slots__ = (
         "scope", "conn", "body", "more_body", "disconnected", "expect_continue",
         "response_started", "response_complete", "start_message", "waiter",
         "status", "wire", "task", "body_delivered",
-        "started", "first_byte", "sent", "response_headers",
+        "started", "first_byte", "sent", "response_headers", "trailers", "awaiting_trailers",
     )
 
     def __init__(self, scope, conn, expect_continue):
@@ -98,6 +177,8 @@ class RequestResponseCycle:
         self.first_byte = 0.0
         self.sent = 0
         self.response_headers = None
+        self.trailers = None  # announced on the response start: the trailer fields sent so far
+        self.awaiting_trailers = False  # the body has ended: its trailers end the response
 
     # -- called by the connection ----------------------------------------
     # feed_body and body_complete run for every request: _wake is called
@@ -243,6 +324,9 @@ class RequestResponseCycle:
                                    "sent, after response already completed.")
             body = dict.get(message, "body", b"")
             more_body = dict.get(message, "more_body", False)
+            if self.trailers is not None and not more_body:
+                self._body_ends_before_trailers()
+                more_body = True  # the trailers end the response
             start = self.start_message
             if start is not None:
                 self.start_message = None
@@ -275,12 +359,91 @@ class RequestResponseCycle:
             # expect_continue stays: a client still waiting for 100 Continue
             # gets its answer on a connection that closes (see write_response_head).
             self.start_message = (status, dict.get(message, "headers", ()))
+            if dict.get(message, "trailers", False):
+                self.trailers = []
             # Head and first body chunk go out in one write; an app that
             # waits between them still gets its head sent on the next turn.
             self.conn.flush_head_soon(self)
         else:
+            await self._send_extension(message, message_type)
+
+    async def _send_extension(self, message, message_type):
+        """The messages of the ASGI extensions, kept out of send()'s path for every response."""
+        kind = dict.get(EXTENSION_MESSAGES, message_type, 0)
+        if kind == PATHSEND or kind == ZEROCOPYSEND:
+            await self._send_file(message, message_type, kind)
+        elif kind == TRAILERS:
+            self._send_trailers(message)
+        elif kind == EARLY_HINT:
+            if self.response_started:
+                raise RuntimeError("Unexpected ASGI message 'http.response.early_hint' sent, "
+                                   "after response already started.")
+            self.conn.send_early_hint(self, checked_links(dict.get(message, "links", ())))
+        else:
             raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
                                "in response to an HTTP request.")
+
+    def _body_ends_before_trailers(self):
+        if self.awaiting_trailers:
+            raise RuntimeError("Unexpected ASGI message 'http.response.body' sent, "
+                               "after the body already ended.")
+        self.awaiting_trailers = True
+
+    def _send_trailers(self, message):
+        if self.trailers is None:
+            raise RuntimeError("Unexpected ASGI message 'http.response.trailers': "
+                               "the response start did not announce trailers.")
+        if self.response_complete and self.awaiting_trailers:
+            return  # a response without a body (HEAD, 204, 304 on HTTP/2) ended with its head
+        if not self.awaiting_trailers or self.response_complete:
+            raise RuntimeError("Unexpected ASGI message 'http.response.trailers' sent, "
+                               "before the body ended or after the response completed.")
+        self.trailers.extend(checked_trailers(dict.get(message, "headers", ())))
+        if not dict.get(message, "more_trailers", False):
+            self.conn.write_trailers(self, self.trailers)
+
+    async def _send_file(self, message, message_type, kind):
+        """http.response.pathsend ({"path"}) and http.response.zerocopysend
+        ({"file", "offset", "count", "more_body"}): a file as the body."""
+        if not self.response_started:
+            raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message_type}'.")
+        if self.response_complete:
+            raise RuntimeError(f"Unexpected ASGI message '{message_type}' sent, "
+                               "after response already completed.")
+        if kind == PATHSEND:
+            # A path that cannot be opened raises here: a 500 while the head
+            # is still unwritten, a closed connection after (run_asgi).
+            with open(message["path"], "rb") as file:
+                await self._send_open_file(file, 0, None, False)
+        else:
+            await self._send_open_file(message["file"], dict.get(message, "offset"),
+                                       dict.get(message, "count"), dict.get(message, "more_body", False))
+
+    async def _send_open_file(self, file, offset, count, more_body):
+        fd = file.fileno()
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)  # the file's own position
+        if count is None:
+            size = os.fstat(fd).st_size
+            count = size - offset if size > offset else 0
+        if self.trailers is not None and not more_body:
+            self._body_ends_before_trailers()
+            more_body = True  # the trailers end the response
+        start = self.start_message
+        if start is not None:
+            self.start_message = None
+            headers = start[1]
+            if not more_body and not has_content_length(headers):
+                headers = list(headers)
+                headers.append((b"content-length", b"%d" % count))
+            try:
+                self.conn.write_response_head(self, start[0], headers, b"", True)
+            except (ValueError, TypeError):
+                self.response_started = False  # nothing reached the wire: a 500 still can
+                raise
+        if self.disconnected:
+            raise ClientDisconnected("The client has disconnected.")
+        await self.conn.send_file(self, file, offset, count, more_body)
 
     def _flush_head(self):
         start = self.start_message
@@ -291,6 +454,39 @@ class RequestResponseCycle:
             except (ValueError, TypeError) as exc:
                 logger.error("Invalid ASGI response: %s", exc)
                 self.conn.abort()
+
+
+def checked_trailers(headers):
+    """An app's trailer fields as lowercased (name, value) bytes; ValueError
+    for a malformed one or one a trailer section must not carry."""
+    fields = []
+    for name, value in headers:
+        name = bytes(name).lower()
+        value = bytes(value)
+        if not name or not all(byte in TOKEN_BYTES for byte in name) or any(c in value for c in LINE_BREAKING):
+            raise ValueError(f"Invalid trailer field {name!r}: {value!r}")
+        if name in FORBIDDEN_TRAILERS:
+            raise ValueError(f"Trailer field {name.decode()!r} is not allowed in trailers (RFC 9110 6.5.1)")
+        fields.append((name, value))
+    return fields
+
+
+def checked_links(links):
+    """The values of an early hint's Link fields, as bytes; ValueError for one that would break the line."""
+    values = []
+    for link in links:
+        link = link.encode("latin-1") if isinstance(link, str) else bytes(link)
+        if not link or any(c in link for c in LINE_BREAKING):
+            raise ValueError(f"Invalid early hint link {link!r}")
+        values.append(link)
+    return values
+
+
+def has_content_length(headers):
+    for name, _ in headers:
+        if len(name) == 14 and bytes(name).lower() == b"content-length":
+            return True
+    return False
 
 
 EXCEPTION_GROUP = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11+; () matches nothing

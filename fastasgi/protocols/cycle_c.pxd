@@ -18,6 +18,9 @@ cdef class Connection:
     cpdef cycle_finished(self, RequestResponseCycle cycle)
     cpdef take_next(self, RequestResponseCycle cycle)
     cpdef task_finished(self, RequestResponseCycle cycle)
+    cpdef write_trailers(self, RequestResponseCycle cycle, list trailers)
+    cpdef send_early_hint(self, RequestResponseCycle cycle, list links)
+    cpdef send_file(self, RequestResponseCycle cycle, file, offset, count, more_body)
 
 
 cdef class RequestResponseCycle:
@@ -38,6 +41,8 @@ cdef class RequestResponseCycle:
     cdef public double started, first_byte
     cdef public Py_ssize_t sent
     cdef public object response_headers
+    cdef public list trailers
+    cdef public bint awaiting_trailers
 
     cpdef feed_body(self, chunk)
     cpdef body_complete(self)
@@ -46,6 +51,8 @@ cdef class RequestResponseCycle:
     cpdef _wake(self)
     cpdef _wait(self)
     cpdef _flush_head(self)
+    cpdef _body_ends_before_trailers(self)
+    cpdef _send_trailers(self, dict message)
 
 
 cdef class InContext:
@@ -53,3 +60,7 @@ cdef class InContext:
     cdef object context
     cdef object waits_on
     cdef bint started
+
+
+cdef dict HTTP_EXTENSIONS, EXTENSION_MESSAGES
+cpdef dict http_extensions()

@@ -8,8 +8,10 @@ server's tick, not one loop timer per request.
 """
 import asyncio
 import logging
+import os
 import sys
 
+from .._speedups import ClientDisconnected
 from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, run_first_step
@@ -26,10 +28,10 @@ except ImportError:  # no Cython installed: this module runs as Python
 # C types, see setup.py); that twin runs the compiled cycle and reads the
 # compiled server state and settings.
 if cython.compiled:
-    from .cycle_c import Connection, RequestResponseCycle
+    from .cycle_c import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
     from .state_c import ConnectionSettings
 else:
-    from .cycle import Connection, RequestResponseCycle
+    from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
     from .state import ConnectionSettings
 
 logger = logging.getLogger("fastasgi.error")
@@ -45,6 +47,9 @@ LARGE_BODY = 16 * 1024
 # in a write of its own from this size: below it, one copy costs less than
 # a second send().
 OWN_WRITE_BODY = 256 * 1024
+# A file handed to the loop's sendfile goes in pieces of this size: each must
+# be taken by the client within --timeout-write.
+SENDFILE_PIECE = 4 * 1024 * 1024
 # At shutdown, how long a connection accepted but still without its first
 # request may wait for it: the client may have sent it already.
 SHUTDOWN_FIRST_REQUEST_GRACE = 0.5
@@ -299,7 +304,7 @@ class HttpProtocol(Connection):
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
             self.cycle = None
             return
-        scope = self._scope(head, "http", self.scheme, {})
+        scope = self._scope(head, "http", self.scheme, http_extensions())
         cycle = RequestResponseCycle(scope, self, head.expect_continue)
         cycle.wire = head
         if self.settings.observer is not None:
@@ -516,6 +521,105 @@ class HttpProtocol(Connection):
             self._response_complete(cycle, data)
         elif data:
             self._write(data)
+
+    def write_trailers(self, cycle, trailers):
+        """The last chunk and its trailer section (RFC 9112 7.1.2), for a
+        client that said it takes one (TE: trailers); the last chunk alone otherwise."""
+        encoder = self.encoder
+        data = encoder.encode_body(b"", False)
+        if trailers and encoder.chunked and takes_trailers(cycle.scope["headers"]):
+            parts = [b"0\r\n"]
+            for name, value in trailers:
+                parts.append(name + b": " + value + b"\r\n")
+            parts.append(b"\r\n")
+            data = b"".join(parts)
+        self._response_complete(cycle, data)
+
+    def send_early_hint(self, cycle, links):
+        """103 Early Hints, to HTTP/1.1 clients: an HTTP/1.0 one would take it for the response."""
+        if not links or self.closing or cycle.wire.http_version != "1.1":
+            return
+        parts = [b"HTTP/1.1 103 Early Hints\r\n"]
+        for link in links:
+            parts.append(b"link: " + link + b"\r\n")
+        parts.append(b"\r\n")
+        self._write(b"".join(parts))
+        self.flush()  # the client acts on it while the app still works
+
+    def send_file(self, cycle, file, offset, count, more_body):
+        """Connection.send_file: the file's bytes go out as they are, framed
+        around by the encoder, with sendfile where the loop and the
+        transport can (not under TLS, whose bytes must be encrypted here)."""
+        encoder = self.encoder
+        if encoder.no_body:
+            count = 0  # a HEAD response: the head alone
+        prefix, suffix = encoder.frame_file(count, more_body)
+        if self.settings.observer is not None:
+            cycle.sent += count
+        return self._stream_file(cycle, file, offset, count, prefix, suffix, encoder.complete)
+
+    async def _stream_file(self, cycle, file, offset, count, prefix, suffix, complete):
+        if prefix:
+            self._write(prefix)
+        self.flush()  # the head first; sendfile writes past the transport's buffer
+        sent = 0
+        if count:
+            try:
+                sent = await self._sendfile(cycle, file, offset, count)
+            except ConnectionError:  # the client went away in the middle
+                if not cycle.disconnected:
+                    self.transport.abort()
+                raise ClientDisconnected("The client has disconnected.") from None
+        if cycle.disconnected or self.transport.is_closing():
+            raise ClientDisconnected("The client has disconnected.")
+        if sent < count:
+            self.abort()  # the length was announced: the client cannot find the end
+            raise FileShrank(f"the file ended {count - sent} bytes short of the {count} bytes announced")
+        if complete:
+            self._response_complete(cycle, suffix)
+        elif suffix:
+            self._write(suffix)
+
+    async def _sendfile(self, cycle, file, offset, count):
+        """Bytes of `file` sent: the loop's sendfile, else a read loop."""
+        loop = self.loop
+        transport = self.transport
+        sent = 0
+        if self.tls is None and type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile:
+            # In pieces, each within --timeout-write: the kernel's copy never
+            # pauses the transport, so a client that stops reading is caught here.
+            timeout = self.settings.timeout_write or None
+            try:
+                while sent < count:
+                    piece = count - sent if count - sent < SENDFILE_PIECE else SENDFILE_PIECE
+                    done = await asyncio.wait_for(
+                        loop.sendfile(transport, file, offset + sent, piece, fallback=False), timeout)
+                    sent += done
+                    if done < piece:
+                        return sent  # the file shrank
+                return sent
+            except asyncio.SendfileNotAvailableError:
+                if sent:
+                    raise
+                # not for this file or transport, and nothing sent yet: read it
+            except asyncio.TimeoutError:
+                self._timed_out("write")
+                logger.info("Client %s read none of the response for %s s: aborting.",
+                            _format_addr(self.client), self.settings.timeout_write)
+                self.closing = True
+                transport.abort()
+                raise ClientDisconnected("The client stopped reading.") from None
+        fd = file.fileno()
+        while sent < count and not cycle.disconnected and not transport.is_closing():
+            left = count - sent
+            chunk = os.pread(fd, FILE_CHUNK if left > FILE_CHUNK else left, offset + sent)
+            if not chunk:
+                break  # the file shrank
+            transport.write(chunk)
+            sent += len(chunk)
+            if self.write_paused:
+                await self.flow.drain()
+        return sent
 
     def _response_complete(self, cycle, data):
         """`data`, the last bytes of `cycle`'s response, go out; then what's next."""
@@ -780,6 +884,14 @@ class BufferedHttpProtocol(HttpProtocol, SharedReadBuffer):
 def http_protocol_class(loop):
     """The HTTP protocol to serve `loop`'s connections with."""
     return BufferedHttpProtocol if is_asyncio_loop(loop) else HttpProtocol
+
+
+def takes_trailers(headers):
+    """Whether the request's TE field lists "trailers" (RFC 9110 10.1.4)."""
+    for name, value in headers:
+        if name == b"te" and b"trailers" in bytes(value).lower():
+            return True
+    return False
 
 
 def writes_vectors(transport):

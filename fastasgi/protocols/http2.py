@@ -192,12 +192,13 @@ class RateWindow:
 
 class OutboundStream:
     """What one stream of ours still has to send."""
-    __slots__ = ("chunks", "size", "end", "blocked_since")
+    __slots__ = ("chunks", "size", "end", "trailers", "blocked_since")
 
     def __init__(self):
         self.chunks = []  # body bytes the peer's windows did not let go yet
         self.size = 0
         self.end = False  # END_STREAM follows the last chunk
+        self.trailers = None  # header fields to end the stream with, after the last chunk
         self.blocked_since = 0.0  # when a closed window first held this output; 0: not held
 
 
@@ -405,8 +406,26 @@ class Http2Connection:
             stream.end = True
         return self._pump(stream_id, stream, now)
 
+    def send_trailers(self, stream_id, trailers, now=0.0):
+        """End the stream with trailer fields, once the body held before them has gone."""
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return True
+        stream.trailers = trailers
+        stream.end = True
+        return self._pump(stream_id, stream, now)
+
     def _pump(self, stream_id, stream, now):
         """Send what the windows allow of `stream`'s held output; True when all went."""
+        try:
+            return self._pump_chunks(stream_id, stream, now)
+        except h2.exceptions.StreamClosedError:
+            # The peer reset it in the same read as the WINDOW_UPDATE that
+            # pumps it: its StreamReset event comes later in this feed.
+            self.held.discard(stream_id)
+            return False
+
+    def _pump_chunks(self, stream_id, stream, now):
         engine = self.engine
         chunks = stream.chunks
         ended = False
@@ -427,13 +446,15 @@ class Http2Connection:
                 chunks[0] = chunk[room:]
                 chunk = chunk[:room]
             stream.size -= len(chunk)
-            ended = stream.end and not chunks
+            ended = stream.end and not chunks and stream.trailers is None
             engine.send_data(stream_id, chunk, end_stream=ended)
         stream.blocked_since = 0.0
         self.held.discard(stream_id)
         if stream.end:
             del self.streams[stream_id]
-            if not ended:  # nothing was held: END_STREAM goes on an empty DATA frame
+            if stream.trailers is not None:  # a HEADERS frame ends the stream
+                engine.send_headers(stream_id, stream.trailers, end_stream=True)
+            elif not ended:  # nothing was held: END_STREAM goes on an empty DATA frame
                 engine.end_stream(stream_id)
         return True
 

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
+from .cycle import http_extensions
 from .http2 import (
     CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
@@ -134,6 +135,31 @@ class StreamMethods:
             self._response_complete(cycle)
         self.write_paused = self.blocked()
         protocol.flush_soon(protocol)
+
+    def write_trailers(self, cycle, trailers):
+        """The trailer fields as a last HEADERS frame with END_STREAM (none: an empty DATA frame ends it)."""
+        if self.done:
+            if not cycle.response_complete:
+                self._response_complete(cycle)
+            return
+        protocol = self.protocol
+        if trailers:
+            protocol.conn.send_trailers(self.stream_id, trailers, protocol.server_state.clock)
+        else:
+            protocol.conn.send(self.stream_id, b"", True, protocol.server_state.clock)
+        self._response_complete(cycle)
+        self.write_paused = self.blocked()
+        protocol.flush_soon(protocol)
+
+    def send_early_hint(self, cycle, links):
+        """103 as an informational HEADERS block on the stream, before the response's own."""
+        if self.done or not links:
+            return
+        fields = [(b":status", b"103")]
+        for link in links:
+            fields.append((b"link", link))
+        self.protocol.conn.send_headers(self.stream_id, fields, False)
+        self.protocol.flush()  # the client acts on it while the app still works
 
     def _response_complete(self, cycle):
         self.done = True
@@ -395,7 +421,7 @@ class Http2Protocol:
         if "%" in text_path:
             text_path = unquote(text_path)
         root_path = self.settings.root_path
-        extensions = {}
+        extensions = http_extensions()
         if self.tls is not None:
             extensions["tls"] = self.tls
         scope = {

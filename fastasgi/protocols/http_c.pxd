@@ -48,6 +48,12 @@ cdef class HttpProtocol(Connection):
     cpdef write_response_head(self, Cycle cycle, status, headers, body, more_body)
     @cython.locals(encoder=ResponseEncoder)
     cpdef write_response_body(self, Cycle cycle, body, more_body)
+    @cython.locals(encoder=ResponseEncoder, parts=list)
+    cpdef write_trailers(self, Cycle cycle, list trailers)
+    @cython.locals(parts=list)
+    cpdef send_early_hint(self, Cycle cycle, list links)
+    @cython.locals(encoder=ResponseEncoder)
+    cpdef send_file(self, Cycle cycle, file, offset, count, more_body)
     @cython.locals(out=list)
     cdef _response_complete(self, Cycle cycle, data)
     cpdef flush_head_soon(self, Cycle cycle)
@@ -69,6 +75,7 @@ cdef class HttpProtocol(Connection):
 
 
 cpdef bint writes_vectors(transport)
+cdef bint takes_trailers(headers)
 cdef object get_remote_addr(transport)
 cdef object get_local_addr(transport)
 cdef object _address(transport, str name, str method)
