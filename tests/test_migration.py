@@ -413,3 +413,15 @@ def test_each_refusal_names_its_flag(start_server, implementation, request_bytes
         assert read_response(sock)[0] == status
         recv_until_closed(sock)
     assert server.wait_for_log(f"; {flag} raises the limit"), server.log
+
+
+def test_default_headers_come_first_in_uvicorn_s_order(start_server, implementation):
+    # uvicorn writes date, server and the --header lines before the app's
+    # headers; tests and proxies that compare raw heads see the same order.
+    server = start_server("tests.apps:app", implementation, "--header", "x-team:edge")
+    with server.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        status, headers, body, _, _ = read_response(sock)
+    names = [name.lower() for name, _ in headers]
+    assert status == 200 and body
+    assert names[:4] == [b"date", b"server", b"x-team", b"content-type"], names

@@ -135,12 +135,15 @@ cdef class ResponseEncoder:
             # Transfer-Encoding goes, the body is framed as for 1.0 below.
             block = _without_transfer_encoding(block)
             flags &= ~(_CHUNKED | _TRANSFER_CODED)
-        cdef list parts = [status_line(status), block, default_lines]
+        # uvicorn's order: date, server, the --header lines, then the app's.
+        cdef list parts = [status_line(status)]
         code = status
         if not flags & _HAS_DATE:
             parts.append(date_line)
         if not flags & _HAS_SERVER:
             parts.append(server_line)
+        parts.append(default_lines)
+        parts.append(block)
         if flags & _CONNECTION_CLOSE:
             self.keep_alive = False
         self.started = True

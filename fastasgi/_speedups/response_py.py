@@ -82,11 +82,14 @@ class ResponseEncoder:
             # Transfer-Encoding goes, the body is framed as for 1.0 below.
             block = _without_transfer_encoding(block)
             flags &= ~(CHUNKED | TRANSFER_CODED)
-        parts = [status_line(status), block, default_lines]
+        # uvicorn's order: date, server, the --header lines, then the app's.
+        parts = [status_line(status)]
         if not flags & HAS_DATE:
             parts.append(date_line)
         if not flags & HAS_SERVER:
             parts.append(server_line)
+        parts.append(default_lines)
+        parts.append(block)
         if flags & CONNECTION_CLOSE:
             self.keep_alive = False
         self.started = True
