@@ -123,10 +123,10 @@ def test_run_accepts_uvicorn_run_keywords():
     assert theirs - ours <= internal, sorted(theirs - ours - internal)
 
 
-def test_env_file(start_server, tmp_path):
+def test_env_file(start_server, tmp_path, implementation):
     env_file = tmp_path / "settings.env"
     env_file.write_text("FASTASGI_TEST_SETTING=from-the-env-file\nWEB_CONCURRENCY=1\n")
-    server = start_server("tests.process_apps:app", "compiled", "--env-file", str(env_file))
+    server = start_server("tests.process_apps:app", implementation, "--env-file", str(env_file))
     assert httpx.get(server.url + "/env?FASTASGI_TEST_SETTING").text == "from-the-env-file"
     assert f"Loading environment from '{env_file}'" in server.log
 
@@ -147,7 +147,7 @@ def test_env_file_without_python_dotenv_is_a_one_line_error(tmp_path):
 
 
 
-def test_reset_contextvars(start_server, tmp_path):
+def test_reset_contextvars(start_server, tmp_path, implementation):
     module = tmp_path / "ctxapp.py"
     module.write_text(
         "import contextvars\n"
@@ -158,8 +158,8 @@ def test_reset_contextvars(start_server, tmp_path):
         "        return\n"
         "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
         "    await send({'type': 'http.response.body', 'body': VAR.get().encode()})\n")
-    shared = start_server("ctxapp:app", "compiled", "--app-dir", str(tmp_path), "--lifespan", "off")
-    fresh = start_server("ctxapp:app", "compiled", "--app-dir", str(tmp_path), "--lifespan", "off",
+    shared = start_server("ctxapp:app", implementation, "--app-dir", str(tmp_path), "--lifespan", "off")
+    fresh = start_server("ctxapp:app", implementation, "--app-dir", str(tmp_path), "--lifespan", "off",
                          "--reset-contextvars")
     assert httpx.get(shared.url).text == "set-at-import"
     assert httpx.get(fresh.url).text == "unset"

@@ -28,20 +28,20 @@ def assert_custom_format(server):
     assert "CUSTOM fastasgi.error INFO Application startup complete." in server.log
 
 
-def test_json_log_config(start_server, tmp_path):
+def test_json_log_config(start_server, tmp_path, implementation):
     path = tmp_path / "logging.json"
     path.write_text(json.dumps(DICT_CONFIG))
-    assert_custom_format(start_server(APP, "compiled", "--log-config", str(path)))
+    assert_custom_format(start_server(APP, implementation, "--log-config", str(path)))
 
 
-def test_yaml_log_config(start_server, tmp_path):
+def test_yaml_log_config(start_server, tmp_path, implementation):
     yaml = pytest.importorskip("yaml")
     path = tmp_path / "logging.yaml"
     path.write_text(yaml.safe_dump(DICT_CONFIG))
-    assert_custom_format(start_server(APP, "compiled", "--log-config", str(path)))
+    assert_custom_format(start_server(APP, implementation, "--log-config", str(path)))
 
 
-def test_ini_log_config(start_server, tmp_path):
+def test_ini_log_config(start_server, tmp_path, implementation):
     path = tmp_path / "logging.ini"
     path.write_text(textwrap.dedent("""
         [loggers]
@@ -71,32 +71,32 @@ def test_ini_log_config(start_server, tmp_path):
         [formatter_tagged]
         format=CUSTOM %(name)s %(levelname)s %(message)s
     """))
-    assert_custom_format(start_server(APP, "compiled", "--log-config", str(path)))
+    assert_custom_format(start_server(APP, implementation, "--log-config", str(path)))
 
 
-def test_default_access_log_format_matches_uvicorn(start_server):
-    server = start_server(APP, "compiled")
+def test_default_access_log_format_matches_uvicorn(start_server, implementation):
+    server = start_server(APP, implementation)
     httpx.get(server.url + "/pid?x=1")
     assert server.wait_for_log('"GET /pid?x=1 HTTP/1.1" 200 OK')
     line = next(line for line in server.lines if "GET /pid?x=1" in line)
     assert re.fullmatch(r'INFO:     127\.0\.0\.1:\d+ - "GET /pid\?x=1 HTTP/1\.1" 200 OK', line), line
 
 
-def test_no_access_log(start_server):
-    server = start_server(APP, "compiled", "--no-access-log")
+def test_no_access_log(start_server, implementation):
+    server = start_server(APP, implementation, "--no-access-log")
     httpx.get(server.url + "/pid")
     httpx.get(server.url + "/pid")
     assert '"GET /pid' not in server.log
 
 
-def test_log_level_warning_hides_info(start_server):
-    server = start_server(APP, "compiled", "--log-level", "warning", wait=False)
+def test_log_level_warning_hides_info(start_server, implementation):
+    server = start_server(APP, implementation, "--log-level", "warning", wait=False)
     server.stop()
     assert "Application startup complete" not in server.log
 
 
-def test_trace_logs_asgi_messages(start_server):
-    server = start_server(APP, "compiled", "--log-level", "trace")
+def test_trace_logs_asgi_messages(start_server, implementation):
+    server = start_server(APP, implementation, "--log-level", "trace")
     httpx.get(server.url + "/pid")
     assert server.wait_for_log("Completed")
     assert re.search(r"TRACE:    127\.0\.0\.1:\d+ - ASGI \[\d+\] Started scope=", server.log), server.log
@@ -104,8 +104,8 @@ def test_trace_logs_asgi_messages(start_server):
 
 
 @pytest.mark.parametrize("flag, coloured", [("--use-colors", True), ("--no-use-colors", False)])
-def test_colours(start_server, flag, coloured):
-    server = start_server(APP, "compiled", flag)
+def test_colours(start_server, flag, coloured, implementation):
+    server = start_server(APP, implementation, flag)
     httpx.get(server.url + "/pid")
     server.wait_for_log("GET /pid")
     assert ("\x1b[32mINFO\x1b[0m:" in server.log) is coloured
@@ -133,17 +133,17 @@ UVICORN_STYLE = {
 }
 
 
-def test_a_uvicorn_log_config_keeps_working(start_server, tmp_path):
+def test_a_uvicorn_log_config_keeps_working(start_server, tmp_path, implementation):
     path = tmp_path / "uvicorn-logging.json"
     path.write_text(json.dumps(UVICORN_STYLE))
-    server = start_server(APP, "compiled", "--log-config", str(path))
+    server = start_server(APP, implementation, "--log-config", str(path))
     httpx.get(server.url + "/pid")
     assert server.wait_for_log('UVI-ACCESS 127.0.0.1:'), server.log
     assert re.search(r'UVI-ACCESS 127\.0\.0\.1:\d+ "GET /pid HTTP/1\.1" 200 OK', server.log)
     assert "UVI INFO:     Application startup complete." in server.log
 
 
-def test_a_uvicorn_ini_log_config_keeps_working(start_server, tmp_path):
+def test_a_uvicorn_ini_log_config_keeps_working(start_server, tmp_path, implementation):
     path = tmp_path / "uvicorn-logging.ini"
     path.write_text(textwrap.dedent("""
         [loggers]
@@ -180,7 +180,7 @@ def test_a_uvicorn_ini_log_config_keeps_working(start_server, tmp_path):
         class=uvicorn.logging.DefaultFormatter
         format=INI %(levelprefix)s %(name)s %(message)s
     """))
-    server = start_server(APP, "compiled", "--log-config", str(path))
+    server = start_server(APP, implementation, "--log-config", str(path))
     httpx.get(server.url + "/pid")
     assert server.wait_for_log("INI INFO:     fastasgi.access 127.0.0.1:"), server.log
     assert "INI INFO:     fastasgi.error Application startup complete." in server.log

@@ -46,12 +46,12 @@ def body_is(server, expected):
     return wait_until(check, timeout=15, interval=0.1)
 
 
-def test_reload_on_change(start_server, tmp_path, watcher):
+def test_reload_on_change(start_server, tmp_path, watcher, implementation):
     kind, env = watcher
     project = tmp_path / "project"
     project.mkdir()
     write_app(project, b"first")
-    server = start_server("reloadapp:app", "compiled", "--reload", "--reload-dir", str(project),
+    server = start_server("reloadapp:app", implementation, "--reload", "--reload-dir", str(project),
                           "--reload-delay", "0.1", cwd=str(project), env=env)
     assert body_is(server, b"first")
     expected_name = "WatchFiles" if kind == "watchfiles" else "StatReload"
@@ -64,14 +64,14 @@ def test_reload_on_change(start_server, tmp_path, watcher):
     assert "Stopping reloader process" in server.log
 
 
-def test_excluded_and_included_patterns(start_server, tmp_path, watcher):
+def test_excluded_and_included_patterns(start_server, tmp_path, watcher, implementation):
     kind, env = watcher
     project = tmp_path / "project"
     project.mkdir()
     write_app(project, b"v1")
     (project / "ignored.py").write_text("x = 1\n")
     (project / "page.html").write_text("<p>1</p>\n")
-    server = start_server("reloadapp:app", "compiled", "--reload", "--reload-dir", str(project),
+    server = start_server("reloadapp:app", implementation, "--reload", "--reload-dir", str(project),
                           "--reload-delay", "0.1", "--reload-exclude", "ignored.py",
                           "--reload-include", "*.html", cwd=str(project), env=env)
     assert body_is(server, b"v1")
@@ -83,22 +83,22 @@ def test_excluded_and_included_patterns(start_server, tmp_path, watcher):
     assert server.wait_for_log("detected changes in 'page.html'. Reloading...", timeout=10), server.log
 
 
-def test_reload_ignores_workers_with_a_warning(start_server, tmp_path):
+def test_reload_ignores_workers_with_a_warning(start_server, tmp_path, implementation):
     project = tmp_path / "project"
     project.mkdir()
     write_app(project, b"only one")
-    server = start_server("reloadapp:app", "compiled", "--reload", "--workers", "2",
+    server = start_server("reloadapp:app", implementation, "--reload", "--workers", "2",
                           "--reload-dir", str(project), cwd=str(project))
     assert body_is(server, b"only one")
     assert '"workers" flag is ignored when reloading is enabled.' in server.log
     assert "Started parent process" not in server.log
 
 
-def test_child_stops_when_the_reloader_is_killed(start_server, tmp_path):
+def test_child_stops_when_the_reloader_is_killed(start_server, tmp_path, implementation):
     project = tmp_path / "project"
     project.mkdir()
     write_app(project, b"orphan?")
-    server = start_server("reloadapp:app", "compiled", "--reload", "--reload-dir", str(project), cwd=str(project))
+    server = start_server("reloadapp:app", implementation, "--reload", "--reload-dir", str(project), cwd=str(project))
     assert body_is(server, b"orphan?")
     child = started_pids(server)[0]
     server.process.kill()  # no chance to stop its child
@@ -107,21 +107,21 @@ def test_child_stops_when_the_reloader_is_killed(start_server, tmp_path):
     assert f"Supervisor process [{server.process.pid}] is gone: shutting down." in server.log
 
 
-def test_reload_dir_that_is_not_watched_warns(start_server, tmp_path):
+def test_reload_dir_that_is_not_watched_warns(start_server, tmp_path, implementation):
     project = tmp_path / "project"
     project.mkdir()
     write_app(project, b"x")
-    server = start_server("reloadapp:app", "compiled", "--reload-dir", str(project), cwd=str(project))
+    server = start_server("reloadapp:app", implementation, "--reload-dir", str(project), cwd=str(project))
     assert body_is(server, b"x")
     assert "Current configuration will not reload" in server.log
     assert os.path.exists(project / "reloadapp.py")
 
 
-def test_broken_code_waits_for_the_fix(start_server, tmp_path):
+def test_broken_code_waits_for_the_fix(start_server, tmp_path, implementation):
     project = tmp_path / "project"
     project.mkdir()
     write_app(project, b"good")
-    server = start_server("reloadapp:app", "compiled", "--reload", "--reload-dir", str(project),
+    server = start_server("reloadapp:app", implementation, "--reload", "--reload-dir", str(project),
                           "--reload-delay", "0.1", cwd=str(project))
     assert body_is(server, b"good")
     time.sleep(0.3)

@@ -34,14 +34,14 @@ def test_workers_share_the_socket(start_server, implementation):
     assert server.log.count("running on http://") == 1  # said once, by the supervisor
 
 
-def test_web_concurrency_sets_the_default(start_server):
-    server = start_server(APP, "compiled", env={"WEB_CONCURRENCY": "2"})
+def test_web_concurrency_sets_the_default(start_server, implementation):
+    server = start_server(APP, implementation, env={"WEB_CONCURRENCY": "2"})
     assert wait_until(lambda: len(started_pids(server)) == 2)
     assert server.stop() == 0
 
 
-def test_dead_worker_is_replaced(start_server):
-    server = start_server(APP, "compiled", "--workers", "2")
+def test_dead_worker_is_replaced(start_server, implementation):
+    server = start_server(APP, implementation, "--workers", "2")
     assert wait_until(lambda: server.log.count("Application startup complete") == 2)
     victim = started_pids(server)[0]
     os.kill(victim, signal.SIGKILL)
@@ -52,8 +52,8 @@ def test_dead_worker_is_replaced(start_server):
         assert int(get(server.url + "/pid").text) != victim
 
 
-def test_workers_stop_when_the_supervisor_is_killed(start_server):
-    server = start_server(APP, "compiled", "--workers", "2")
+def test_workers_stop_when_the_supervisor_is_killed(start_server, implementation):
+    server = start_server(APP, implementation, "--workers", "2")
     assert wait_until(lambda: len(started_pids(server)) == 2)
     workers = started_pids(server)
     server.process.kill()  # no chance to stop its workers
@@ -62,8 +62,8 @@ def test_workers_stop_when_the_supervisor_is_killed(start_server):
     assert server.log.count(f"Supervisor process [{server.process.pid}] is gone: shutting down.") == 2
 
 
-def test_worker_exit_from_the_app_is_replaced(start_server):
-    server = start_server(APP, "compiled", "--workers", "2")
+def test_worker_exit_from_the_app_is_replaced(start_server, implementation):
+    server = start_server(APP, implementation, "--workers", "2")
     wait_serving(server.url + "/pid")
     with pytest.raises(httpx.HTTPError):
         get(server.url + "/exit")
@@ -72,8 +72,8 @@ def test_worker_exit_from_the_app_is_replaced(start_server):
     assert server.process.poll() is None
 
 
-def test_hung_worker_fails_the_healthcheck(start_server):
-    server = start_server(APP, "compiled", "--workers", "2", "--timeout-worker-healthcheck", "1")
+def test_hung_worker_fails_the_healthcheck(start_server, implementation):
+    server = start_server(APP, implementation, "--workers", "2", "--timeout-worker-healthcheck", "1")
     wait_serving(server.url + "/pid")
     assert wait_until(lambda: len(started_pids(server)) == 2)
     blocked = threading.Thread(target=lambda: _ignore_errors(lambda: get(server.url + "/block?s=20", timeout=20)),
@@ -91,8 +91,8 @@ def _ignore_errors(call):
         pass
 
 
-def test_sigterm_drains_in_flight_requests(start_server):
-    server = start_server(APP, "compiled", "--workers", "2")
+def test_sigterm_drains_in_flight_requests(start_server, implementation):
+    server = start_server(APP, implementation, "--workers", "2")
     wait_serving(server.url + "/pid")
     results = []
     request = threading.Thread(target=lambda: results.append(get(server.url + "/sleep?s=1")))
@@ -106,8 +106,8 @@ def test_sigterm_drains_in_flight_requests(start_server):
     assert not any(alive(pid) for pid in started_pids(server))
 
 
-def test_sighup_restarts_workers_without_dropping_requests(start_server):
-    server = start_server(APP, "compiled", "--workers", "2")
+def test_sighup_restarts_workers_without_dropping_requests(start_server, implementation):
+    server = start_server(APP, implementation, "--workers", "2")
     wait_serving(server.url + "/pid")
     assert wait_until(lambda: len(started_pids(server)) == 2)
     old = set(started_pids(server))
@@ -179,8 +179,8 @@ def test_sighup_answers_every_connection_an_old_worker_accepted(start_server, im
     assert len(answers) > 100
 
 
-def test_limit_max_requests_replaces_the_worker(start_server):
-    server = start_server(APP, "compiled", "--workers", "2", "--limit-max-requests", "2")
+def test_limit_max_requests_replaces_the_worker(start_server, implementation):
+    server = start_server(APP, implementation, "--workers", "2", "--limit-max-requests", "2")
     wait_serving(server.url + "/pid")
     for _ in range(10):
         try:
@@ -192,8 +192,8 @@ def test_limit_max_requests_replaces_the_worker(start_server):
     wait_serving(server.url + "/pid")
 
 
-def test_limit_max_requests_with_jitter_single_process(start_server):
-    server = start_server(APP, "compiled", "--limit-max-requests", "2", "--limit-max-requests-jitter", "1")
+def test_limit_max_requests_with_jitter_single_process(start_server, implementation):
+    server = start_server(APP, implementation, "--limit-max-requests", "2", "--limit-max-requests-jitter", "1")
     for _ in range(3):
         try:
             get(server.url + "/pid")
@@ -203,8 +203,8 @@ def test_limit_max_requests_with_jitter_single_process(start_server):
     assert "Maximum request limit of" in server.log
 
 
-def test_broken_app_stops_the_supervisor(start_server):
-    server = start_server("tests.process_apps:missing", "compiled", "--workers", "2")
+def test_broken_app_stops_the_supervisor(start_server, implementation):
+    server = start_server("tests.process_apps:missing", implementation, "--workers", "2")
     assert server.process.wait(15) == 3
     assert "failed to start, stopping the parent process" in server.log
 
@@ -216,9 +216,9 @@ def test_app_object_with_workers_is_refused():
     assert "import string" in result.stderr
 
 
-def test_uds_with_workers(start_server, tmp_path):
+def test_uds_with_workers(start_server, tmp_path, implementation):
     path = str(tmp_path / "fastasgi.sock")
-    server = start_server(APP, "compiled", "--workers", "2", "--uds", path)
+    server = start_server(APP, implementation, "--workers", "2", "--uds", path)
     transport = httpx.HTTPTransport(uds=path)
     wait_serving("http://localhost/pid", transport=transport)
     assert server.stop() == 0
@@ -246,9 +246,9 @@ def test_fd_with_workers(tmp_path):
     assert output.count("Started server process") == 2
 
 
-def test_a_draining_worker_is_not_taken_for_a_hung_one(start_server):
+def test_a_draining_worker_is_not_taken_for_a_hung_one(start_server, implementation):
     # The worker stops after one request and drains it for longer than the healthcheck timeout.
-    server = start_server(APP, "compiled", "--workers", "2", "--limit-max-requests", "1",
+    server = start_server(APP, implementation, "--workers", "2", "--limit-max-requests", "1",
                           "--timeout-worker-healthcheck", "1")
     assert wait_until(lambda: server.log.count("Application startup complete") == 2)
     response = get(server.url + "/sleep?s=2.5")
@@ -256,8 +256,8 @@ def test_a_draining_worker_is_not_taken_for_a_hung_one(start_server):
     assert "did not respond" not in server.log
 
 
-def test_sigttin_and_sigttou_scale_the_workers(start_server):
-    server = start_server(APP, "compiled", "--workers", "2")
+def test_sigttin_and_sigttou_scale_the_workers(start_server, implementation):
+    server = start_server(APP, implementation, "--workers", "2")
     assert wait_until(lambda: len(started_pids(server)) == 2)
     server.send_signal(signal.SIGTTIN)
     assert wait_until(lambda: len(started_pids(server)) == 3)
