@@ -206,6 +206,18 @@ def recv_until_closed(sock, timeout=5):
     return b"".join(chunks)
 
 
+def recv_until(sock, ending, timeout=5):
+    """What the server sends until it has sent `ending` (or closed)."""
+    sock.settimeout(timeout)
+    data = b""
+    while not data.endswith(ending):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def read_response(sock, timeout=5, buffer=b""):
     """One HTTP/1.1 response from a raw socket.
 

@@ -16,7 +16,8 @@ import h2.events
 import httpx
 import pytest
 
-from .conftest import IMPLEMENTATIONS, ServerProcess, read_response, recv_until_closed, require_implementation
+from .conftest import (IMPLEMENTATIONS, ServerProcess, read_response, recv_until, recv_until_closed,
+                       require_implementation)
 from .process_utils import make_certificate
 from .test_http2 import H2Client
 
@@ -92,21 +93,10 @@ def test_pathsend_with_the_apps_length_and_a_head_sent_before(server, files):
     # The head went out alone before the file: the file is one chunk.
     with server.connect() as sock:
         sock.sendall(request_bytes(f"/pathsend?file={file}&wait=1"))
-        raw = recv_until_closed_or(sock, b"\r\n0\r\n\r\n")
+        raw = recv_until(sock, b"\r\n0\r\n\r\n")
     head, _, chunked = raw.partition(b"\r\n\r\n")
     assert b"transfer-encoding: chunked" in head.lower()
     assert chunked == b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n"
-
-
-def recv_until_closed_or(sock, ending, timeout=5):
-    sock.settimeout(timeout)
-    data = b""
-    while not data.endswith(ending):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_head_request_gets_the_length_and_no_bytes(server, files):

@@ -9,7 +9,7 @@ import time
 import h2.events
 import pytest
 
-from .conftest import IMPLEMENTATIONS, ServerProcess, recv_until_closed, require_implementation
+from .conftest import IMPLEMENTATIONS, ServerProcess, recv_until, recv_until_closed, require_implementation
 from .test_http2 import H2Client
 
 APP = "tests.extension_apps:app"
@@ -27,14 +27,7 @@ def raw(server, request, ending):
     """What the server sends for `request` until `ending` (or until it closes)."""
     with server.connect() as sock:
         sock.sendall(request)
-        sock.settimeout(5)
-        data = b""
-        while not data.endswith(ending):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data
+        return recv_until(sock, ending)
 
 
 def logged_after(server, logged, text, timeout=5):
