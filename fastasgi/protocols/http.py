@@ -15,6 +15,7 @@ from .._speedups import ClientDisconnected
 from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, run_first_step
+from .sendfile import SendfileUnsupported, WriteStalled, sendfile_to_socket
 from .tls import tls_extension
 from .websocket import BufferedWebSocketProtocol, WebSocketProtocol
 
@@ -47,9 +48,6 @@ LARGE_BODY = 16 * 1024
 # in a write of its own from this size: below it, one copy costs less than
 # a second send().
 OWN_WRITE_BODY = 256 * 1024
-# A file handed to the loop's sendfile goes in pieces of this size: each must
-# be taken by the client within --timeout-write.
-SENDFILE_PIECE = 4 * 1024 * 1024
 # At shutdown, how long a connection accepted but still without its first
 # request may wait for it: the client may have sent it already.
 SHUTDOWN_FIRST_REQUEST_GRACE = 0.5
@@ -581,28 +579,16 @@ class HttpProtocol(Connection):
             self._write(suffix)
 
     async def _sendfile(self, cycle, file, offset, count):
-        """Bytes of `file` sent: the loop's sendfile, else a read loop."""
-        loop = self.loop
+        """Bytes of `file` sent: by the kernel on a plain socket (sendfile.py), else a read loop."""
         transport = self.transport
         sent = 0
-        if self.tls is None and type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile:
-            # In pieces, each within --timeout-write: the kernel's copy never
-            # pauses the transport, so a client that stops reading is caught here.
-            timeout = self.settings.timeout_write or None
+        if self.tls is None:
             try:
-                while sent < count:
-                    piece = count - sent if count - sent < SENDFILE_PIECE else SENDFILE_PIECE
-                    done = await asyncio.wait_for(
-                        loop.sendfile(transport, file, offset + sent, piece, fallback=False), timeout)
-                    sent += done
-                    if done < piece:
-                        return sent  # the file shrank
-                return sent
-            except asyncio.SendfileNotAvailableError:
-                if sent:
-                    raise
-                # not for this file or transport, and nothing sent yet: read it
-            except asyncio.TimeoutError:
+                return await sendfile_to_socket(self.loop, transport, file.fileno(), offset, count,
+                                                self.settings.timeout_write)
+            except SendfileUnsupported:
+                pass  # nothing sent: read it
+            except WriteStalled:
                 self._timed_out("write")
                 logger.info("Client %s read none of the response for %s s: aborting.",
                             _format_addr(self.client), self.settings.timeout_write)
