@@ -20,10 +20,17 @@ websocket echo scenario uses bench/ws_load.py instead of wrk
 with canned bytes: the ceiling of any Python server on uvloop, for the
 scenarios it has answers for; with --pypy, raw-asyncio-pypy is the same on
 PyPy's asyncio loop, the ceiling of the PyPy rows.
+The file rows serve a 1 MiB and a 100 MiB file through Starlette's
+FileResponse (bench/app.py), made once in a temporary folder; the 100 MiB
+row also gives the server's RSS growth during the load (sampled from
+/proc), and fastasgi-tls serves it under --ssl-* with a throwaway
+self-signed certificate (its ratio is to fastasgi: the cost of TLS).
+h2corn runs where it is installed, and is skipped, with a message, where not.
 Results go to bench/results/latest.json and latest.md, and the chart of
 the ratios to latest.svg (bench/chart.py, with matplotlib installed).
 """
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -35,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from fastasgi.allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
@@ -52,7 +60,7 @@ PYPY_NURSERY = "8MB"
 MALLOC_TUNING = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
 
 
-def server_commands(python, port, pypy=None, pypy_jit=None):
+def server_commands(python, port, pypy=None, pypy_jit=None, tls=("", "")):
     common_flags = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
     logging_flags = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
     commands = {
@@ -72,6 +80,12 @@ def server_commands(python, port, pypy=None, pypy_jit=None):
                                *logging_flags], {}),
         "granian": ([python, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                      "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "app:app"], {}),
+        "h2corn": ([python, "-m", "h2corn", "--workers", "1", "--loop", "uvloop", "--host", "127.0.0.1",
+                    "--port", str(port), "--no-access-log", "app:app"], {}),
+        # Files under TLS, whose bytes are encrypted in the process: the
+        # ratio to fastasgi on plain TCP is what the TLS copy costs.
+        "fastasgi-tls": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags,
+                          "--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]], {}),
         "raw-uvloop": ([python, "raw_server.py", str(port)], {}),
     }
     if pypy:  # the pure twin where PyPy users run it, against uvicorn's pure-Python path
@@ -94,7 +108,8 @@ def server_commands(python, port, pypy=None, pypy_jit=None):
 # with the access log on, where it is uvicorn with its access log on.
 BASELINE = {"fastasgi-pypy": "uvicorn-h11-pypy", "uvicorn-h11-pypy": "uvicorn-h11-pypy",
             "raw-asyncio-pypy": "uvicorn-h11-pypy",
-            "fastasgi-accesslog": "uvicorn-accesslog", "uvicorn-accesslog": "uvicorn-accesslog"}
+            "fastasgi-accesslog": "uvicorn-accesslog", "uvicorn-accesslog": "uvicorn-accesslog",
+            "fastasgi-tls": "fastasgi"}
 # PyPy's JIT needs a longer warm-up before its figures mean anything; its
 # websocket path takes longest (a fresh fastasgi-pypy echoed 94k, 118k, then
 # 129k messages/s in three 5 s loads in a row).
@@ -112,6 +127,10 @@ SCENARIOS = {
     "echo-16KiB": ["-c", "64", "-s", os.path.join(HERE, "lua", "echo.lua"), "http://127.0.0.1:{port}/echo"],
     "1MiB-response": ["-c", "16", "http://127.0.0.1:{port}/big"],
     "stream-100x1KiB": ["-c", "64", "http://127.0.0.1:{port}/stream"],
+    # Starlette's FileResponse (bench/app.py); a 100 MiB response takes
+    # longer than wrk's default 2 s timeout under TLS.
+    "file-1MiB": ["-c", "16", "{scheme}://127.0.0.1:{port}/file"],
+    "file-100MiB": ["-c", "16", "--timeout", "20s", "{scheme}://127.0.0.1:{port}/file-100MiB"],
     # not wrk: bench/ws_load.py, 64 connections each with one message in flight
     "ws-echo-32B": ["--connections", "64"],
 }
@@ -119,6 +138,16 @@ SCENARIOS = {
 RAW_SERVERS = {"raw-uvloop", "raw-asyncio-pypy"}
 RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection", "1MiB-response", "ws-echo-32B"}
 WS_SCENARIOS = {"ws-echo-32B"}
+# The TLS server and the scenarios it runs; the scenarios that sample the
+# server's memory while loaded.
+TLS_SERVERS = {"fastasgi-tls"}
+TLS_SCENARIOS = {"file-100MiB"}
+MEMORY_SCENARIOS = {"file-100MiB"}
+# Scenarios whose few, long requests make req/s too coarse: their ratios divide MiB/s.
+THROUGHPUT_SCENARIOS = {"file-100MiB"}
+FILE_SCENARIOS = {"file-1MiB", "file-100MiB"}
+# How often the server's RSS is read during a memory scenario's load.
+RSS_INTERVAL = 0.1
 
 
 def wait_for_port(port, timeout=15):
@@ -164,6 +193,42 @@ def cpu_seconds(pid):
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def rss_bytes(pids):
+    """The resident memory of `pids`, from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as file:
+                for line in file:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
+class RssSampler:
+    """The highest RSS of a server's processes while a load runs (a thread)."""
+
+    def __init__(self, pid):
+        self.pids = process_family(pid)
+        self.start = rss_bytes(self.pids)
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self):
+        while not self._stop.wait(RSS_INTERVAL):
+            self.peak = max(self.peak, rss_bytes(self.pids))
+
+    def growth_mib(self):
+        self._stop.set()
+        self._thread.join()
+        return (self.peak - self.start) / 2**20
+
+
 def parse_wrk(output):
     def number(pattern, scale=None):
         match = re.search(pattern, output)
@@ -185,9 +250,9 @@ def parse_wrk(output):
     }
 
 
-def run_wrk(args, duration, port):
+def run_wrk(args, duration, port, scheme="http"):
     command = ["taskset", "-c", CLIENT_CPU, "wrk", "-t", "1", "-d", f"{max(1, round(duration))}s", "--latency"]
-    command += [arg.format(port=port) for arg in args]
+    command += [arg.format(port=port, scheme=scheme) for arg in args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30).stdout
@@ -199,7 +264,7 @@ def run_wrk(args, duration, port):
     return result
 
 
-def run_ws_load(args, duration, port):
+def run_ws_load(args, duration, port, scheme="http"):
     command = ["taskset", "-c", CLIENT_CPU, sys.executable, os.path.join(HERE, "ws_load.py"),
                "--port", str(port), "--duration", str(duration), "--warmup", str(WS_WARMUP), *args]
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
@@ -252,12 +317,36 @@ def linux_tools_missing():
     return None
 
 
+def runs(name, scenario):
+    """Whether server `name` runs `scenario` (the ceilings and the TLS server run a few)."""
+    if name in RAW_SERVERS:
+        return scenario in RAW_SCENARIOS
+    if name in TLS_SERVERS:
+        return scenario in TLS_SCENARIOS
+    return True
+
+
+def make_bench_files(directory, scenarios, servers):
+    """The files the file scenarios serve, and a throwaway certificate for the TLS server: (cert, key)."""
+    from app import FILE_SIZES, bench_file
+    if FILE_SCENARIOS & set(scenarios):
+        for size in FILE_SIZES.values():
+            bench_file(size, directory)
+    if not TLS_SERVERS & set(servers):
+        return "", ""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
 def main():
     missing = linux_tools_missing()
     if missing:
         sys.exit(f"bench/run.py cannot run here: {missing}")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers", default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian,raw-uvloop")
+    parser.add_argument("--servers",
+                        default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian,h2corn,fastasgi-tls,raw-uvloop")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
@@ -277,14 +366,30 @@ def main():
     if options.pypy:
         options.pypy = os.path.abspath(options.pypy)  # the servers run from bench/
     servers = options.servers.split(",")
+    for peer in ("granian", "h2corn"):
+        if peer in servers and importlib.util.find_spec(peer) is None:
+            print(f"skipping {peer}: it is not installed (pip install {peer})", file=sys.stderr)
+            servers.remove(peer)
     if options.pypy:
         pypy_servers = ["fastasgi-pypy", "uvicorn-h11-pypy"]
         if "raw-uvloop" in servers:
             pypy_servers.append("raw-asyncio-pypy")
         servers += [name for name in pypy_servers if name not in servers]
     ports = {name: PORT + index for index, name in enumerate(servers)}
-    commands = {name: server_commands(python, ports[name], options.pypy, options.pypy_jit)[name] for name in servers}
     scenarios = options.scenarios.split(",")
+    files = tempfile.mkdtemp(prefix="fastasgi-bench-files-")
+    os.environ["FASTASGI_BENCH_FILES"] = files  # every server serves the same files
+    try:
+        tls = make_bench_files(files, scenarios, servers)
+        commands = {name: server_commands(python, ports[name], options.pypy, options.pypy_jit, tls)[name]
+                    for name in servers}
+        samples = run_rounds(servers, scenarios, ports, commands, options)
+    finally:
+        shutil.rmtree(files, ignore_errors=True)
+    report(samples, servers, scenarios, options)
+
+
+def run_rounds(servers, scenarios, ports, commands, options):
     samples = {}  # (scenario, server) -> list of results, each with its round
     for round_number in range(options.rounds):
         shift = round_number % len(servers)
@@ -295,7 +400,7 @@ def main():
                 processes[name] = start_server(name, commands, ports[name])
             for scenario in scenarios:
                 for name in order:
-                    if name in RAW_SERVERS and scenario not in RAW_SCENARIOS:
+                    if not runs(name, scenario):
                         continue
                     result = measure(name, scenario, processes, commands, ports[name], options)
                     if result is None:
@@ -307,7 +412,7 @@ def main():
         finally:
             for process in processes.values():
                 stop_server(process)
-    report(samples, servers, scenarios, options)
+    return samples
 
 
 def measure(name, scenario, processes, commands, port, options):
@@ -317,15 +422,21 @@ def measure(name, scenario, processes, commands, port, options):
     process = processes[name]
     args = SCENARIOS[scenario]
     load = run_ws_load if scenario in WS_SCENARIOS else run_wrk
+    scheme = "https" if name in TLS_SERVERS else "http"
+    sampler = None
     try:
         if name.endswith("-pypy"):
             warmup = PYPY_WS_WARMUP if scenario in WS_SCENARIOS else PYPY_WARMUP
         else:
             warmup = options.warmup
-        load(args, warmup, port)
+        if scenario in MEMORY_SCENARIOS:  # from before the first load of it: the warm-up counts too
+            sampler = RssSampler(process.pid)
+        load(args, warmup, port, scheme)
         cpu_before = cpu_seconds(process.pid)
-        result = load(args, options.duration, port)
+        result = load(args, options.duration, port, scheme)
     except Exception as exc:  # noqa: BLE001 - one failure must not lose the run
+        if sampler is not None:
+            sampler.growth_mib()
         print(f"{scenario:16} {name:14} FAILED: {exc}\n{server_log(process)}", file=sys.stderr, flush=True)
         stop_server(process)
         processes[name] = start_server(name, commands, port)  # a fresh one for the next scenario
@@ -335,6 +446,7 @@ def measure(name, scenario, processes, commands, port, options):
     # The server's CPU time per request: unlike req/s, it does not depend on
     # whether the client kept up (the 1 MiB response saturates wrk first).
     result["cpu_us"] = result["server_cpu"] * 1e6 / result["rps"] if result["rps"] else None
+    result["rss_growth_mib"] = sampler.growth_mib() if sampler is not None else None
     return result
 
 
@@ -343,11 +455,11 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def round_ratios(results, base_results):
-    """Each round's req/s over the baseline's in the same round: how far
-    the ratio moved between rounds (the table's ratio divides medians)."""
-    base_by_round = {r["round"]: r["rps"] for r in base_results if r["rps"]}
-    return [r["rps"] / base_by_round[r["round"]] for r in results if r["rps"] and r["round"] in base_by_round]
+def round_ratios(results, base_results, key="rps"):
+    """Each round's req/s (or `key`) over the baseline's in the same round: how
+    far the ratio moved between rounds (the table's ratio divides medians)."""
+    base_by_round = {r["round"]: r[key] for r in base_results if r[key]}
+    return [r[key] / base_by_round[r["round"]] for r in results if r[key] and r["round"] in base_by_round]
 
 
 def latency(ms):
@@ -360,14 +472,16 @@ def report(samples, servers, scenarios, options):
     for scenario in scenarios:
         for name in servers:
             base_results = samples.get((scenario, BASELINE.get(name, "uvicorn")), [])
-            base = median([r["rps"] for r in base_results])
+            key = "mib_s" if scenario in THROUGHPUT_SCENARIOS else "rps"
+            base = median([r[key] for r in base_results])
             results = samples.get((scenario, name))
             if not results:
                 continue
             rps = median([r["rps"] for r in results])
+            measured = median([r[key] for r in results])
             cpu_us = median([r.get("cpu_us") for r in results])
             base_cpu_us = median([r.get("cpu_us") for r in base_results])
-            ratios = round_ratios(results, base_results)
+            ratios = round_ratios(results, base_results, key)
             rows.append({
                 "scenario": scenario, "server": name, "rps": rps,
                 "mib_s": median([r["mib_s"] for r in results]),
@@ -376,11 +490,14 @@ def report(samples, servers, scenarios, options):
                 "server_cpu": median([r["server_cpu"] for r in results]),
                 "client_cpu": median([r["client_cpu"] for r in results]),
                 "errors": sum(r["errors"] for r in results),
-                "ratio_to_uvicorn": (rps / base) if rps and base else None,
+                "ratio_to_uvicorn": (measured / base) if measured and base else None,
                 "cpu_us": cpu_us,
                 "cpu_ratio_to_uvicorn": (base_cpu_us / cpu_us) if cpu_us and base_cpu_us else None,
                 "round_ratios": ratios,
                 "client_bound": median([r["client_cpu"] for r in results]) >= 0.95,
+                # The worst round: the figure a memory limit must allow for.
+                "rss_growth_mib": max((r["rss_growth_mib"] for r in results if r.get("rss_growth_mib") is not None),
+                                      default=None),
             })
     os.makedirs(options.results, exist_ok=True)
     meta = {"rounds": options.rounds, "duration_s": options.duration, "python": sys.version.split()[0],
@@ -404,20 +521,23 @@ def markdown_table(meta, rows):
     lines = [f"`{meta['command']}` ({meta['rounds']} rounds x {meta['duration_s']:g} s, Python {meta['python']}, "
              "server on CPU 0, wrk on CPU 1; medians; * = wrk saturated its core, a lower bound; "
              "per round: the lowest and highest of the rounds' own ratios; CPU µs/req: the server's CPU time per "
-             "request, and x by CPU: the baseline's over this server's, the ratio that does not depend on the client)",
+             "request, and x by CPU: the baseline's over this server's, the ratio that does not depend on the client; "
+             "RSS +MiB: the server's resident memory growth during the load, the highest of the rounds; "
+             "fastasgi-tls: x fastasgi, the cost of TLS; file-100MiB: ratios of MiB/s)",
              "",
              "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn (PyPy rows: x uvicorn-h11-pypy; "
-             "accesslog rows: x uvicorn-accesslog) | per round | CPU µs/req | x by CPU | errors |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "accesslog rows: x uvicorn-accesslog) | per round | CPU µs/req | x by CPU | RSS +MiB | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         star = "*" if row["client_bound"] else ""
         ratio = f"{row['ratio_to_uvicorn']:.2f}" if row["ratio_to_uvicorn"] else "-"
         spread = f"{min(row['round_ratios']):.2f}–{max(row['round_ratios']):.2f}" if row["round_ratios"] else "-"
         cpu_us = f"{row['cpu_us']:.1f}" if row["cpu_us"] else "-"
         cpu_ratio = f"{row['cpu_ratio_to_uvicorn']:.2f}" if row["cpu_ratio_to_uvicorn"] else "-"
+        rss = f"{row['rss_growth_mib']:.1f}" if row.get("rss_growth_mib") is not None else "-"
         lines.append(f"| {row['scenario']} | {row['server']} | {row['rps']:.0f}{star} | {row['mib_s'] or 0:.1f} | "
                      f"{latency(row['p50_ms'])} | {latency(row['p99_ms'])} | {row['server_cpu']:.0%} | {ratio} | "
-                     f"{spread} | {cpu_us} | {cpu_ratio} | {row['errors']} |")
+                     f"{spread} | {cpu_us} | {cpu_ratio} | {rss} | {row['errors']} |")
     return "\n".join(lines)
 
 

@@ -97,3 +97,24 @@ def test_the_raw_ceiling_answers_what_the_scenarios_ask(loop):
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.mark.timeout(90)
+@needs_proc
+@needs_taskset
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the TLS row's certificate is made with openssl")
+def test_the_file_rows_serve_files_and_sample_memory(tmp_path):
+    result = run_bench_script("run.py", "--servers", "fastasgi,fastasgi-tls", "--scenarios", "file-1MiB,file-100MiB",
+                              "--rounds", "1", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              timeout=80)
+    rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    # The TLS server runs the 100 MiB row only, its ratio taken to fastasgi's.
+    assert [(row["scenario"], row["server"]) for row in rows] == [
+        ("file-1MiB", "fastasgi"), ("file-100MiB", "fastasgi"), ("file-100MiB", "fastasgi-tls")]
+    for row in rows:  # (a 1 s load may end before any 100 MiB response does: MiB/s counts)
+        assert row["mib_s"] > 0 and row["errors"] == 0, row
+    assert rows[0]["rps"] > 0 and rows[0]["rss_growth_mib"] is None
+    assert all(row["rss_growth_mib"] is not None for row in rows[1:])
+    assert rows[2]["ratio_to_uvicorn"] > 0  # x fastasgi (no uvicorn ran: the others have none)
+    assert "| file-100MiB | fastasgi-tls |" in result.stdout
