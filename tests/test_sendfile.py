@@ -15,7 +15,11 @@ import time
 from urllib.parse import quote
 
 import pytest
-import uvloop
+
+try:
+    import uvloop
+except ImportError:  # PyPy: the server runs on asyncio's loop there
+    uvloop = None
 
 from fastasgi.protocols.sendfile import WriteStalled, sendfile_to_socket
 
@@ -85,6 +89,8 @@ def run_on(loop_name, scenario):
             server.close()
 
     if loop_name == "uvloop":
+        if uvloop is None:
+            pytest.skip("uvloop is not installed for this interpreter (PyPy)")
         return uvloop.run(main())
     return asyncio.run(main())
 

@@ -11,14 +11,17 @@ The file's bytes go past the transport's write buffer: the caller writes
 nothing else on the transport until this returns, and this waits for the
 buffer to be empty before the first byte.
 """
+import asyncio
 import errno
 import logging
 import os
 
 logger = logging.getLogger("fastasgi.error")
 
-# One sendfile call moves at most this much: the kernel takes what fits in
-# the socket buffer anyway, and a bounded call keeps the loop responsive.
+# One sendfile call moves at most this much (the kernel takes what fits in
+# the socket buffer anyway), and after this much sent without a wait the
+# loop gets a turn: a client that reads as fast as the kernel sends must
+# not hold the loop.
 PIECE = 4 * 1024 * 1024
 # While waiting for the socket, how often a transport closed by someone
 # else (shutdown, a timeout) is noticed.
@@ -61,10 +64,11 @@ async def sendfile_to_socket(loop, transport, file_fd, offset, count, timeout):
         raise SendfileUnsupported("the transport has no socket")
     sent = 0
     calls = 0
-    # The socket's own fd is used only in synchronous stretches, where the
-    # transport cannot have closed it.  Waiting needs an fd of our own: the
-    # loop refuses a writer on the transport's fd, and after a wait the
-    # transport's fd may be closed and its number reused by another client.
+    unyielded = 0  # bytes sent since the loop last ran
+    # The socket's own fd is used only until the first suspension, while the
+    # transport cannot have closed it.  After that, an fd of our own: once
+    # the loop ran, the transport's fd may be closed and its number reused
+    # by another client; and the loop refuses a writer on the transport's fd.
     waiting_fd = -1
     try:
         while sent < count:
@@ -86,11 +90,18 @@ async def sendfile_to_socket(loop, transport, file_fd, offset, count, timeout):
                     return sent  # the file ended before `count`
                 if done > 0:
                     sent += done
+                    unyielded += done
+                    if unyielded >= PIECE and sent < count:  # the loop's turn (see PIECE)
+                        unyielded = 0
+                        if waiting_fd < 0:
+                            waiting_fd = os.dup(fd)
+                        await asyncio.sleep(0)
                     continue
             # Wait for room: for the kernel's buffer, or for the transport's
             # own bytes (the response head) to leave first.
             if waiting_fd < 0:
                 waiting_fd = os.dup(fd)
+            unyielded = 0
             if not await _writable(loop, waiting_fd, transport, timeout):
                 raise WriteStalled()
         return sent
