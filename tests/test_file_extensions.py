@@ -1,9 +1,10 @@
 """http.response.pathsend and http.response.zerocopysend, on the wire.
 
-Each test runs on both implementations and on both loops: asyncio's, whose
-loop.sendfile hands the file to the kernel, and uvloop's, which has none
-(the file is read into writes).  HTTP/2 streams read the file into DATA
-frames within the windows.
+Each test runs on both implementations and on both loops, uvloop and
+asyncio's: on plain TCP both hand the file to the kernel with os.sendfile
+(fastasgi/protocols/sendfile.py, tested on its own in tests/test_sendfile.py);
+under TLS the file is read into writes.  HTTP/2 streams read the file into
+DATA frames within the windows.
 """
 import json
 import os
