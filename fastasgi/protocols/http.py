@@ -66,6 +66,22 @@ Task = asyncio.Task
 
 # The flag that raises the limit behind each refusal, named in its log line:
 # these limits are stricter than uvicorn's (docs/migration.md).
+# The connection's state: where it is between two requests, which deadline
+# is pending, and whether more requests may come.  The order matters:
+# NEW and IDLE wait for a request (the keep-alive deadline), HEAD reads one
+# (the request-head deadline), BUSY to MUST_ERROR run one (the request
+# watchdog), and from CLOSING on no request is read any more.
+NEW = 0  # accepted, no request yet (an HTTP/2 preface may still come)
+IDLE = 1  # between requests, keep-alive
+HEAD = 2  # a request head is arriving
+BUSY = 3  # a request was parsed and is being answered (others may be pipelined)
+UPGRADING = 4  # a websocket upgrade waits for the responses before it (upgrade_head)
+MUST_ERROR = 5  # a parse error is answered once the responses before it are out (pending_error)
+CLOSING = 6  # no more requests: the response running, if any, is the last
+SWITCHED = 7  # handed to the websocket or HTTP/2 protocol
+CLOSED = 8  # the transport is gone
+STATE_NAMES = ("NEW", "IDLE", "HEAD", "BUSY", "UPGRADING", "MUST_ERROR", "CLOSING", "SWITCHED", "CLOSED")
+
 LIMIT_FLAGS = {
     "Request line too long": "--limit-request-line",
     "Request head too large": "--limit-request-header-size",
@@ -82,11 +98,11 @@ class HttpProtocol(Connection):
 
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
-        "access_log", "app_state", "body_waited", "client", "closed_at", "closing", "cycle", "deadline",
-        "dispatching", "due", "encoder", "flow", "forwarded", "fresh", "handoff", "idle", "large_body",
+        "access_log", "app_state", "body_waited", "client", "closed_at", "cycle", "deadline",
+        "dispatching", "due", "encoder", "flow", "forwarded", "handoff", "large_body",
         "last_call", "loop",
-        "out", "out_size", "parser", "pending_error", "pipeline", "reading_head", "response_encoder",
-        "running", "scheme", "server", "server_state", "settings", "starting", "tls", "transport",
+        "out", "out_size", "parser", "pending_error", "pipeline", "response_encoder",
+        "running", "scheme", "server", "server_state", "settings", "starting", "state", "tls", "transport",
         "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
     )
 
@@ -124,11 +140,9 @@ class HttpProtocol(Connection):
         self.response_encoder = self.settings.ResponseEncoder(False, True, True)
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
-        self.closing = False  # no more requests on this connection
+        self.state = NEW
         self.deadline = 0.0  # loop time the server's tick calls on_deadline(); 0: never
         self.due = 0.0  # the deadline of the connection's state, which a stalled write may come before
-        self.reading_head = False
-        self.idle = True  # between requests: the deadline is the keep-alive one
         self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
         self.watch_since = 0.0  # ... and the loop time it saw it
         self.watched_at = 0.0  # loop time of the watchdog's last look ...
@@ -137,7 +151,6 @@ class HttpProtocol(Connection):
         self.write_paused_at = 0.0  # ... since this loop time
         self.closed_at = 0.0  # loop time the watchdog found the transport closing
         self.starting = None  # a cycle to start once the current data is parsed
-        self.fresh = True  # no request head seen yet on this connection
         self.last_call = False  # shutting down: answer the request on its way, then close
         self.dispatching = False  # inside _dispatch: it starts the next request itself
         # The cycle whose response just freed the next pipelined request:
@@ -171,7 +184,7 @@ class HttpProtocol(Connection):
 
     def connection_lost(self, exc):
         self.server_state.connections.discard(self)
-        self.closing = True
+        self.state = CLOSED
         self.write_paused = False  # nothing to wait for: the cycle's drain() returns
         self.deadline = 0.0
         for cycle in (self.running, self.cycle):
@@ -205,7 +218,7 @@ class HttpProtocol(Connection):
         """Whether the next request may start now: nothing running, and the
         client reads what it was sent (a client that pipelines and never
         reads would otherwise have the server buffer every response)."""
-        return self.running is None and not self.closing and not self.write_paused
+        return self.running is None and self.state < CLOSING and not self.write_paused
 
     def _set_deadline(self, when):
         """Arm the connection's deadline at `when`; while writing is paused,
@@ -218,13 +231,12 @@ class HttpProtocol(Connection):
         self.deadline = when
 
     def data_received(self, data):
-        if self.idle:
-            if self.fresh and data[:4] == b"PRI " and self.settings.config.http2:
+        if self.state <= IDLE:
+            if self.state == NEW and data[:4] == b"PRI " and self.settings.config.http2:
                 self.handle_http2(data)  # the HTTP/2 preface (h2c with prior knowledge)
                 return
-            self.idle = False
             # A new head starts: it must be complete within the header timeout.
-            self.reading_head = True
+            self.state = HEAD
             self._set_deadline(self.server_state.clock + self.settings.timeout_request_header)
         try:
             events = self.parser.feed(data)
@@ -288,8 +300,8 @@ class HttpProtocol(Connection):
         return scope
 
     def _on_request_head(self, head):
-        self.reading_head = False
-        self.fresh = False
+        if self.state < BUSY:
+            self.state = BUSY
         # The request watchdog; never later than a deadline already armed:
         # heads a client keeps sending must not push back a stalled write's.
         watch = self.server_state.clock + self.settings.watch_interval
@@ -302,6 +314,8 @@ class HttpProtocol(Connection):
         self.server_state.total_requests += 1
         if head.upgrade is not None and head.upgrade == self.settings.upgrade_token:
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
+            if self.state < UPGRADING:
+                self.state = UPGRADING
             self.cycle = None
             return
         scope = self._scope(head, "http", self.scheme, http_extensions())
@@ -384,7 +398,7 @@ class HttpProtocol(Connection):
         self.upgrade_head = None
         self.server_state.connections.discard(self)
         self.deadline = self.due = 0.0
-        self.closing = True
+        self.state = SWITCHED
         websocket = self.websocket_class(self.settings.config, self.server_state, self.app_state, self.loop)
         self.transport.set_protocol(websocket)
         scheme = "wss" if self.scheme == "https" else "ws"
@@ -412,7 +426,7 @@ class HttpProtocol(Connection):
         self.flush()  # earlier responses go out first
         self.server_state.connections.discard(self)
         self.deadline = 0.0
-        self.closing = True
+        self.state = SWITCHED
         self.parser.close()
         http2.start(data)
         return True
@@ -433,7 +447,7 @@ class HttpProtocol(Connection):
         self.flush_soon(cycle)
 
     def send_continue(self):
-        if not self.closing:
+        if self.state < CLOSING:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.flush()  # the client waits for it
 
@@ -480,6 +494,15 @@ class HttpProtocol(Connection):
         self.flush()
         self.transport.close()
 
+    def _close_requests(self):
+        """No more requests on this connection (the one running, if any, is the last)."""
+        if self.state < CLOSING:
+            self.state = CLOSING
+
+    @property
+    def state_name(self):
+        return STATE_NAMES[self.state]
+
     def write_response_head(self, cycle, status, headers, body, more_body):
         head = cycle.wire
         settings = self.settings
@@ -487,7 +510,7 @@ class HttpProtocol(Connection):
         # A client still waiting for 100 Continue may or may not send the
         # body it announced: the next bytes cannot be known to be a request.
         encoder.start(head.method == "HEAD", head.http_version == "1.1",
-                      head.keep_alive and not self.closing and not self.last_call
+                      head.keep_alive and self.state < CLOSING and not self.last_call
                       and not (cycle.expect_continue and cycle.more_body))
         date_line = self.server_state.date_line if settings.date_header else b""
         if len(body) < self.large_body:
@@ -537,7 +560,7 @@ class HttpProtocol(Connection):
 
     def send_early_hint(self, cycle, links):
         """103 Early Hints, to HTTP/1.1 clients: an HTTP/1.0 one would take it for the response."""
-        if not links or self.closing or cycle.wire.http_version != "1.1":
+        if not links or self.state >= CLOSING or cycle.wire.http_version != "1.1":
             return
         parts = [b"HTTP/1.1 103 Early Hints\r\n"]
         for link in links:
@@ -606,7 +629,7 @@ class HttpProtocol(Connection):
                 self._timed_out("write")
                 logger.info("Client %s read none of the response for %s s: aborting.",
                             _format_addr(self.client), self.settings.timeout_write)
-                self.closing = True
+                self._close_requests()
                 transport.abort()
                 raise ClientDisconnected("The client stopped reading.") from None
         fd = file.fileno()
@@ -633,7 +656,7 @@ class HttpProtocol(Connection):
         self.running = None
         # The last bytes go out now, unless more responses follow at once (a
         # pipelined batch): then they wait to leave with the next one.
-        hold = keep_alive and self.pipeline and not self.closing
+        hold = keep_alive and self.pipeline and self.state < CLOSING
         out = self.out
         if out is None:
             if hold:
@@ -647,18 +670,18 @@ class HttpProtocol(Connection):
             self.out_size += len(data)
             if not hold or self.out_size >= OUT_BUFFER_MAX:
                 self.flush()
-        if not keep_alive or self.closing:
-            self.closing = True
+        if not keep_alive or self.state >= CLOSING:
+            self._close_requests()
             self._close()
             return
         if self.pipeline:
             self.handoff = cycle  # see take_next() and flush()
-        elif self.upgrade_head is not None:
+        elif self.state == UPGRADING:
             self.handle_upgrade()
-        elif self.pending_error is not None:
+        elif self.state == MUST_ERROR:
             self._send_error_and_close(self.pending_error.status_code, self.pending_error.reason)
         elif self.cycle is cycle or self.cycle is None:
-            self.idle = True
+            self.state = IDLE
             self._set_deadline(self.server_state.clock + self.settings.timeout_keep_alive)
 
     def cycle_finished(self, cycle):
@@ -678,9 +701,9 @@ class HttpProtocol(Connection):
     def send_error(self, status):
         """Answer `status` for the running request and close (the app failed)."""
         cycle = self.running
-        if cycle is None or self.closing and self.transport.is_closing():
+        if cycle is None or self.state >= CLOSING and self.transport.is_closing():
             return
-        self.closing = True
+        self._close_requests()
         if self.settings.observer is not None:
             self.settings.observer.app_error()
         body = ERROR_BODIES.get(status, b"")
@@ -690,7 +713,7 @@ class HttpProtocol(Connection):
 
     def abort(self):
         """The response can't be finished correctly: close, so the client notices."""
-        self.closing = True
+        self._close_requests()
         if self.settings.observer is not None and self.running is not None:
             self.settings.observer.response_aborted(self.running)
         self.running = None
@@ -710,7 +733,7 @@ class HttpProtocol(Connection):
             # disconnect; the client gets the error now if nothing was sent.
             self.cycle = None
             if cycle is self.running:
-                self.closing = True
+                self._close_requests()
                 if not cycle.response_started:
                     self._send_error_and_close(exc.status_code, exc.reason)
                 cycle.disconnect()
@@ -728,11 +751,12 @@ class HttpProtocol(Connection):
         else:
             # Earlier requests are still being answered: answer this one after them.
             self.pending_error = exc
+            self.state = MUST_ERROR
             self.flow.pause_reading()
 
     def _send_error_and_close(self, status, reason):
         settings = self.settings
-        self.closing = True
+        self._close_requests()
         if settings.observer is not None:
             settings.observer.server_error(status)
         body = ERROR_BODIES.get(status, b"")
@@ -779,20 +803,21 @@ class HttpProtocol(Connection):
                 self._timed_out("write")
                 logger.info("Client %s read none of the response for %s s: aborting.",
                             _format_addr(self.client), self.settings.timeout_write)
-                self.closing = True
+                self._close_requests()
                 transport.abort()
                 return
             if self.due > now:  # the stall's check came first: the state's deadline is still ahead
                 self._set_deadline(self.due)
                 return
-        if self.reading_head:
+        state = self.state
+        if state == HEAD:
             cycle = self.cycle
             if cycle is not None and cycle.more_body and cycle.response_complete:
                 # Still draining the body of a request already answered: a 408
                 # now would read as the answer to a request never sent.
                 self._timed_out("request_body")
                 logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
-                self.closing = True
+                self._close_requests()
                 self._close()
             else:
                 self._timed_out("request_header")
@@ -800,8 +825,8 @@ class HttpProtocol(Connection):
                             _format_addr(self.client), self.settings.timeout_request_header)
                 self._send_error_and_close(408, "")
             self._set_deadline(now + self.settings.watch_interval)
-        elif self.idle and self.running is None:
-            self.closing = True
+        elif state <= IDLE or state == CLOSING and self.running is None:
+            self._close_requests()
             self._close()  # idle keep-alive connection
             self._set_deadline(now + self.settings.watch_interval)
         else:
@@ -845,7 +870,7 @@ class HttpProtocol(Connection):
         logger.info("Request body from %s %s: %s.", _format_addr(self.client), why,
                     "408" if not cycle.response_started else "closing")
         self.cycle = None
-        self.closing = True
+        self._close_requests()
         if cycle is self.running and not cycle.response_started:
             self._send_error_and_close(408, "")
         cycle.disconnect()
@@ -855,15 +880,15 @@ class HttpProtocol(Connection):
     def shutdown(self):
         """Server shutdown: finish the running response, then close."""
         self.pipeline.clear()
-        if self.running is None and (self.fresh or self.reading_head):
+        if self.running is None and (self.state == NEW or self.state == HEAD):
             # Accepted, but its first request is not (all) here yet: closing
             # now would reset a request the client may have sent already.
             # Answer that one request, then close.
             self.last_call = True
-            if not self.reading_head:
+            if self.state == NEW:
                 self._set_deadline(self.server_state.clock + SHUTDOWN_FIRST_REQUEST_GRACE)
             return
-        self.closing = True
+        self._close_requests()
         if self.running is None:
             self._close()
         elif self.encoder is not None:

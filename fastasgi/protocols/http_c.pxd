@@ -8,6 +8,9 @@ from fastasgi._speedups.response_c cimport ResponseEncoder
 from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
 from fastasgi.protocols.state_c cimport ConnectionSettings, ServerState
 
+# The connection states (see http.py): C constants here, ints in the pure twin.
+cdef int NEW, IDLE, HEAD, BUSY, UPGRADING, MUST_ERROR, CLOSING, SWITCHED, CLOSED
+
 
 cdef class HttpProtocol(Connection):
     cdef public ConnectionSettings settings
@@ -22,7 +25,8 @@ cdef class HttpProtocol(Connection):
     cdef public Py_ssize_t out_size, large_body
     cdef public ResponseEncoder encoder, response_encoder
     cdef public object forwarded, pending_error, upgrade_head
-    cdef public bint closing, reading_head, idle, fresh, last_call, dispatching
+    cdef public int state
+    cdef public bint last_call, dispatching
     cdef public double deadline, due, watch_since, watched_at, body_waited, write_paused_at, closed_at
     cdef public object watch_mark
 
@@ -44,6 +48,7 @@ cdef class HttpProtocol(Connection):
     cpdef flush(self)
     cdef _send(self, data)
     cdef _close(self)
+    cdef inline void _close_requests(self)
     @cython.locals(head=RequestHead, encoder=ResponseEncoder, settings=ConnectionSettings)
     cpdef write_response_head(self, Cycle cycle, status, headers, body, more_body)
     @cython.locals(encoder=ResponseEncoder)
