@@ -80,6 +80,7 @@ async def app(scope, receive, send):
     if scope["type"] != "http":
         return
     path = scope["path"]
+    SCOPES.append(scope)
     if path == "/wait":
         await RELEASE[0].wait()
     if path == "/release":
@@ -99,6 +100,7 @@ async def app(scope, receive, send):
 
 
 RELEASE = [None]
+SCOPES = []  # the scope of every request, in order
 
 
 class Connection:
@@ -114,6 +116,7 @@ class Connection:
         config.load()
         self.loop = asyncio.new_event_loop()
         RELEASE[0] = asyncio.Event()
+        SCOPES.clear()
         self.server_state = state.ServerState()
         self.server_state.date_line = DATE
         self.server_state.clock = 100.0
@@ -132,6 +135,11 @@ class Connection:
     @property
     def state(self):
         return self.http.STATE_NAMES[self.protocol.state]
+
+    @property
+    def pending(self):
+        """The kind of the pending deadline: what happens when it passes."""
+        return self.http.DEADLINE_NAMES[self.protocol.pending_deadline()]
 
     def settle(self):
         """Run the loop until the apps and the end-of-turn flushes are done."""
@@ -190,17 +198,17 @@ def responses(data):
 # -- framing, pipelining, keep-alive ----------------------------------------
 def test_a_request_in_pieces_is_answered_and_the_connection_waits_for_the_next(connect):
     conn = connect()
-    assert conn.state == "NEW"
-    assert conn.protocol.deadline == 105.0  # keep-alive, from the accept
+    assert (conn.state, conn.pending) == ("NEW", "keep-alive")
+    assert conn.protocol.deadline == 105.0  # from the accept
     conn.feed(b"GET /a HTTP/1.1\r\nHost: exa")
-    assert conn.state == "HEAD"
-    assert conn.protocol.deadline == 110.0  # the request-head deadline
+    assert (conn.state, conn.pending) == ("HEAD", "request-head")
+    assert conn.protocol.deadline == 110.0
     assert conn.sent() == b""
     conn.feed(b"mple.com\r\n\r\n")
     data = conn.sent()
     assert data.startswith(b"HTTP/1.1 200 OK\r\n") and DATE in data
     assert responses(data) == [(b"HTTP/1.1 200 OK", b"/a")]
-    assert conn.state == "IDLE"
+    assert (conn.state, conn.pending) == ("IDLE", "keep-alive")
     assert conn.protocol.deadline == 105.0
     assert not conn.transport.closed
 
@@ -241,6 +249,26 @@ def test_a_request_that_does_not_keep_alive_closes_after_its_response(connect, r
     assert responses(data)[0][1] == b"/a"
     assert b"connection: close" in data.lower()
     assert conn.transport.closed and conn.state == "CLOSING"
+
+
+def test_every_request_on_a_connection_gets_a_whole_scope_of_its_own(connect):
+    conn = connect(root_path="/root")
+    conn.feed(GET % b"a?x=1")
+    conn.feed(GET % b"b" + b"POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+    first, second, third = SCOPES
+    assert list(first) == list(second) == list(third)  # the same keys, in the same order
+    assert (second["method"], second["path"], second["raw_path"], second["query_string"]) == (
+        "GET", "/root/b", b"/root/b", b"")
+    assert (third["method"], third["http_version"], third["path"]) == ("POST", "1.1", "/root/c")
+    assert first["query_string"] == b"x=1" and first["root_path"] == second["root_path"] == "/root"
+    assert second["client"] == ("127.0.0.1", 50000) and second["server"] == ("127.0.0.1", 8000)
+    assert second["extensions"] == first["extensions"] and "http.response.trailers" in second["extensions"]
+    # Whatever an app does to its scope stays in its own request's.
+    for key in ("extensions", "state", "asgi"):
+        assert second[key] is not first[key] and second[key] is not third[key]
+    second["extensions"]["mine"] = {}
+    conn.feed(GET % b"d")
+    assert "mine" not in SCOPES[3]["extensions"] and SCOPES[3]["type"] == "http"
 
 
 # -- errors --------------------------------------------------------------------
@@ -326,6 +354,7 @@ def test_keep_alive_deadline_closes_an_idle_connection(connect):
     conn.advance(0.1)
     assert conn.transport.closed and conn.state == "CLOSING"
     assert conn.sent() == b""  # closed without a word: nothing was asked
+    assert conn.pending == "flush"  # what is left in the transport's buffer must go within --timeout-write
 
 
 def test_request_head_deadline_answers_408(connect):
@@ -341,7 +370,7 @@ def test_request_head_deadline_answers_408(connect):
 def test_request_body_deadline_answers_408_to_a_client_that_stops_sending(connect):
     conn = connect(timeout_request_body=1.0)
     conn.feed(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
-    assert conn.state == "BUSY"
+    assert (conn.state, conn.pending) == ("BUSY", "watchdog")
     interval = conn.protocol.settings.watch_interval
     waited = 0.0
     while not conn.transport.closed and waited < 3.0:
@@ -367,6 +396,30 @@ def test_write_deadline_aborts_a_client_that_reads_nothing(connect):
             assert not conn.transport.aborted
     assert conn.transport.aborted and conn.state == "CLOSING"
     assert 1.0 <= waited <= 1.0 + 2 * interval
+
+
+def test_a_stalled_write_comes_before_the_keep_alive_deadline(connect):
+    conn = connect(timeout_write=1.0, timeout_keep_alive=5)
+    conn.feed(GET % b"a")
+    conn.protocol.pause_writing()  # the response is still in the transport's buffer
+    assert (conn.state, conn.pending, conn.protocol.deadline) == ("IDLE", "write", 101.0)
+    conn.protocol.resume_writing()
+    conn.protocol.pause_writing()
+    conn.advance(0.9)
+    assert not conn.transport.closed
+    conn.advance(0.1)
+    assert conn.transport.aborted and conn.state == "CLOSING"
+
+
+def test_draining_an_answered_body_has_the_request_head_deadline_and_closes_silently(connect):
+    conn = connect(timeout_request_header=2)
+    conn.feed(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")
+    assert responses(conn.sent()) == [(b"HTTP/1.1 200 OK", b"/a")]  # answered without reading the body
+    conn.feed(b"abc")
+    assert (conn.state, conn.pending) == ("HEAD", "request-body")
+    conn.advance(2)
+    assert conn.sent() == b""  # a 408 would read as the answer to a request never sent
+    assert conn.transport.closed and conn.state == "CLOSING"
 
 
 def test_shutdown_answers_a_request_on_its_way_then_closes(connect):

@@ -34,6 +34,10 @@ else:
     from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
     from .state import ConnectionSettings
 
+# What scope["extensions"] of every HTTP request starts as: each request
+# gets a copy of its own, made here (a dict copy, not a call into the cycle).
+HTTP_EXTENSIONS = http_extensions()
+
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
 
@@ -82,6 +86,16 @@ SWITCHED = 7  # handed to the websocket or HTTP/2 protocol
 CLOSED = 8  # the transport is gone
 STATE_NAMES = ("NEW", "IDLE", "HEAD", "BUSY", "UPGRADING", "MUST_ERROR", "CLOSING", "SWITCHED", "CLOSED")
 
+# What a connection's `deadline` is for, that is what on_deadline does when it passes.
+NO_DEADLINE = 0
+KEEP_ALIVE = 1  # NEW or IDLE: close the connection
+REQUEST_HEAD = 2  # HEAD: answer 408 and close
+BODY_DRAIN = 3  # HEAD, still reading the body of a request already answered: close
+WATCHDOG = 4  # a request runs: check its body's progress (--timeout-request-body*), look again later
+WRITE_STALL = 5  # before the state's: the client has read nothing for --timeout-write? abort
+CLOSE_FLUSH = 6  # the transport is closing: abort if the client reads none of the rest in --timeout-write
+DEADLINE_NAMES = ("none", "keep-alive", "request-head", "request-body", "watchdog", "write", "flush")
+
 LIMIT_FLAGS = {
     "Request line too long": "--limit-request-line",
     "Request head too large": "--limit-request-header-size",
@@ -101,8 +115,8 @@ class HttpProtocol(Connection):
         "access_log", "app_state", "body_waited", "client", "closed_at", "cycle", "deadline",
         "dispatching", "due", "encoder", "flow", "forwarded", "handoff", "large_body",
         "last_call", "loop",
-        "out", "out_size", "parser", "pending_error", "pipeline", "response_encoder",
-        "running", "scheme", "server", "server_state", "settings", "starting", "state", "tls", "transport",
+        "out", "out_size", "parser", "pending_error", "pipeline", "requests", "response_encoder",
+        "running", "scheme", "scope_template", "server", "server_state", "settings", "starting", "state", "tls", "transport",
         "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
     )
 
@@ -141,6 +155,8 @@ class HttpProtocol(Connection):
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
         self.state = NEW
+        self.requests = 0  # request heads read on this connection
+        self.scope_template = None  # from the second request on: see _next_scope
         self.deadline = 0.0  # loop time the server's tick calls on_deadline(); 0: never
         self.due = 0.0  # the deadline of the connection's state, which a stalled write may come before
         self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
@@ -299,6 +315,42 @@ class HttpProtocol(Connection):
             self.forwarded.apply(scope)
         return scope
 
+    def _next_scope(self, head):
+        """The scope of a request after the connection's first: a copy of the
+        connection's template, with what differs from request to request set
+        in it.  Copying the template costs less than building the whole dict,
+        and keeps the keys in _scope's order."""
+        template = self.scope_template
+        if template is None:
+            # The fields no request changes; None marks those set below.
+            template = self.scope_template = {
+                "type": "http", "asgi": None, "http_version": None, "server": self.server,
+                "client": self.client, "scheme": self.scheme, "method": None,
+                "root_path": self.settings.root_path, "path": None, "raw_path": None, "query_string": None,
+                "headers": None, "state": None, "extensions": None,
+            }
+        extensions = HTTP_EXTENSIONS.copy()  # each request's own, for the app to add to
+        if self.tls is not None:
+            extensions["tls"] = self.tls
+        scope = template.copy()
+        scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+        scope["http_version"] = head.http_version
+        scope["method"] = head.method
+        root_path = self.settings.root_path
+        if root_path:
+            scope["path"] = root_path + head.path
+            scope["raw_path"] = self.settings.raw_root_path + head.raw_path
+        else:
+            scope["path"] = head.path
+            scope["raw_path"] = head.raw_path
+        scope["query_string"] = head.query_string
+        scope["headers"] = head.headers
+        scope["state"] = self.app_state.copy()
+        scope["extensions"] = extensions
+        if self.forwarded is not None and head.proxied:
+            self.forwarded.apply(scope)
+        return scope
+
     def _on_request_head(self, head):
         if self.state < BUSY:
             self.state = BUSY
@@ -318,7 +370,11 @@ class HttpProtocol(Connection):
                 self.state = UPGRADING
             self.cycle = None
             return
-        scope = self._scope(head, "http", self.scheme, http_extensions())
+        self.requests += 1
+        if self.requests == 1:  # a connection with one request never makes a template
+            scope = self._scope(head, "http", self.scheme, HTTP_EXTENSIONS.copy())
+        else:
+            scope = self._next_scope(head)
         cycle = RequestResponseCycle(scope, self, head.expect_continue)
         cycle.wire = head
         if self.settings.observer is not None:
@@ -774,8 +830,33 @@ class HttpProtocol(Connection):
         )))
         self._close()
 
+    def pending_deadline(self):
+        """Which deadline `deadline` is (NO_DEADLINE, KEEP_ALIVE, ...): what
+        on_deadline will do when it passes."""
+        if not self.deadline:
+            return NO_DEADLINE
+        if self.write_paused and self.settings.timeout_write and self.deadline < self.due:
+            if not self.transport.is_closing():
+                return WRITE_STALL
+        return self._state_deadline()
+
+    def _state_deadline(self):
+        """The deadline of the connection's state (a stalled write's may come first)."""
+        if self.transport.is_closing():
+            return CLOSE_FLUSH
+        state = self.state
+        if state == HEAD:
+            cycle = self.cycle
+            if cycle is not None and cycle.more_body and cycle.response_complete:
+                return BODY_DRAIN
+            return REQUEST_HEAD
+        if state <= IDLE or state == CLOSING and self.running is None:
+            return KEEP_ALIVE
+        return WATCHDOG
+
     def on_deadline(self):
-        """Called by the server's tick when `deadline` has passed.
+        """Called by the server's tick when `deadline` has passed: what it
+        does is the pending deadline's kind (pending_deadline()).
 
         Between requests it is the keep-alive or the request-head timeout;
         while a request runs it is a watchdog, re-armed every watch_interval,
@@ -809,23 +890,21 @@ class HttpProtocol(Connection):
             if self.due > now:  # the stall's check came first: the state's deadline is still ahead
                 self._set_deadline(self.due)
                 return
-        state = self.state
-        if state == HEAD:
-            cycle = self.cycle
-            if cycle is not None and cycle.more_body and cycle.response_complete:
-                # Still draining the body of a request already answered: a 408
-                # now would read as the answer to a request never sent.
-                self._timed_out("request_body")
-                logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
-                self._close_requests()
-                self._close()
-            else:
-                self._timed_out("request_header")
-                logger.info("Request head from %s not complete within %s s: 408.",
-                            _format_addr(self.client), self.settings.timeout_request_header)
-                self._send_error_and_close(408, "")
+        kind = self._state_deadline()
+        if kind == BODY_DRAIN:
+            # A 408 now would read as the answer to a request never sent.
+            self._timed_out("request_body")
+            logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
+            self._close_requests()
+            self._close()
             self._set_deadline(now + self.settings.watch_interval)
-        elif state <= IDLE or state == CLOSING and self.running is None:
+        elif kind == REQUEST_HEAD:
+            self._timed_out("request_header")
+            logger.info("Request head from %s not complete within %s s: 408.",
+                        _format_addr(self.client), self.settings.timeout_request_header)
+            self._send_error_and_close(408, "")
+            self._set_deadline(now + self.settings.watch_interval)
+        elif kind == KEEP_ALIVE:
             self._close_requests()
             self._close()  # idle keep-alive connection
             self._set_deadline(now + self.settings.watch_interval)

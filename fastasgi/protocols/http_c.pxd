@@ -9,7 +9,9 @@ from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycl
 from fastasgi.protocols.state_c cimport ConnectionSettings, ServerState
 
 # The connection states (see http.py): C constants here, ints in the pure twin.
+cdef dict HTTP_EXTENSIONS
 cdef int NEW, IDLE, HEAD, BUSY, UPGRADING, MUST_ERROR, CLOSING, SWITCHED, CLOSED
+cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WATCHDOG, WRITE_STALL, CLOSE_FLUSH
 
 
 cdef class HttpProtocol(Connection):
@@ -26,6 +28,8 @@ cdef class HttpProtocol(Connection):
     cdef public ResponseEncoder encoder, response_encoder
     cdef public object forwarded, pending_error, upgrade_head
     cdef public int state
+    cdef public Py_ssize_t requests
+    cdef public dict scope_template
     cdef public bint last_call, dispatching
     cdef public double deadline, due, watch_since, watched_at, body_waited, write_paused_at, closed_at
     cdef public object watch_mark
@@ -36,6 +40,8 @@ cdef class HttpProtocol(Connection):
     cdef bint _may_start(self)
     cdef _set_deadline(self, double when)
     cdef dict _scope(self, RequestHead head, scope_type, scheme, dict extensions)
+    @cython.locals(template=dict, scope=dict, extensions=dict)
+    cdef dict _next_scope(self, RequestHead head)
     @cython.locals(cycle=Cycle)
     cdef _on_request_head(self, RequestHead head)
     cdef _dispatch(self, Cycle cycle)
@@ -76,6 +82,9 @@ cdef class HttpProtocol(Connection):
     @cython.locals(cycle=Cycle, settings=ConnectionSettings)
     cdef _watch(self, now)
     cdef _body_timed_out(self, Cycle cycle, why)
+    cpdef int pending_deadline(self)
+    @cython.locals(cycle=Cycle)
+    cdef int _state_deadline(self)
     cdef _timed_out(self, kind)
 
 
