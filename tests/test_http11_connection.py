@@ -103,6 +103,10 @@ RELEASE = [None]
 SCOPES = []  # the scope of every request, in order
 
 
+async def new_event():
+    return asyncio.Event()
+
+
 class Connection:
     """One connection of one twin, with the server's clock in the test's hands."""
 
@@ -115,7 +119,7 @@ class Connection:
                         access_log=False, log_level="warning", **options)
         config.load()
         self.loop = asyncio.new_event_loop()
-        RELEASE[0] = asyncio.Event()
+        RELEASE[0] = self.loop.run_until_complete(new_event())  # of this loop (Python 3.9 binds it when made)
         SCOPES.clear()
         self.server_state = state.ServerState()
         self.server_state.date_line = DATE
@@ -134,7 +138,7 @@ class Connection:
 
     @property
     def state(self):
-        return self.http.STATE_NAMES[self.protocol.state]
+        return self.protocol.state_name
 
     @property
     def pending(self):
@@ -342,6 +346,14 @@ def test_an_upgrade_waits_for_the_pipelined_response_before_it(connect):
     conn.settle()
     assert responses(conn.sent())[0] == (b"HTTP/1.1 200 OK", b"/wait")
     assert conn.state == "SWITCHED" and conn.transport.protocol is not None
+
+
+def test_an_http2_preface_on_a_new_connection_hands_it_to_http2(connect):
+    conn = connect(http2=True)
+    conn.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    assert conn.state == "SWITCHED" and conn.pending == "none"
+    assert conn.sent()[3:4] == b"\x04"  # the server's first frame: its SETTINGS
+    assert conn.protocol not in conn.server_state.connections
 
 
 # -- deadlines -----------------------------------------------------------------

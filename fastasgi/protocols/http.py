@@ -68,8 +68,6 @@ EAGER_TASKS = sys.version_info >= (3, 12)
 # only when asked for it.
 Task = asyncio.Task
 
-# The flag that raises the limit behind each refusal, named in its log line:
-# these limits are stricter than uvicorn's (docs/migration.md).
 # The connection's state: where it is between two requests, which deadline
 # is pending, and whether more requests may come.  The order matters:
 # NEW and IDLE wait for a request (the keep-alive deadline), HEAD reads one
@@ -96,6 +94,8 @@ WRITE_STALL = 5  # before the state's: the client has read nothing for --timeout
 CLOSE_FLUSH = 6  # the transport is closing: abort if the client reads none of the rest in --timeout-write
 DEADLINE_NAMES = ("none", "keep-alive", "request-head", "request-body", "watchdog", "write", "flush")
 
+# The flag that raises the limit behind each refusal, named in its log line:
+# these limits are stricter than uvicorn's (docs/migration.md).
 LIMIT_FLAGS = {
     "Request line too long": "--limit-request-line",
     "Request head too large": "--limit-request-header-size",
@@ -113,11 +113,10 @@ class HttpProtocol(Connection):
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
         "access_log", "app_state", "body_waited", "client", "closed_at", "cycle", "deadline",
-        "dispatching", "due", "encoder", "flow", "forwarded", "handoff", "large_body",
-        "last_call", "loop",
+        "dispatching", "due", "encoder", "flow", "forwarded", "handoff", "large_body", "last_call", "loop",
         "out", "out_size", "parser", "pending_error", "pipeline", "requests", "response_encoder",
-        "running", "scheme", "scope_template", "server", "server_state", "settings", "starting", "state", "tls", "transport",
-        "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
+        "running", "scheme", "scope_template", "server", "server_state", "settings", "starting", "state",
+        "tls", "transport", "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
     )
 
     # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
