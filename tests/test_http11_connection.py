@@ -305,6 +305,19 @@ def test_a_parse_error_after_pipelined_requests_is_answered_after_them(connect):
     assert conn.transport.closed and conn.state == "CLOSING"
 
 
+def test_a_parse_error_on_a_closing_connection_gets_no_answer_after_the_last_response(connect):
+    conn = connect()
+    conn.feed(GET % b"wait")
+    conn.protocol.shutdown()  # the running request is the last
+    conn.feed(b"NOT HTTP AT ALL\r\n\r\n")
+    assert conn.state == "CLOSING"
+    RELEASE[0].set()
+    conn.settle()
+    data = conn.sent()
+    assert responses(data) == [(b"HTTP/1.1 200 OK", b"/wait")] and b"connection: close" in data
+    assert conn.transport.closed
+
+
 def test_expect_100_continue_is_sent_when_the_app_reads_the_body(connect):
     conn = connect()
     conn.feed(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")

@@ -806,7 +806,8 @@ class HttpProtocol(Connection):
         else:
             # Earlier requests are still being answered: answer this one after them.
             self.pending_error = exc
-            self.state = MUST_ERROR
+            if self.state < CLOSING:  # a connection already closing closes after its response anyway
+                self.state = MUST_ERROR
             self.flow.pause_reading()
 
     def _send_error_and_close(self, status, reason):
