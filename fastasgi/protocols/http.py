@@ -5,6 +5,11 @@ twin); each request head becomes a RequestResponseCycle.  Requests on one
 connection are answered in order: a pipelined request's app starts when
 the response before it is complete.  Timeouts are deadlines checked by the
 server's tick, not one loop timer per request.
+
+Where the connection stands is one value, `state` (NEW, IDLE, HEAD, BUSY,
+... below): which deadline is armed (pending_deadline()), whether a request
+may start, and what ends the connection are read from it, not worked out
+from flags.
 """
 import asyncio
 import logging
