@@ -5,6 +5,11 @@ twin); each request head becomes a RequestResponseCycle.  Requests on one
 connection are answered in order: a pipelined request's app starts when
 the response before it is complete.  Timeouts are deadlines checked by the
 server's tick, not one loop timer per request.
+
+Where the connection stands is one value, `state` (NEW, IDLE, HEAD, BUSY,
+... below): which deadline is armed (pending_deadline()), whether a request
+may start, and what ends the connection are read from it, not worked out
+from flags.
 """
 import asyncio
 import logging
@@ -35,6 +40,10 @@ else:
     from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
     from .state import ConnectionSettings
 
+# What scope["extensions"] of every HTTP request starts as: each request
+# gets a copy of its own, made here (a dict copy, not a call into the cycle).
+HTTP_EXTENSIONS = http_extensions()
+
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
 
@@ -62,6 +71,32 @@ EAGER_TASKS = sys.version_info >= (3, 12)
 # only when asked for it.
 Task = asyncio.Task
 
+# The connection's state: where it is between two requests, which deadline
+# is pending, and whether more requests may come.  The order matters:
+# NEW and IDLE wait for a request (the keep-alive deadline), HEAD reads one
+# (the request-head deadline), BUSY to MUST_ERROR run one (the request
+# watchdog), and from CLOSING on no request is read any more.
+NEW = 0  # accepted, no request yet (an HTTP/2 preface may still come)
+IDLE = 1  # between requests, keep-alive
+HEAD = 2  # a request head is arriving
+BUSY = 3  # a request was parsed and is being answered (others may be pipelined)
+UPGRADING = 4  # a websocket upgrade waits for the responses before it (upgrade_head)
+MUST_ERROR = 5  # a parse error is answered once the responses before it are out (pending_error)
+CLOSING = 6  # no more requests: the response running, if any, is the last
+SWITCHED = 7  # handed to the websocket or HTTP/2 protocol
+CLOSED = 8  # the transport is gone
+STATE_NAMES = ("NEW", "IDLE", "HEAD", "BUSY", "UPGRADING", "MUST_ERROR", "CLOSING", "SWITCHED", "CLOSED")
+
+# What a connection's `deadline` is for, that is what on_deadline does when it passes.
+NO_DEADLINE = 0
+KEEP_ALIVE = 1  # NEW or IDLE: close the connection
+REQUEST_HEAD = 2  # HEAD: answer 408 and close
+BODY_DRAIN = 3  # HEAD, still reading the body of a request already answered: close
+WATCHDOG = 4  # a request runs: check its body's progress (--timeout-request-body*), look again later
+WRITE_STALL = 5  # before the state's: the client has read nothing for --timeout-write? abort
+CLOSE_FLUSH = 6  # the transport is closing: abort if the client reads none of the rest in --timeout-write
+DEADLINE_NAMES = ("none", "keep-alive", "request-head", "request-body", "watchdog", "write", "flush")
+
 # The flag that raises the limit behind each refusal, named in its log line:
 # these limits are stricter than uvicorn's (docs/migration.md).
 LIMIT_FLAGS = {
@@ -80,12 +115,11 @@ class HttpProtocol(Connection):
 
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
-        "access_log", "app_state", "body_waited", "client", "closed_at", "closing", "cycle", "deadline",
-        "dispatching", "due", "encoder", "flow", "forwarded", "fresh", "handoff", "idle", "large_body",
-        "last_call", "loop",
-        "out", "out_size", "parser", "pending_error", "pipeline", "reading_head", "response_encoder",
-        "running", "scheme", "server", "server_state", "settings", "starting", "tls", "transport",
-        "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
+        "access_log", "app_state", "body_waited", "client", "closed_at", "cycle", "deadline",
+        "dispatching", "due", "encoder", "flow", "forwarded", "handoff", "large_body", "last_call", "loop",
+        "out", "out_size", "parser", "pending_error", "pipeline", "requests", "response_encoder",
+        "running", "scheme", "scope_template", "server", "server_state", "settings", "starting", "state",
+        "tls", "transport", "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
     )
 
     # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
@@ -122,11 +156,11 @@ class HttpProtocol(Connection):
         self.response_encoder = self.settings.ResponseEncoder(False, True, True)
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
-        self.closing = False  # no more requests on this connection
+        self.state = NEW
+        self.requests = 0  # request heads read on this connection
+        self.scope_template = None  # from the second request on: see _next_scope
         self.deadline = 0.0  # loop time the server's tick calls on_deadline(); 0: never
         self.due = 0.0  # the deadline of the connection's state, which a stalled write may come before
-        self.reading_head = False
-        self.idle = True  # between requests: the deadline is the keep-alive one
         self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
         self.watch_since = 0.0  # ... and the loop time it saw it
         self.watched_at = 0.0  # loop time of the watchdog's last look ...
@@ -135,7 +169,6 @@ class HttpProtocol(Connection):
         self.write_paused_at = 0.0  # ... since this loop time
         self.closed_at = 0.0  # loop time the watchdog found the transport closing
         self.starting = None  # a cycle to start once the current data is parsed
-        self.fresh = True  # no request head seen yet on this connection
         self.last_call = False  # shutting down: answer the request on its way, then close
         self.dispatching = False  # inside _dispatch: it starts the next request itself
         # The cycle whose response just freed the next pipelined request:
@@ -169,7 +202,7 @@ class HttpProtocol(Connection):
 
     def connection_lost(self, exc):
         self.server_state.connections.discard(self)
-        self.closing = True
+        self.state = CLOSED
         self.write_paused = False  # nothing to wait for: the cycle's drain() returns
         self.deadline = 0.0
         for cycle in (self.running, self.cycle):
@@ -203,7 +236,7 @@ class HttpProtocol(Connection):
         """Whether the next request may start now: nothing running, and the
         client reads what it was sent (a client that pipelines and never
         reads would otherwise have the server buffer every response)."""
-        return self.running is None and not self.closing and not self.write_paused
+        return self.running is None and self.state < CLOSING and not self.write_paused
 
     def _set_deadline(self, when):
         """Arm the connection's deadline at `when`; while writing is paused,
@@ -216,13 +249,12 @@ class HttpProtocol(Connection):
         self.deadline = when
 
     def data_received(self, data):
-        if self.idle:
-            if self.fresh and data[:4] == b"PRI " and self.settings.config.http2:
+        if self.state <= IDLE:
+            if self.state == NEW and data[:4] == b"PRI " and self.settings.config.http2:
                 self.handle_http2(data)  # the HTTP/2 preface (h2c with prior knowledge)
                 return
-            self.idle = False
             # A new head starts: it must be complete within the header timeout.
-            self.reading_head = True
+            self.state = HEAD
             self._set_deadline(self.server_state.clock + self.settings.timeout_request_header)
         try:
             events = self.parser.feed(data)
@@ -285,9 +317,45 @@ class HttpProtocol(Connection):
             self.forwarded.apply(scope)
         return scope
 
+    def _next_scope(self, head):
+        """The scope of a request after the connection's first: a copy of the
+        connection's template, with what differs from request to request set
+        in it.  Copying the template costs less than building the whole dict,
+        and keeps the keys in _scope's order."""
+        template = self.scope_template
+        if template is None:
+            # The fields no request changes; None marks those set below.
+            template = self.scope_template = {
+                "type": "http", "asgi": None, "http_version": None, "server": self.server,
+                "client": self.client, "scheme": self.scheme, "method": None,
+                "root_path": self.settings.root_path, "path": None, "raw_path": None, "query_string": None,
+                "headers": None, "state": None, "extensions": None,
+            }
+        extensions = HTTP_EXTENSIONS.copy()  # each request's own, for the app to add to
+        if self.tls is not None:
+            extensions["tls"] = self.tls
+        scope = template.copy()
+        scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+        scope["http_version"] = head.http_version
+        scope["method"] = head.method
+        root_path = self.settings.root_path
+        if root_path:
+            scope["path"] = root_path + head.path
+            scope["raw_path"] = self.settings.raw_root_path + head.raw_path
+        else:
+            scope["path"] = head.path
+            scope["raw_path"] = head.raw_path
+        scope["query_string"] = head.query_string
+        scope["headers"] = head.headers
+        scope["state"] = self.app_state.copy()
+        scope["extensions"] = extensions
+        if self.forwarded is not None and head.proxied:
+            self.forwarded.apply(scope)
+        return scope
+
     def _on_request_head(self, head):
-        self.reading_head = False
-        self.fresh = False
+        if self.state < BUSY:
+            self.state = BUSY
         # The request watchdog; never later than a deadline already armed:
         # heads a client keeps sending must not push back a stalled write's.
         watch = self.server_state.clock + self.settings.watch_interval
@@ -300,9 +368,15 @@ class HttpProtocol(Connection):
         self.server_state.total_requests += 1
         if head.upgrade is not None and head.upgrade == self.settings.upgrade_token:
             self.upgrade_head = head  # the parser stopped: the rest is the websocket's
+            if self.state < UPGRADING:
+                self.state = UPGRADING
             self.cycle = None
             return
-        scope = self._scope(head, "http", self.scheme, http_extensions())
+        self.requests += 1
+        if self.requests == 1:  # a connection with one request never makes a template
+            scope = self._scope(head, "http", self.scheme, HTTP_EXTENSIONS.copy())
+        else:
+            scope = self._next_scope(head)
         cycle = RequestResponseCycle(scope, self, head.expect_continue)
         cycle.wire = head
         if self.settings.observer is not None:
@@ -382,7 +456,7 @@ class HttpProtocol(Connection):
         self.upgrade_head = None
         self.server_state.connections.discard(self)
         self.deadline = self.due = 0.0
-        self.closing = True
+        self.state = SWITCHED
         websocket = self.websocket_class(self.settings.config, self.server_state, self.app_state, self.loop)
         self.transport.set_protocol(websocket)
         scheme = "wss" if self.scheme == "https" else "ws"
@@ -410,7 +484,7 @@ class HttpProtocol(Connection):
         self.flush()  # earlier responses go out first
         self.server_state.connections.discard(self)
         self.deadline = 0.0
-        self.closing = True
+        self.state = SWITCHED
         self.parser.close()
         http2.start(data)
         return True
@@ -431,7 +505,7 @@ class HttpProtocol(Connection):
         self.flush_soon(cycle)
 
     def send_continue(self):
-        if not self.closing:
+        if self.state < CLOSING:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.flush()  # the client waits for it
 
@@ -478,6 +552,15 @@ class HttpProtocol(Connection):
         self.flush()
         self.transport.close()
 
+    def _close_requests(self):
+        """No more requests on this connection (the one running, if any, is the last)."""
+        if self.state < CLOSING:
+            self.state = CLOSING
+
+    @property
+    def state_name(self):
+        return STATE_NAMES[self.state]
+
     def write_response_head(self, cycle, status, headers, body, more_body):
         head = cycle.wire
         settings = self.settings
@@ -485,7 +568,7 @@ class HttpProtocol(Connection):
         # A client still waiting for 100 Continue may or may not send the
         # body it announced: the next bytes cannot be known to be a request.
         encoder.start(head.method == "HEAD", head.http_version == "1.1",
-                      head.keep_alive and not self.closing and not self.last_call
+                      head.keep_alive and self.state < CLOSING and not self.last_call
                       and not (cycle.expect_continue and cycle.more_body))
         date_line = self.server_state.date_line if settings.date_header else b""
         if len(body) < self.large_body:
@@ -535,7 +618,7 @@ class HttpProtocol(Connection):
 
     def send_early_hint(self, cycle, links):
         """103 Early Hints, to HTTP/1.1 clients: an HTTP/1.0 one would take it for the response."""
-        if not links or self.closing or cycle.wire.http_version != "1.1":
+        if not links or self.state >= CLOSING or cycle.wire.http_version != "1.1":
             return
         parts = [b"HTTP/1.1 103 Early Hints\r\n"]
         for link in links:
@@ -592,7 +675,7 @@ class HttpProtocol(Connection):
                 self._timed_out("write")
                 logger.info("Client %s read none of the response for %s s: aborting.",
                             _format_addr(self.client), self.settings.timeout_write)
-                self.closing = True
+                self._close_requests()
                 transport.abort()
                 raise ClientDisconnected("The client stopped reading.") from None
         fd = file.fileno()
@@ -619,7 +702,7 @@ class HttpProtocol(Connection):
         self.running = None
         # The last bytes go out now, unless more responses follow at once (a
         # pipelined batch): then they wait to leave with the next one.
-        hold = keep_alive and self.pipeline and not self.closing
+        hold = keep_alive and self.pipeline and self.state < CLOSING
         out = self.out
         if out is None:
             if hold:
@@ -633,18 +716,18 @@ class HttpProtocol(Connection):
             self.out_size += len(data)
             if not hold or self.out_size >= OUT_BUFFER_MAX:
                 self.flush()
-        if not keep_alive or self.closing:
-            self.closing = True
+        if not keep_alive or self.state >= CLOSING:
+            self._close_requests()
             self._close()
             return
         if self.pipeline:
             self.handoff = cycle  # see take_next() and flush()
-        elif self.upgrade_head is not None:
+        elif self.state == UPGRADING:
             self.handle_upgrade()
-        elif self.pending_error is not None:
+        elif self.state == MUST_ERROR:
             self._send_error_and_close(self.pending_error.status_code, self.pending_error.reason)
         elif self.cycle is cycle or self.cycle is None:
-            self.idle = True
+            self.state = IDLE
             self._set_deadline(self.server_state.clock + self.settings.timeout_keep_alive)
 
     def cycle_finished(self, cycle):
@@ -664,9 +747,9 @@ class HttpProtocol(Connection):
     def send_error(self, status):
         """Answer `status` for the running request and close (the app failed)."""
         cycle = self.running
-        if cycle is None or self.closing and self.transport.is_closing():
+        if cycle is None or self.state >= CLOSING and self.transport.is_closing():
             return
-        self.closing = True
+        self._close_requests()
         if self.settings.observer is not None:
             self.settings.observer.app_error()
         body = ERROR_BODIES.get(status, b"")
@@ -676,7 +759,7 @@ class HttpProtocol(Connection):
 
     def abort(self):
         """The response can't be finished correctly: close, so the client notices."""
-        self.closing = True
+        self._close_requests()
         if self.settings.observer is not None and self.running is not None:
             self.settings.observer.response_aborted(self.running)
         self.running = None
@@ -696,7 +779,7 @@ class HttpProtocol(Connection):
             # disconnect; the client gets the error now if nothing was sent.
             self.cycle = None
             if cycle is self.running:
-                self.closing = True
+                self._close_requests()
                 if not cycle.response_started:
                     self._send_error_and_close(exc.status_code, exc.reason)
                 cycle.disconnect()
@@ -714,11 +797,13 @@ class HttpProtocol(Connection):
         else:
             # Earlier requests are still being answered: answer this one after them.
             self.pending_error = exc
+            if self.state < CLOSING:  # a connection already closing closes after its response anyway
+                self.state = MUST_ERROR
             self.flow.pause_reading()
 
     def _send_error_and_close(self, status, reason):
         settings = self.settings
-        self.closing = True
+        self._close_requests()
         if settings.observer is not None:
             settings.observer.server_error(status)
         body = ERROR_BODIES.get(status, b"")
@@ -736,8 +821,33 @@ class HttpProtocol(Connection):
         )))
         self._close()
 
+    def pending_deadline(self):
+        """Which deadline `deadline` is (NO_DEADLINE, KEEP_ALIVE, ...): what
+        on_deadline will do when it passes."""
+        if not self.deadline:
+            return NO_DEADLINE
+        if self.write_paused and self.settings.timeout_write and self.deadline < self.due:
+            if not self.transport.is_closing():
+                return WRITE_STALL
+        return self._state_deadline()
+
+    def _state_deadline(self):
+        """The deadline of the connection's state (a stalled write's may come first)."""
+        if self.transport.is_closing():
+            return CLOSE_FLUSH
+        state = self.state
+        if state == HEAD:
+            cycle = self.cycle
+            if cycle is not None and cycle.more_body and cycle.response_complete:
+                return BODY_DRAIN
+            return REQUEST_HEAD
+        if state <= IDLE or state == CLOSING and self.running is None:
+            return KEEP_ALIVE
+        return WATCHDOG
+
     def on_deadline(self):
-        """Called by the server's tick when `deadline` has passed.
+        """Called by the server's tick when `deadline` has passed: what it
+        does is the pending deadline's kind (pending_deadline()).
 
         Between requests it is the keep-alive or the request-head timeout;
         while a request runs it is a watchdog, re-armed every watch_interval,
@@ -765,29 +875,28 @@ class HttpProtocol(Connection):
                 self._timed_out("write")
                 logger.info("Client %s read none of the response for %s s: aborting.",
                             _format_addr(self.client), self.settings.timeout_write)
-                self.closing = True
+                self._close_requests()
                 transport.abort()
                 return
             if self.due > now:  # the stall's check came first: the state's deadline is still ahead
                 self._set_deadline(self.due)
                 return
-        if self.reading_head:
-            cycle = self.cycle
-            if cycle is not None and cycle.more_body and cycle.response_complete:
-                # Still draining the body of a request already answered: a 408
-                # now would read as the answer to a request never sent.
-                self._timed_out("request_body")
-                logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
-                self.closing = True
-                self._close()
-            else:
-                self._timed_out("request_header")
-                logger.info("Request head from %s not complete within %s s: 408.",
-                            _format_addr(self.client), self.settings.timeout_request_header)
-                self._send_error_and_close(408, "")
+        kind = self._state_deadline()
+        if kind == BODY_DRAIN:
+            # A 408 now would read as the answer to a request never sent.
+            self._timed_out("request_body")
+            logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
+            self._close_requests()
+            self._close()
             self._set_deadline(now + self.settings.watch_interval)
-        elif self.idle and self.running is None:
-            self.closing = True
+        elif kind == REQUEST_HEAD:
+            self._timed_out("request_header")
+            logger.info("Request head from %s not complete within %s s: 408.",
+                        _format_addr(self.client), self.settings.timeout_request_header)
+            self._send_error_and_close(408, "")
+            self._set_deadline(now + self.settings.watch_interval)
+        elif kind == KEEP_ALIVE:
+            self._close_requests()
             self._close()  # idle keep-alive connection
             self._set_deadline(now + self.settings.watch_interval)
         else:
@@ -831,7 +940,7 @@ class HttpProtocol(Connection):
         logger.info("Request body from %s %s: %s.", _format_addr(self.client), why,
                     "408" if not cycle.response_started else "closing")
         self.cycle = None
-        self.closing = True
+        self._close_requests()
         if cycle is self.running and not cycle.response_started:
             self._send_error_and_close(408, "")
         cycle.disconnect()
@@ -841,15 +950,15 @@ class HttpProtocol(Connection):
     def shutdown(self):
         """Server shutdown: finish the running response, then close."""
         self.pipeline.clear()
-        if self.running is None and (self.fresh or self.reading_head):
+        if self.running is None and (self.state == NEW or self.state == HEAD):
             # Accepted, but its first request is not (all) here yet: closing
             # now would reset a request the client may have sent already.
             # Answer that one request, then close.
             self.last_call = True
-            if not self.reading_head:
+            if self.state == NEW:
                 self._set_deadline(self.server_state.clock + SHUTDOWN_FIRST_REQUEST_GRACE)
             return
-        self.closing = True
+        self._close_requests()
         if self.running is None:
             self._close()
         elif self.encoder is not None:

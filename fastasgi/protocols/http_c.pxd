@@ -8,6 +8,11 @@ from fastasgi._speedups.response_c cimport ResponseEncoder
 from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
 from fastasgi.protocols.state_c cimport ConnectionSettings, ServerState
 
+# The connection states (see http.py): C constants here, ints in the pure twin.
+cdef dict HTTP_EXTENSIONS
+cdef int NEW, IDLE, HEAD, BUSY, UPGRADING, MUST_ERROR, CLOSING, SWITCHED, CLOSED
+cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WATCHDOG, WRITE_STALL, CLOSE_FLUSH
+
 
 cdef class HttpProtocol(Connection):
     cdef public ConnectionSettings settings
@@ -22,7 +27,10 @@ cdef class HttpProtocol(Connection):
     cdef public Py_ssize_t out_size, large_body
     cdef public ResponseEncoder encoder, response_encoder
     cdef public object forwarded, pending_error, upgrade_head
-    cdef public bint closing, reading_head, idle, fresh, last_call, dispatching
+    cdef public int state
+    cdef public Py_ssize_t requests
+    cdef public dict scope_template
+    cdef public bint last_call, dispatching
     cdef public double deadline, due, watch_since, watched_at, body_waited, write_paused_at, closed_at
     cdef public object watch_mark
 
@@ -32,6 +40,8 @@ cdef class HttpProtocol(Connection):
     cdef bint _may_start(self)
     cdef _set_deadline(self, double when)
     cdef dict _scope(self, RequestHead head, scope_type, scheme, dict extensions)
+    @cython.locals(template=dict, scope=dict, extensions=dict)
+    cdef dict _next_scope(self, RequestHead head)
     @cython.locals(cycle=Cycle)
     cdef _on_request_head(self, RequestHead head)
     cdef _dispatch(self, Cycle cycle)
@@ -44,6 +54,7 @@ cdef class HttpProtocol(Connection):
     cpdef flush(self)
     cdef _send(self, data)
     cdef _close(self)
+    cdef inline void _close_requests(self)
     @cython.locals(head=RequestHead, encoder=ResponseEncoder, settings=ConnectionSettings)
     cpdef write_response_head(self, Cycle cycle, status, headers, body, more_body)
     @cython.locals(encoder=ResponseEncoder)
@@ -71,6 +82,9 @@ cdef class HttpProtocol(Connection):
     @cython.locals(cycle=Cycle, settings=ConnectionSettings)
     cdef _watch(self, now)
     cdef _body_timed_out(self, Cycle cycle, why)
+    cpdef int pending_deadline(self)
+    @cython.locals(cycle=Cycle)
+    cdef int _state_deadline(self)
     cdef _timed_out(self, kind)
 
 

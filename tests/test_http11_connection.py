@@ -1,0 +1,458 @@
+"""The HTTP/1.1 connection (fastasgi/protocols/http.py) driven without sockets.
+
+Each test feeds request bytes to a real HttpProtocol of one twin (compiled
+http_c or pure http, by name), on a real event loop, through a transport
+that keeps in memory what the server writes.  Time is the server state's
+clock, which the test moves itself: a deadline passes when the test says
+so, as the server's tick would find it, with no sleeping.  The connection's
+state (NEW, IDLE, HEAD, BUSY, ...) is asserted along the way.
+"""
+import asyncio
+import importlib
+
+import pytest
+
+from fastasgi.config import Config
+from tests.conftest import IMPLEMENTATIONS, require_implementation
+
+pytestmark = pytest.mark.timeout(20)
+
+DATE = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
+GET = b"GET /%s HTTP/1.1\r\nHost: example.com\r\n\r\n"
+
+
+def twin_modules(implementation):
+    """(http, state) modules of one twin, imported by name."""
+    suffix = "_c" if implementation == "compiled" else ""
+    return (importlib.import_module("fastasgi.protocols.http" + suffix),
+            importlib.import_module("fastasgi.protocols.state" + suffix))
+
+
+class MemoryTransport:
+    """The transport methods HttpProtocol calls, writing to memory."""
+
+    def __init__(self):
+        self.data = bytearray()
+        self.closed = False
+        self.aborted = False
+        self.reading = True
+        self.protocol = None
+        self.extra = {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}
+
+    def get_extra_info(self, name, default=None):
+        return self.extra.get(name, default)
+
+    def write(self, data):
+        assert not self.closed, "written after close"
+        self.data += data
+
+    def writelines(self, buffers):
+        for data in buffers:
+            self.write(data)
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def abort(self):
+        self.closed = self.aborted = True
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def set_protocol(self, protocol):
+        self.protocol = protocol
+
+
+async def app(scope, receive, send):
+    """/echo answers the body, /wait waits for /release's request, the rest says the path."""
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    SCOPES.append(scope)
+    if path == "/wait":
+        await RELEASE[0].wait()
+    if path == "/release":
+        RELEASE[0].set()
+    body = b""
+    if path == "/echo":
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+    else:
+        body = path.encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+RELEASE = [None]
+SCOPES = []  # the scope of every request, in order
+
+
+async def new_event():
+    return asyncio.Event()
+
+
+class Connection:
+    """One connection of one twin, with the server's clock in the test's hands."""
+
+    def __init__(self, implementation, **options):
+        http, state = twin_modules(implementation)
+        self.http = http
+        options.setdefault("timeout_keep_alive", 5)
+        options.setdefault("timeout_request_header", 10)
+        config = Config(app, http="httptools" if implementation == "compiled" else "h11", lifespan="off",
+                        access_log=False, log_level="warning", **options)
+        config.load()
+        self.loop = asyncio.new_event_loop()
+        RELEASE[0] = self.loop.run_until_complete(new_event())  # of this loop (Python 3.9 binds it when made)
+        SCOPES.clear()
+        self.server_state = state.ServerState()
+        self.server_state.date_line = DATE
+        self.server_state.clock = 100.0
+        self.protocol = state.ProtocolFactory(http.HttpProtocol, config, self.server_state, {}, self.loop)()
+        self.transport = MemoryTransport()
+        self.protocol.connection_made(self.transport)
+
+    def close(self):
+        if not self.transport.protocol:
+            self.protocol.connection_lost(None)
+        RELEASE[0].set()  # an app still waiting returns (its client went away)
+        self.settle()
+        assert not asyncio.all_tasks(self.loop), "an app did not return"
+        self.loop.close()
+
+    @property
+    def state(self):
+        return self.protocol.state_name
+
+    @property
+    def pending(self):
+        """The kind of the pending deadline: what happens when it passes."""
+        return self.http.DEADLINE_NAMES[self.protocol.pending_deadline()]
+
+    def settle(self):
+        """Run the loop until the apps and the end-of-turn flushes are done."""
+        for _ in range(10):
+            self.loop.run_until_complete(asyncio.sleep(0))
+
+    def feed(self, data):
+        self.protocol.data_received(data)
+        self.settle()
+
+    def sent(self):
+        """What the server wrote since the last call."""
+        data = bytes(self.transport.data)
+        self.transport.data.clear()
+        return data
+
+    def advance(self, seconds):
+        """Move the clock on, as the server's tick does, calling on_deadline if it passed."""
+        self.server_state.clock += seconds
+        protocol = self.protocol
+        if protocol.deadline and protocol.deadline <= self.server_state.clock:
+            protocol.on_deadline()
+        self.settle()
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def connect(request):
+    require_implementation(request.param)
+    made = []
+
+    def connect(**options):
+        made.append(Connection(request.param, **options))
+        return made[-1]
+
+    yield connect
+    for connection in made:
+        connection.close()
+
+
+def responses(data):
+    """(status line, body) of each response in `data`, framed by content-length."""
+    found = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        found.append((lines[0], rest[:length]))
+        data = rest[length:]
+    return found
+
+
+# -- framing, pipelining, keep-alive ----------------------------------------
+def test_a_request_in_pieces_is_answered_and_the_connection_waits_for_the_next(connect):
+    conn = connect()
+    assert (conn.state, conn.pending) == ("NEW", "keep-alive")
+    assert conn.protocol.deadline == 105.0  # from the accept
+    conn.feed(b"GET /a HTTP/1.1\r\nHost: exa")
+    assert (conn.state, conn.pending) == ("HEAD", "request-head")
+    assert conn.protocol.deadline == 110.0
+    assert conn.sent() == b""
+    conn.feed(b"mple.com\r\n\r\n")
+    data = conn.sent()
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and DATE in data
+    assert responses(data) == [(b"HTTP/1.1 200 OK", b"/a")]
+    assert (conn.state, conn.pending) == ("IDLE", "keep-alive")
+    assert conn.protocol.deadline == 105.0
+    assert not conn.transport.closed
+
+
+def test_request_bodies_by_length_and_chunked(connect):
+    conn = connect()
+    conn.feed(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello")
+    assert conn.state == "BUSY"
+    conn.feed(b" world")
+    assert responses(conn.sent()) == [(b"HTTP/1.1 200 OK", b"hello world")]
+    conn.feed(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    assert responses(conn.sent()) == [(b"HTTP/1.1 200 OK", b"abcde")]
+    assert conn.state == "IDLE"
+
+
+def test_pipelined_requests_are_answered_in_order(connect):
+    conn = connect()
+    conn.feed(GET % b"wait" + GET % b"b" + GET % b"release")
+    # /wait holds the line: nothing after it may be answered before it.
+    assert conn.sent() == b""
+    assert conn.state == "BUSY"
+    assert [line for line, _ in responses(conn.sent())] == []
+    RELEASE[0].set()
+    conn.settle()
+    assert [body for _, body in responses(conn.sent())] == [b"/wait", b"/b", b"/release"]
+    assert conn.state == "IDLE"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET /a HTTP/1.0\r\n\r\n",
+])
+def test_a_request_that_does_not_keep_alive_closes_after_its_response(connect, request_bytes):
+    conn = connect()
+    conn.feed(request_bytes)
+    data = conn.sent()
+    assert responses(data)[0][1] == b"/a"
+    assert b"connection: close" in data.lower()
+    assert conn.transport.closed and conn.state == "CLOSING"
+
+
+def test_every_request_on_a_connection_gets_a_whole_scope_of_its_own(connect):
+    conn = connect(root_path="/root")
+    conn.feed(GET % b"a?x=1")
+    conn.feed(GET % b"b" + b"POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+    first, second, third = SCOPES
+    assert list(first) == list(second) == list(third)  # the same keys, in the same order
+    assert (second["method"], second["path"], second["raw_path"], second["query_string"]) == (
+        "GET", "/root/b", b"/root/b", b"")
+    assert (third["method"], third["http_version"], third["path"]) == ("POST", "1.1", "/root/c")
+    assert first["query_string"] == b"x=1" and first["root_path"] == second["root_path"] == "/root"
+    assert second["client"] == ("127.0.0.1", 50000) and second["server"] == ("127.0.0.1", 8000)
+    assert second["extensions"] == first["extensions"] and "http.response.trailers" in second["extensions"]
+    # Whatever an app does to its scope stays in its own request's.
+    for key in ("extensions", "state", "asgi"):
+        assert second[key] is not first[key] and second[key] is not third[key]
+    second["extensions"]["mine"] = {}
+    conn.feed(GET % b"d")
+    assert "mine" not in SCOPES[3]["extensions"] and SCOPES[3]["type"] == "http"
+
+
+# -- errors --------------------------------------------------------------------
+@pytest.mark.parametrize("request_bytes, options, status", [
+    (b"GET / HTTP/1.1\r\nHost a\r\n\r\n", {}, b"400"),
+    (b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nHost: a\r\n\r\n", {"limit_request_line": 100}, b"414"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 2000 + b"\r\n\r\n",
+     {"limit_request_header_size": 1024}, b"431"),
+    (b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n", {"limit_request_body": 10}, b"413"),
+])
+def test_bad_requests_get_their_status_and_a_closed_connection(connect, request_bytes, options, status):
+    conn = connect(**options)
+    conn.feed(request_bytes)
+    data = conn.sent()
+    assert data.startswith(b"HTTP/1.1 " + status + b" "), data[:60]
+    assert b"connection: close" in data
+    assert conn.transport.closed and conn.state == "CLOSING"
+
+
+def test_a_parse_error_after_pipelined_requests_is_answered_after_them(connect):
+    conn = connect()
+    conn.feed(GET % b"wait" + GET % b"b" + b"NOT HTTP AT ALL\r\n\r\n")
+    assert conn.state == "MUST_ERROR"
+    assert conn.sent() == b"" and not conn.transport.reading
+    RELEASE[0].set()
+    conn.settle()
+    found = responses(conn.sent())
+    assert [line[:12] for line, _ in found] == [b"HTTP/1.1 200", b"HTTP/1.1 200", b"HTTP/1.1 400"]
+    assert [body for _, body in found[:2]] == [b"/wait", b"/b"]
+    assert conn.transport.closed and conn.state == "CLOSING"
+
+
+def test_a_parse_error_on_a_closing_connection_gets_no_answer_after_the_last_response(connect):
+    conn = connect()
+    conn.feed(GET % b"wait")
+    conn.protocol.shutdown()  # the running request is the last
+    conn.feed(b"NOT HTTP AT ALL\r\n\r\n")
+    assert conn.state == "CLOSING"
+    RELEASE[0].set()
+    conn.settle()
+    data = conn.sent()
+    assert responses(data) == [(b"HTTP/1.1 200 OK", b"/wait")] and b"connection: close" in data
+    assert conn.transport.closed
+
+
+def test_expect_100_continue_is_sent_when_the_app_reads_the_body(connect):
+    conn = connect()
+    conn.feed(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    assert conn.sent() == b"HTTP/1.1 100 Continue\r\n\r\n"
+    conn.feed(b"data")
+    assert responses(conn.sent()) == [(b"HTTP/1.1 200 OK", b"data")]
+    assert conn.state == "IDLE"
+
+
+def test_expect_100_continue_without_reading_closes_after_the_response(connect):
+    conn = connect()
+    conn.feed(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    data = conn.sent()
+    assert b"100 Continue" not in data  # the app never asked for the body
+    assert responses(data) == [(b"HTTP/1.1 200 OK", b"/a")]
+    assert conn.transport.closed  # the body may or may not come: the next bytes are not a request
+
+
+# -- upgrade -------------------------------------------------------------------
+UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def test_a_websocket_upgrade_hands_the_transport_over(connect):
+    conn = connect()
+    conn.feed(UPGRADE)
+    assert conn.state == "SWITCHED"
+    assert conn.transport.protocol is not None and conn.transport.protocol is not conn.protocol
+    assert conn.protocol.deadline == 0.0  # the websocket's deadlines are its own
+    assert conn.protocol not in conn.server_state.connections
+
+
+def test_an_upgrade_waits_for_the_pipelined_response_before_it(connect):
+    conn = connect()
+    conn.feed(GET % b"wait" + UPGRADE)
+    assert conn.state == "UPGRADING"
+    assert conn.transport.protocol is None and not conn.transport.reading
+    RELEASE[0].set()
+    conn.settle()
+    assert responses(conn.sent())[0] == (b"HTTP/1.1 200 OK", b"/wait")
+    assert conn.state == "SWITCHED" and conn.transport.protocol is not None
+
+
+def test_an_http2_preface_on_a_new_connection_hands_it_to_http2(connect):
+    conn = connect(http2=True)
+    conn.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    assert conn.state == "SWITCHED" and conn.pending == "none"
+    assert conn.sent()[3:4] == b"\x04"  # the server's first frame: its SETTINGS
+    assert conn.protocol not in conn.server_state.connections
+
+
+# -- deadlines -----------------------------------------------------------------
+def test_keep_alive_deadline_closes_an_idle_connection(connect):
+    conn = connect(timeout_keep_alive=5)
+    conn.feed(GET % b"a")
+    conn.sent()
+    conn.advance(4.9)
+    assert not conn.transport.closed and conn.state == "IDLE"
+    conn.advance(0.1)
+    assert conn.transport.closed and conn.state == "CLOSING"
+    assert conn.sent() == b""  # closed without a word: nothing was asked
+    assert conn.pending == "flush"  # what is left in the transport's buffer must go within --timeout-write
+
+
+def test_request_head_deadline_answers_408(connect):
+    conn = connect(timeout_request_header=2)
+    conn.feed(b"GET / HTTP/1.1\r\n")
+    conn.advance(1.9)
+    assert conn.state == "HEAD" and not conn.transport.closed
+    conn.advance(0.1)
+    assert conn.sent().startswith(b"HTTP/1.1 408 ")
+    assert conn.transport.closed and conn.state == "CLOSING"
+
+
+def test_request_body_deadline_answers_408_to_a_client_that_stops_sending(connect):
+    conn = connect(timeout_request_body=1.0)
+    conn.feed(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+    assert (conn.state, conn.pending) == ("BUSY", "watchdog")
+    interval = conn.protocol.settings.watch_interval
+    waited = 0.0
+    while not conn.transport.closed and waited < 3.0:
+        conn.advance(interval)
+        waited += interval
+        if waited < 1.0:
+            assert not conn.transport.closed
+    assert conn.sent().startswith(b"HTTP/1.1 408 ")
+    assert 1.0 <= waited <= 1.0 + 2 * interval
+    assert conn.state == "CLOSING"
+
+
+def test_write_deadline_aborts_a_client_that_reads_nothing(connect):
+    conn = connect(timeout_write=1.0)
+    conn.feed(b"GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+    conn.protocol.pause_writing()  # the transport's buffer is full: the client reads nothing
+    interval = conn.protocol.settings.watch_interval
+    waited = 0.0
+    while not conn.transport.aborted and waited < 3.0:
+        conn.advance(interval)
+        waited += interval
+        if waited < 1.0:
+            assert not conn.transport.aborted
+    assert conn.transport.aborted and conn.state == "CLOSING"
+    assert 1.0 <= waited <= 1.0 + 2 * interval
+
+
+def test_a_stalled_write_comes_before_the_keep_alive_deadline(connect):
+    conn = connect(timeout_write=1.0, timeout_keep_alive=5)
+    conn.feed(GET % b"a")
+    conn.protocol.pause_writing()  # the response is still in the transport's buffer
+    assert (conn.state, conn.pending, conn.protocol.deadline) == ("IDLE", "write", 101.0)
+    conn.protocol.resume_writing()
+    conn.protocol.pause_writing()
+    conn.advance(0.9)
+    assert not conn.transport.closed
+    conn.advance(0.1)
+    assert conn.transport.aborted and conn.state == "CLOSING"
+
+
+def test_draining_an_answered_body_has_the_request_head_deadline_and_closes_silently(connect):
+    conn = connect(timeout_request_header=2)
+    conn.feed(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")
+    assert responses(conn.sent()) == [(b"HTTP/1.1 200 OK", b"/a")]  # answered without reading the body
+    conn.feed(b"abc")
+    assert (conn.state, conn.pending) == ("HEAD", "request-body")
+    conn.advance(2)
+    assert conn.sent() == b""  # a 408 would read as the answer to a request never sent
+    assert conn.transport.closed and conn.state == "CLOSING"
+
+
+def test_shutdown_answers_a_request_on_its_way_then_closes(connect):
+    conn = connect()
+    conn.feed(b"GET /a HTTP/1.1\r\n")
+    conn.protocol.shutdown()
+    assert conn.state == "HEAD" and not conn.transport.closed
+    conn.feed(b"Host: a\r\n\r\n")
+    data = conn.sent()
+    assert responses(data) == [(b"HTTP/1.1 200 OK", b"/a")] and b"connection: close" in data
+    assert conn.transport.closed and conn.state == "CLOSING"
