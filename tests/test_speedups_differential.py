@@ -386,7 +386,7 @@ def test_encode_response_headers(ns):
     assert block == (b"Content-Type: text/plain\r\nContent-Length:  12 \r\nDate: x\r\nSERVER: y\r\n"
                      b"Connection: Close\r\nx-b: v\tw \x80\r\n")
     assert length == 12
-    hd = _speedups.headers_py
+    from fastasgi._speedups import headers as hd  # the one source of both twins (headers_c's flags are C constants)
     assert flags == hd.HAS_DATE | hd.HAS_SERVER | hd.CONNECTION_CLOSE
     block, length, flags = ns.encode_response_headers([(b"Transfer-Encoding", b"Chunked")])
     assert (block, length, flags) == (b"Transfer-Encoding: Chunked\r\n", -1, hd.CHUNKED)
@@ -405,7 +405,7 @@ def test_encode_response_headers_rejects(ns, header):
         ns.encode_response_headers([header])
 
 
-CHUNKED, CODED = _speedups.headers_py.CHUNKED, _speedups.headers_py.TRANSFER_CODED
+CHUNKED, CODED = _speedups.headers.CHUNKED, _speedups.headers.TRANSFER_CODED
 
 
 @pytest.mark.parametrize("ns", TWINS)
@@ -530,11 +530,9 @@ def test_feed_after_close_is_an_error(ns):
         parser.feed(b"GET / HTTP/1.1\r\n")
 
 
-def test_flag_constants_agree():
-    from fastasgi._speedups import headers_c, headers_py, response_c, response_py
-    for name in ("HAS_DATE", "HAS_SERVER", "CONNECTION_CLOSE", "CHUNKED"):
-        assert getattr(headers_c, name) == getattr(headers_py, name)
-    assert response_c.CHUNK_END == response_py.CHUNK_END == b"0\r\n\r\n"
+def test_chunk_end_is_exported_by_both():
+    from fastasgi._speedups import response, response_c
+    assert response_c.CHUNK_END == response.CHUNK_END == b"0\r\n\r\n"
 
 
 @pytest.mark.parametrize("ns", TWINS)
@@ -790,3 +788,57 @@ def test_flow_drain(ns):
         assert not flow.write_paused
         flow.resume_writing()  # nothing waiting: no error
     asyncio.run(main())
+
+
+# (headers, more_body of the first piece) for each framing: length, chunked, close-delimited, no body
+FRAMINGS = [
+    pytest.param([(b"content-length", b"6")], True, {}, id="length"),
+    pytest.param([], True, {}, id="chunked"),
+    pytest.param([], True, {"http11": False}, id="close-delimited"),
+    pytest.param([], True, {"head_request": True}, id="no-body"),
+]
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("headers, more_body, options", FRAMINGS)
+def test_frame_file_frames_as_encode_body_does(ns, headers, more_body, options):
+    """A body sent as a file (frame_file's prefix and suffix around its bytes)
+    reaches the wire as the same bytes as through encode_body."""
+    pieces = [(b"ab", True), (b"", True), (b"cdef", False)]
+    as_body, _ = encode(ns, headers=headers, body=b"", more_body=more_body, **options)
+    as_file, _ = encode(ns, headers=headers, body=b"", more_body=more_body, **options)
+    for piece, more in pieces:
+        prefix, suffix = as_file.frame_file(len(piece), more)
+        sent = prefix + (b"" if as_file.no_body else piece) + suffix
+        assert sent == as_body.encode_body(piece, more)
+        assert (as_file.complete, as_file.remaining) == (as_body.complete, as_body.remaining)
+    assert as_file.complete
+    with pytest.raises(ValueError, match="already complete"):
+        as_file.frame_file(1, False)
+
+
+@pytest.mark.parametrize("ns", TWINS)
+def test_frame_file_counts_against_content_length(ns):
+    encoder, _ = encode(ns, headers=[(b"content-length", b"4")], body=b"", more_body=True)
+    with pytest.raises(ValueError, match="longer"):
+        encoder.frame_file(5, True)
+    encoder, _ = encode(ns, headers=[(b"content-length", b"4")], body=b"", more_body=True)
+    assert encoder.frame_file(3, True) == (b"", b"")
+    with pytest.raises(ValueError, match="shorter"):
+        encoder.frame_file(0, False)
+
+
+@pytest.mark.parametrize("ns", TWINS)
+def test_byteloops_joins(ns):
+    loops = ns.byteloops
+    assert loops.concat([b"ab", b"", b"c"]) == b"abc" and loops.concat([]) == b""
+    with pytest.raises(TypeError):
+        loops.concat([b"a", None])
+    headers = [(b"a", b"1"), (b"Content-Type", b"")]
+    assert loops.header_lines(headers, 22) == b"a: 1\r\nContent-Type: \r\n"
+    assert loops.header_lines((), 0) == b""
+    for wrong in (21, 23, 0):
+        with pytest.raises(ValueError):
+            loops.header_lines(headers, wrong)
+    for size in (0, 7, 10, 2**40, 2**63 - 1):
+        assert loops.content_length_line(size) == b"content-length: %d\r\n" % size

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import h11
 
 from .errors import HttpParseError
-from .headers_py import check_request_headers
+from .headers import check_request_headers
 
 DEFAULT_MAX_HEAD_SIZE = 64 * 1024
 # Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
