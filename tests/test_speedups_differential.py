@@ -350,7 +350,7 @@ def test_check_request_headers_agrees(headers, http11):
 
 
 # -- chunked framing where h11 alone is laxer than llhttp ---------------------
-# The pure twin's ChunkFraming holds chunk lines and trailers to llhttp's rules.
+# chunks.ChunkFraming, run by both parsers, holds chunk lines and trailers to llhttp's rules.
 LAX_CHUNKED = [
     ("chunk-size-trailing-space", b"3 \r\nabc\r\n0\r\n\r\n"),
     ("chunk-lines-bare-lf", b"3\nabc\n0\n\n"),
@@ -370,6 +370,39 @@ def test_lax_chunked_framing_agrees(body):
 def test_lax_chunked_framing_rejected_by_compiled(body):
     data = b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n" + body
     assert run(COMPILED, [data]) == ("error", 400)
+
+
+def _scan_bytewise(framing, data):
+    """Where ChunkFraming finds the first bad byte, given `data` one byte at a time."""
+    for offset in range(len(data)):
+        if framing.scan(data, offset, offset + 1) >= 0:
+            return offset
+    return -1
+
+
+CHUNKED_BODIES = [pytest.param(b, id=i) for i, b in LAX_CHUNKED] + [
+    pytest.param(b"3\r\nabc\r\n0\r\n\r\n", id="plain"),
+    pytest.param(b"3;a=b;c=\"d\\\"e\"\r\nabc\r\n0\r\nX-T: v\r\n\r\n", id="extensions-trailers"),
+    pytest.param(b"3\r\nabc\r\n0\r\nContent-Length: 3\r\n\r\n", id="content-length-trailer"),
+    pytest.param(b"3\r\nabc\r\n0\r\nTransfer-Encoding: x\r\n\r\n", id="transfer-encoding-trailer"),
+    pytest.param(b"f" * 40 + b"\r\n", id="size-line-over-limit"),
+    pytest.param(b"1\r\na\r\n0\r\n" + b"X: " + b"y" * 40 + b"\r\n\r\n", id="trailers-over-limit"),
+]
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("body", CHUNKED_BODIES)
+def test_chunk_framing_is_split_independent(ns, body):
+    """One ChunkFraming source, compiled and pure: the first bad byte and the
+    reason are the same whether the body comes whole or byte by byte."""
+    framing = ns.chunks.ChunkFraming
+    whole, bytewise = framing(32), framing(32)
+    at = whole.scan(body, 0, len(body))
+    assert _scan_bytewise(bytewise, body) == at
+    assert (whole.done(), str(whole.error), getattr(whole.error, "status_code", None)) == \
+        (bytewise.done(), str(bytewise.error), getattr(bytewise.error, "status_code", None))
+    pure = PURE.chunks.ChunkFraming(32)
+    assert pure.scan(body, 0, len(body)) == at and str(pure.error) == str(whole.error)
 
 
 # -- response side ------------------------------------------------------------

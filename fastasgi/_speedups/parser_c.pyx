@@ -521,11 +521,11 @@ cdef class RequestParser:
                     if s == 4:
                         break
                 self._match = 2 if s == 4 else s  # the last CRLF may start the next match
-                v = self._scan_chunks(p, i, end)
+                v = self._chunks.scan(data, i, end)
                 if v >= 0:  # llhttp sees the bytes before it: an earlier error wins
                     if v > i and self._feed_llhttp(data, i, v) < 0:
                         return 0
-                    raise self._c_error
+                    raise self._chunks.error
                 if self._feed_llhttp(data, i, end) < 0:
                     return 0
                 i = end
@@ -634,93 +634,11 @@ cdef class RequestParser:
             if not self._complete:
                 if self._has_chunked:
                     self._mode = CHUNKED
-                    self._chunks_start()
+                    self._chunks = ChunkFraming(self.max_head_size)
                 else:
                     self._mode = LENGTH
                     self._remaining = self._length
         return 0
-
-    cdef void _chunks_start(self):
-        self._c_state = C_SIZE_LINE
-        self._c_count = 0
-        self._c_size = 0
-        self._c_digits = True
-        self._c_line = 0
-
-    cdef Py_ssize_t _scan_chunks(self, const unsigned char* p, Py_ssize_t i, Py_ssize_t n):
-        """ChunkFraming.scan of the pure twin over p[i:n]: the first byte over a limit, or -1."""
-        cdef Py_ssize_t limit = self.max_head_size, stop, end
-        cdef unsigned long long take
-        cdef int value
-        cdef ChunkState state
-        cdef const unsigned char* lf
-        while i < n:
-            state = self._c_state
-            if state == C_DATA:
-                take = self._c_remaining
-                if take > <unsigned long long>(n - i):
-                    take = n - i
-                self._c_remaining -= take
-                i += <Py_ssize_t>take
-                if self._c_remaining == 0:
-                    self._c_state = C_DATA_END
-                    self._c_count = 0
-            elif state == C_DATA_END:
-                take = 2 - self._c_count
-                if take > <unsigned long long>(n - i):
-                    take = n - i
-                self._c_count += <Py_ssize_t>take
-                i += <Py_ssize_t>take
-                if self._c_count == 2:
-                    self._chunks_start()
-            elif state == C_DONE:
-                return -1
-            else:
-                lf = <const unsigned char*>memchr(p + i, LF, n - i)
-                stop = n if lf == NULL else lf - p
-                if state == C_SIZE_LINE:
-                    if stop - i > limit - self._c_count:
-                        self._c_error = HttpParseError("Chunk size line too long")
-                        return i + limit - self._c_count
-                    self._c_count += stop - i
-                    if self._c_digits:
-                        for end in range(i, stop):
-                            value = _hex(p[end])
-                            if value < 0:
-                                self._c_digits = False
-                                break
-                            if self._c_size > (HUGE_CHUNK >> 4):
-                                self._c_size = HUGE_CHUNK
-                            else:
-                                self._c_size = self._c_size * 16 + value
-                    if lf == NULL:
-                        return -1
-                    i = stop + 1
-                    if self._c_size:
-                        self._c_state = C_DATA
-                        self._c_remaining = self._c_size
-                    else:
-                        self._c_state = C_TRAILERS
-                        self._c_count = 0
-                        self._c_line = 0
-                else:  # C_TRAILERS
-                    end = stop + 1 if lf != NULL else stop
-                    if end - i > limit - self._c_count:
-                        self._c_error = HttpParseError("Trailer section too large", 431)
-                        return i + limit - self._c_count
-                    self._c_count += end - i
-                    if stop > i:
-                        if self._c_line == 0:
-                            self._c_first = p[i]
-                        self._c_line += stop - i
-                    if lf == NULL:
-                        return -1
-                    i = stop + 1
-                    if self._c_line == 0 or (self._c_line == 1 and self._c_first == CR):
-                        self._c_state = C_DONE
-                        return -1
-                    self._c_line = 0
-        return -1
 
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2:
         """Give llhttp data[start:end]; -1 when the stream was upgraded (stop)."""
@@ -767,7 +685,7 @@ cdef class RequestParser:
             if chunked:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
                 self._mode = CHUNKED
-                self._chunks_start()
+                self._chunks = ChunkFraming(self.max_head_size)
                 self._match = 0
             else:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % length)
