@@ -875,3 +875,37 @@ def test_byteloops_joins(ns):
             loops.header_lines(headers, wrong)
     for size in (0, 7, 10, 2**40, 2**63 - 1):
         assert loops.content_length_line(size) == b"content-length: %d\r\n" % size
+
+
+# -- the head grammar, one source for both parsers ------------------------------
+HEADS = [
+    (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", True),
+    (b"POST /x?y HTTP/1.0\r\n\r\n", False),
+    (b"HEAD * HTTP/1.1\r\nA:\r\nB: \t\x80v\r\n\r\n", True),
+    (b"M-SEARCH * HTTP/1.1\r\n\r\n", True),
+    (b"GET  / HTTP/1.1\r\n\r\n", ("Invalid request line", 400)),
+    (b"GET / HTTP/1.1 \r\n\r\n", ("Invalid request line", 400)),
+    (b"GET / HTTP/11\r\n\r\n", ("Invalid request line", 400)),
+    (b"GET / HTTP/1.1\r\nA : b\r\n\r\n", ("Invalid header line", 400)),
+    (b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", ("Invalid header line", 400)),  # obs-fold
+    (b"GET / HTTP/1.1\r\nA: b\x00\r\n\r\n", ("Invalid header line", 400)),
+    (b"GET / HTTP/1.1\r\n\rA: b\r\n\r\n", ("Invalid header line", 400)),
+    # the grammar, then the method, then the version, then CONNECT
+    (b"BREW / HTTP/1.1\r\nA : b\r\n\r\n", ("Invalid header line", 400)),
+    (b"BREW / HTTP/2.0\r\n\r\n", ("Invalid method", 400)),
+    (b"PRI * HTTP/2.0\r\n\r\n", ("Invalid method", 400)),
+    (b"GET / HTTP/0.9\r\n\r\n", ("Invalid HTTP version", 400)),
+    (b"GET / HTTP/1.2\r\n\r\n", ("Unsupported HTTP version", 505)),
+    (b"CONNECT a:443 HTTP/2.0\r\n\r\n", ("Unsupported HTTP version", 505)),
+    (b"CONNECT a:443 HTTP/1.1\r\n\r\n", ("CONNECT is not supported", 400)),
+]
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("head, expected", HEADS)
+def test_check_head(ns, head, expected):
+    try:
+        result = ns.grammar.check_head(head)
+    except HttpParseError as exc:
+        result = (exc.reason, exc.status_code)
+    assert result == expected

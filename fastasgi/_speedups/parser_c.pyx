@@ -16,9 +16,10 @@ glue finds the message boundaries itself and hands llhttp one piece at a
 time: a complete head (found by its CRLFCRLF, which also gives the exact
 head size for the 431 limit), then the body (counted for Content-Length,
 cut after every CRLFCRLF for chunked, since a chunked body always ends
-with one).  Before llhttp sees a head, it is checked against the same
-strict RFC 9112 grammar as the pure twin, which closes the places where
-llhttp is lenient (extra spaces in the request line, stray CR/LF before it).
+with one).  Before llhttp sees a head, grammar.check_head checks it
+against the strict RFC 9112 grammar, as the pure parser does, which closes
+the places where llhttp is lenient (extra spaces in the request line, stray
+CR/LF before it); chunks.ChunkFraming does the same for a chunked body.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
@@ -30,7 +31,8 @@ cdef Py_ssize_t PY_SSIZE_T_MAX = <Py_ssize_t>(SIZE_MAX >> 1)
 import httptools
 
 from .errors import HttpParseError
-from .headers_c cimport TOKEN_CHAR, check_request_headers, short_number
+from .grammar_c cimport check_head
+from .headers_c cimport check_request_headers, short_number
 
 DEFAULT_MAX_HEAD_SIZE = 64 * 1024
 # Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
@@ -51,18 +53,6 @@ AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456
 
 cdef unsigned long long HUGE_CHUNK = 0xFFFFFFFFFFFFFFFF
 cdef unsigned long long LENGTH_MAX = HUGE_CHUNK  # llhttp refuses a larger Content-Length
-
-# Field value bytes: HTAB, SP, visible ASCII and obs-text.
-cdef bint VALUE_CHAR[256]
-
-
-cdef void _init_tables():
-    cdef int c
-    for c in range(256):
-        VALUE_CHAR[c] = c == 9 or (0x20 <= c <= 0x7e) or c >= 0x80
-
-
-_init_tables()
 
 cdef object _HttpParserError = httptools.HttpParserError
 cdef object _HttpParserUpgrade = httptools.HttpParserUpgrade
@@ -200,46 +190,6 @@ cdef list _replace_host(list headers, bytes host):
     return headers
 
 
-cdef bint _head_ok(const unsigned char* p, Py_ssize_t n):
-    """The strict head grammar of the pure twin, as one pass over the bytes.
-
-    request-line = token SP 1*VCHAR SP "HTTP/" DIGIT "." DIGIT CRLF
-    then *( token ":" *(HTAB / SP / VCHAR / obs-text) CRLF ) CRLF.
-    `p[:n]` ends with its first CRLFCRLF, so every loop stops before n.
-    """
-    cdef Py_ssize_t i = 0, start
-    while i < n and TOKEN_CHAR[p[i]]:
-        i += 1
-    if i == 0 or i >= n or p[i] != SP:
-        return False
-    i += 1
-    start = i
-    while i < n and 0x21 <= p[i] <= 0x7e:
-        i += 1
-    if i == start or i >= n or p[i] != SP:
-        return False
-    i += 1
-    if (n - i < 10 or memcmp(p + i, b"HTTP/", 5) != 0 or not 48 <= p[i + 5] <= 57
-            or p[i + 6] != 46 or not 48 <= p[i + 7] <= 57 or p[i + 8] != CR or p[i + 9] != LF):
-        return False
-    i += 10
-    while i < n:
-        if p[i] == CR:  # the empty line that ends the head
-            return i + 2 == n and p[i + 1] == LF
-        start = i
-        while i < n and TOKEN_CHAR[p[i]]:
-            i += 1
-        if i == start or i >= n or p[i] != 58:  # no whitespace before the colon
-            return False
-        i += 1
-        while i < n and VALUE_CHAR[p[i]]:
-            i += 1
-        if i + 1 >= n or p[i] != CR or p[i + 1] != LF:  # also rejects obs-fold
-            return False
-        i += 2
-    return False
-
-
 cdef bytes _lower_name(const char* p, Py_ssize_t n):
     """A header name as a new bytes object, lower-cased while it is copied.
 
@@ -256,16 +206,6 @@ cdef bytes _lower_name(const char* p, Py_ssize_t n):
     return name
 
 
-# The request methods llhttp knows, as in the pure twin (CONNECT is refused
-# later, PRI is the HTTP/2 preface).
-cdef frozenset _METHODS = frozenset(
-    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND "
-    b"PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE "
-    b"M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE "
-    b"QUERY".split()
-)
-
-
 cdef str _method_str(const char* p, Py_ssize_t n):
     """The method as str: the common ones without a new object each time."""
     if n == 3 and memcmp(p, b"GET", 3) == 0:
@@ -275,29 +215,6 @@ cdef str _method_str(const char* p, Py_ssize_t n):
     if n == 4 and memcmp(p, b"HEAD", 4) == 0:
         return "HEAD"
     return p[:n].decode("ascii")
-
-
-cdef int _check_version(bytes head) except -1:
-    """Refuse an HTTP version other than 1.0/1.1 before llhttp sees the head;
-    else 1 for HTTP/1.1, 0 for HTTP/1.0.
-
-    llhttp would report a bad target before the version; the pure twin
-    checks method, then version, then target, and so does this.  A head
-    that passed _head_ok ends its request line with "HTTP/d.d\r\n".
-    """
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
-    # the first CR ends the request line: _head_ok allows none before it
-    cdef Py_ssize_t eol = <const unsigned char*>memchr(p, CR, PyBytes_GET_SIZE(head)) - p
-    cdef unsigned char major = p[eol - 3], minor = p[eol - 1]
-    if major == 49 and (minor == 48 or minor == 49):  # 1.0 / 1.1: the fast path
-        if memcmp(p, b"PRI ", 4) == 0:  # llhttp takes it for the HTTP/2 preface and waits
-            raise HttpParseError("Invalid method")
-        return minor == 49
-    if head[:head.find(b" ")] not in _METHODS:
-        raise HttpParseError("Invalid method")
-    if major == 48 and minor == 57:
-        raise HttpParseError("Invalid HTTP version")  # 0.9: not an HTTP/1 request line
-    raise HttpParseError("Unsupported HTTP version", 505)
 
 
 cdef object _llhttp_error(object exc):
@@ -370,7 +287,7 @@ cdef class RequestParser:
     cdef int _begin(self, bytes head, bint http11) except -1:
         """A new message starts with `head`: its request line and header fields.
 
-        `head` passed _head_ok and _check_version, which gave `http11`: its
+        `head` passed grammar.check_head, which gave `http11`: its
         request line is "method SP target SP HTTP/1.x CRLF", then each field
         line is "token ':' value CRLF" with no CR inside, then CRLF.
         """
@@ -424,8 +341,6 @@ cdef class RequestParser:
         self._body_size = 0
 
     cdef RequestHead _make_head(self):
-        if self._method == "CONNECT":
-            raise HttpParseError("CONNECT is not supported")
         cdef list headers = self._headers
         cdef bint http11 = self._http11
         # The target before the headers, as llhttp judges it while parsing:
@@ -624,9 +539,7 @@ cdef class RequestParser:
                 head = data
             else:  # a pipelined head: copied out directly, no slice object
                 head = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + start, i - start)
-            if not _head_ok(<const unsigned char*>PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head)):
-                raise HttpParseError("Invalid request head")
-            self._begin(head, _check_version(head))
+            self._begin(head, check_head(head))
             if self._feed_llhttp(head, 0, PyBytes_GET_SIZE(head)) < 0:
                 # upgraded: the rest of this data is the new protocol's
                 self.trailing += data[i:]

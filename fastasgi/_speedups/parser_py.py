@@ -12,8 +12,10 @@ After a head whose Upgrade token is `upgrade_token` the parser stops and
 leaves every byte after that request in `trailing` for the new protocol.
 
 h11 is more lenient than llhttp in a few places, so the head is checked
-here first against the strict RFC 9112 grammar; both twins then apply the
-same policy (`check_request_headers`) and give the same events.
+here first against the strict RFC 9112 grammar (grammar.check_head) and a
+chunked body's framing followed by chunks.ChunkFraming, as the compiled
+parser does with the same modules; both then apply the same policy
+(`check_request_headers`) and give the same events.
 """
 import re
 from urllib.parse import unquote
@@ -22,6 +24,7 @@ import h11
 
 from .chunks import ChunkFraming
 from .errors import HttpParseError
+from .grammar import check_head
 from .headers import check_request_headers
 
 DEFAULT_MAX_HEAD_SIZE = 64 * 1024
@@ -30,25 +33,10 @@ DEFAULT_MAX_REQUEST_LINE = 8190
 # Header fields per request head before a 431: Apache's and gunicorn's 100.
 DEFAULT_MAX_HEADER_COUNT = 100
 
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-# Strict head grammar: CRLF line ends only, no obs-fold, no whitespace
-# before the colon, no control characters in values.
-_HEAD = re.compile(
-    rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])\r\n"
-    rb"(?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n"
-)
 _LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
 # A LF without its CR: llhttp (the compiled twin) rejects it at once, so an
 # incomplete head holding one is rejected here too instead of waiting.
 _BARE_LF = re.compile(rb"(?<!\r)\n")
-# The request methods llhttp knows (CONNECT is refused below, PRI is the
-# HTTP/2 preface): any other token is a 400 on both twins.
-_METHODS = frozenset(
-    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND "
-    b"PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE "
-    b"M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE "
-    b"QUERY".split()
-)
 
 # What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
 # no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
@@ -222,19 +210,8 @@ class RequestParser:
         end += 4
         self._check_head_bytes(buffer, end, True)
         head = bytes(buffer[:end])
-        match = _HEAD.fullmatch(head)
-        if match is None:
-            raise HttpParseError(_describe_bad_head(head))
-        method = match.group(1)
-        if method not in _METHODS:
-            raise HttpParseError("Invalid method")
-        major, minor = match.group(3), match.group(4)
-        if major != b"1" or minor not in (b"0", b"1"):
-            if major == b"0" and minor == b"9":
-                raise HttpParseError("Invalid HTTP version")  # not an HTTP/1 request line
-            raise HttpParseError("Unsupported HTTP version", 505)
-        if method == b"CONNECT":
-            raise HttpParseError("CONNECT is not supported")
+        http11 = check_head(head)
+        method, target, _ = head[:head.index(b"\r\n")].split(b" ")  # check_head: exactly two spaces
         # The policy sees the header lines as sent: h11 merges repeated
         # Content-Length fields ("3, 3" and duplicates), which must be 400s.
         headers = []
@@ -247,10 +224,8 @@ class RequestParser:
                 # and a proxy may read the coding differently: both twins refuse.
                 raise HttpParseError("Invalid Transfer-Encoding")
             headers.append((name, stripped))
-        http11 = minor == b"1"
         # The target before the headers, as llhttp (the compiled twin) judges
         # it while parsing: the twins then refuse with the same status too.
-        target = match.group(2)
         path, raw_path, query_string = split_target(target)
         keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         if target[:1] != b"/" and target != b"*":
@@ -375,14 +350,3 @@ class RequestParser:
                     return False
         except h11.RemoteProtocolError as exc:
             raise HttpParseError(str(exc)) from None
-
-
-def _describe_bad_head(head):
-    """Name the first line that broke the grammar, for the error log."""
-    lines = head.split(b"\r\n")
-    if re.fullmatch(_TOKEN + rb" [\x21-\x7e]+ HTTP/[0-9]\.[0-9]", lines[0]) is None:
-        return "Invalid request line"
-    for line in lines[1:-2]:
-        if re.fullmatch(_TOKEN + rb":[\t\x20-\x7e\x80-\xff]*", line) is None:
-            return "Invalid header line"
-    return "Invalid request head"
