@@ -84,7 +84,8 @@ def all_fields(classes, name, index):
 
 def test_every_pure_mode_module_is_checked():
     names = {source.name for source, _ in pure_mode_pairs()}
-    assert {"http.py", "cycle.py", "state.py", "flow.py", "wsframes.py", "headers.py", "response.py"} <= names
+    assert {"http.py", "cycle.py", "state.py", "flow.py", "wsframes.py", "headers.py", "response.py",
+            "request.py", "grammar.py", "chunks.py"} <= names
 
 
 def test_pxd_fields_match_slots():
@@ -103,7 +104,7 @@ def test_pxd_fields_match_slots():
                                      f"only in __slots__: {sorted(slotted - declared)}")
         checked.append(name)
     assert {"HttpProtocol", "RequestResponseCycle", "ConnectionSettings", "ServerState",
-            "ResponseEncoder", "FlowControl", "FrameReader"} <= set(checked)
+            "ResponseEncoder", "FlowControl", "FrameReader", "RequestHead", "ChunkFraming"} <= set(checked)
 
 
 def test_the_check_finds_a_missing_field(tmp_path):

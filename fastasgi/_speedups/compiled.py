@@ -18,6 +18,7 @@ COMPILED_MODULES = {
     "parser": ("fastasgi._speedups.parser_c", "fastasgi/_speedups/parser_c.pyx", "fastasgi._speedups.parser_py"),
     "headers": ("fastasgi._speedups.headers_c", "fastasgi/_speedups/headers.py", "fastasgi._speedups.headers"),
     "response": ("fastasgi._speedups.response_c", "fastasgi/_speedups/response.py", "fastasgi._speedups.response"),
+    "request": ("fastasgi._speedups.request_c", "fastasgi/_speedups/request.py", "fastasgi._speedups.request"),
     "grammar": ("fastasgi._speedups.grammar_c", "fastasgi/_speedups/grammar.py", "fastasgi._speedups.grammar"),
     "chunks": ("fastasgi._speedups.chunks_c", "fastasgi/_speedups/chunks.py", "fastasgi._speedups.chunks"),
     "flow": ("fastasgi._speedups.flow_c", "fastasgi/_speedups/flow.py", "fastasgi._speedups.flow"),

@@ -2,25 +2,14 @@
 # to read a head's fields and call feed() without Python attribute lookups.
 
 from fastasgi._speedups.chunks_c cimport ChunkFraming
+# RequestHead is request_c's; named here too for the modules that cimport it from the parser
+from fastasgi._speedups.request_c cimport RequestHead
 
 # What the glue is feeding llhttp right now.
 cdef enum Mode:
     HEAD       # between requests, or inside an incomplete head
     LENGTH     # a Content-Length body: `_remaining` bytes still due
     CHUNKED    # a chunked body: ends right after some CRLFCRLF
-
-
-cdef class RequestHead:
-    cdef public str method
-    cdef public str path
-    cdef public bytes raw_path
-    cdef public bytes query_string
-    cdef public list headers
-    cdef public str http_version
-    cdef public bint keep_alive
-    cdef public bint expect_continue
-    cdef public object upgrade
-    cdef public bint proxied  # X-Forwarded-For or -Proto came: see check_request_headers
 
 
 cdef class RequestParser:

@@ -22,8 +22,7 @@ the places where llhttp is lenient (extra spaces in the request line, stray
 CR/LF before it); chunks.ChunkFraming does the same for a chunked body.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp
 from libc.stdint cimport SIZE_MAX
 
 cdef Py_ssize_t PY_SSIZE_T_MAX = <Py_ssize_t>(SIZE_MAX >> 1)
@@ -33,23 +32,14 @@ import httptools
 from .errors import HttpParseError
 from .grammar_c cimport check_head
 from .headers_c cimport check_request_headers, short_number
+from .request_c cimport absolute_form_host, replace_host, split_target
 
-DEFAULT_MAX_HEAD_SIZE = 64 * 1024
-# Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
-DEFAULT_MAX_REQUEST_LINE = 8190
-# Header fields per request head before a 431: Apache's and gunicorn's 100.
-DEFAULT_MAX_HEADER_COUNT = 100
+from .request_c import DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_REQUEST_LINE  # noqa: I001
 
 cdef enum:
     CR = 13
     LF = 10
     SP = 32
-
-# What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
-# no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
-# brackets.  As in the pure twin: the host goes into the scope as `host`.
-AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                   b"-._~%!$&'()*+,;=:[]")
 
 cdef unsigned long long HUGE_CHUNK = 0xFFFFFFFFFFFFFFFF
 cdef unsigned long long LENGTH_MAX = HUGE_CHUNK  # llhttp refuses a larger Content-Length
@@ -57,137 +47,6 @@ cdef unsigned long long LENGTH_MAX = HUGE_CHUNK  # llhttp refuses a larger Conte
 cdef object _HttpParserError = httptools.HttpParserError
 cdef object _HttpParserUpgrade = httptools.HttpParserUpgrade
 cdef object _HttpRequestParser = httptools.HttpRequestParser
-
-
-cdef class RequestHead:
-    """One parsed request head: what the ASGI scope is built from.
-    Its fields are declared in parser_c.pxd."""
-
-    def __init__(self, method, path, raw_path, query_string, headers, http_version,
-                 keep_alive, expect_continue, upgrade, proxied):
-        self.method = method
-        self.path = path
-        self.raw_path = raw_path
-        self.query_string = query_string
-        self.headers = headers
-        self.http_version = http_version
-        self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self.upgrade = upgrade
-        self.proxied = proxied
-
-    def __repr__(self):
-        return f"RequestHead({self.method} {self.raw_path!r} HTTP/{self.http_version})"
-
-
-cdef inline int _hex(unsigned char c):
-    if 48 <= c <= 57:
-        return c - 48
-    c |= 0x20
-    if 97 <= c <= 102:
-        return c - 87
-    return -1
-
-
-cdef str _percent_decode(bytes raw):
-    """urllib.parse.unquote() for an ASCII path, as one C loop.
-
-    Valid %XX escapes become bytes, anything else stays as written, and
-    the result is decoded as UTF-8 with replacement characters: exactly
-    what unquote() gives for ASCII input.
-    """
-    cdef Py_ssize_t i = 0, j = 0, n = PyBytes_GET_SIZE(raw)
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
-    cdef bytearray out = bytearray(n)
-    cdef unsigned char* q = out
-    cdef int hi, lo
-    while i < n:
-        if p[i] == 37 and i + 2 < n:
-            hi = _hex(p[i + 1])
-            lo = _hex(p[i + 2])
-            if hi >= 0 and lo >= 0:
-                q[j] = <unsigned char>(hi * 16 + lo)
-                j += 1
-                i += 3
-                continue
-        q[j] = p[i]
-        j += 1
-        i += 1
-    return out[:j].decode("utf-8", "replace")
-
-
-cpdef tuple split_target(bytes target):
-    """Request target -> (path, raw_path, query_string), RFC 9112 section 3.2."""
-    cdef Py_ssize_t scheme_end, slash, query
-    if PyBytes_GET_SIZE(target) == 0 or PyBytes_AS_STRING(target)[0] != 47:  # not "/..."
-        if target == b"*":
-            return "*", b"*", b""
-        scheme_end = target.find(b"://")
-        if scheme_end <= 0:
-            raise HttpParseError("Invalid request target")
-        # absolute-form (RFC 9112 3.2.2): an http(s) URI with a host and no
-        # userinfo; the path starts after the authority
-        if target[:scheme_end].lower() not in (b"http", b"https"):
-            raise HttpParseError("Invalid request target scheme")
-        slash = target.find(b"/", scheme_end + 3)
-        query = target.find(b"?", scheme_end + 3)
-        authority = target[scheme_end + 3:_authority_end(target, slash, query)]
-        if not authority or authority.translate(None, AUTHORITY_CHARS):
-            raise HttpParseError("Invalid request target authority")
-        if slash < 0 or (0 <= query < slash):
-            target = b"/" + (target[query:] if query >= 0 else b"")
-        else:
-            target = target[slash:]
-    # origin-form: memchr and direct copies, no bytes.find() argument parsing
-    cdef const char* p = PyBytes_AS_STRING(target)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(target), path_end
-    cdef const char* mark = <const char*>memchr(p, 63, n)  # "?"
-    cdef bytes raw_path, query_string
-    if mark != NULL:
-        path_end = mark - p
-        query_string = PyBytes_FromStringAndSize(mark + 1, n - path_end - 1)
-    else:
-        path_end = n
-        query_string = b""
-    mark = <const char*>memchr(p, 35, path_end)  # "#"
-    if mark != NULL:
-        path_end = mark - p
-    raw_path = target if path_end == n else PyBytes_FromStringAndSize(p, path_end)
-    if memchr(p, 37, path_end) != NULL:  # "%"
-        path = _percent_decode(raw_path)
-    else:
-        path = PyUnicode_DecodeASCII(p, path_end, NULL)
-    return path, raw_path, query_string
-
-
-cdef inline Py_ssize_t _authority_end(bytes target, Py_ssize_t slash, Py_ssize_t query):
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(target)
-    if 0 <= slash < end:
-        end = slash
-    if 0 <= query < end:
-        end = query
-    return end
-
-
-cpdef object absolute_form_host(bytes target):
-    """The authority of an absolute-form target (already validated), else None."""
-    cdef Py_ssize_t scheme_end
-    if target[:1] == b"/" or target == b"*":
-        return None
-    scheme_end = target.find(b"://")
-    return target[scheme_end + 3:_authority_end(target, target.find(b"/", scheme_end + 3),
-                                                target.find(b"?", scheme_end + 3))]
-
-
-cdef list _replace_host(list headers, bytes host):
-    """RFC 9112 3.2.2: the host of an absolute-form target wins over Host."""
-    cdef Py_ssize_t i
-    for i in range(len(headers)):
-        if headers[i][0] == b"host":
-            headers[i] = (b"host", host)
-            return headers
-    headers.append((b"host", host))
-    return headers
 
 
 cdef bytes _lower_name(const char* p, Py_ssize_t n):
@@ -348,7 +207,7 @@ cdef class RequestParser:
         path, raw_path, query_string = split_target(self._url)
         keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         if PyBytes_AS_STRING(self._url)[0] != 47 and self._url != b"*":  # not origin-form
-            headers = _replace_host(headers, absolute_form_host(self._url))
+            headers = replace_host(headers, absolute_form_host(self._url))
         if self.max_body_size and self._has_length and self._length > self.max_body_size:
             raise HttpParseError("Request body too large", 413)
         # Filled in directly: RequestHead(...) would parse nine arguments.

@@ -18,7 +18,6 @@ parser does with the same modules; both then apply the same policy
 (`check_request_headers`) and give the same events.
 """
 import re
-from urllib.parse import unquote
 
 import h11
 
@@ -26,113 +25,13 @@ from .chunks import ChunkFraming
 from .errors import HttpParseError
 from .grammar import check_head
 from .headers import check_request_headers
-
-DEFAULT_MAX_HEAD_SIZE = 64 * 1024
-# Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
-DEFAULT_MAX_REQUEST_LINE = 8190
-# Header fields per request head before a 431: Apache's and gunicorn's 100.
-DEFAULT_MAX_HEADER_COUNT = 100
+from .request import (DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_REQUEST_LINE, RequestHead,
+                      absolute_form_host, replace_host, split_target)
 
 _LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
 # A LF without its CR: llhttp (the compiled twin) rejects it at once, so an
 # incomplete head holding one is rejected here too instead of waiting.
 _BARE_LF = re.compile(rb"(?<!\r)\n")
-
-# What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
-# no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
-# brackets.  The host goes into the scope as `host`: `a<b` must not.
-AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                   b"-._~%!$&'()*+,;=:[]")
-
-
-class RequestHead:
-    """One parsed request head: what the ASGI scope is built from."""
-
-    __slots__ = ("method", "path", "raw_path", "query_string", "headers", "http_version",
-                 "keep_alive", "expect_continue", "upgrade", "proxied")
-
-    def __init__(self, method, path, raw_path, query_string, headers, http_version,
-                 keep_alive, expect_continue, upgrade, proxied):
-        self.method = method
-        self.path = path
-        self.raw_path = raw_path
-        self.query_string = query_string
-        self.headers = headers
-        self.http_version = http_version
-        self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self.upgrade = upgrade
-        self.proxied = proxied  # X-Forwarded-For or -Proto came: see check_request_headers
-
-    def __repr__(self):
-        return f"RequestHead({self.method} {self.raw_path!r} HTTP/{self.http_version})"
-
-
-def split_target(target):
-    """Request target -> (path, raw_path, query_string), RFC 9112 section 3.2."""
-    if target[:1] != b"/":
-        if target == b"*":
-            return "*", b"*", b""
-        scheme_end = target.find(b"://")
-        if scheme_end <= 0:
-            raise HttpParseError("Invalid request target")
-        # absolute-form (RFC 9112 3.2.2): an http(s) URI with a host and no
-        # userinfo; the path starts after the authority
-        if target[:scheme_end].lower() not in (b"http", b"https"):
-            raise HttpParseError("Invalid request target scheme")
-        slash = target.find(b"/", scheme_end + 3)
-        query = target.find(b"?", scheme_end + 3)
-        authority = target[scheme_end + 3:_authority_end(target, slash, query)]
-        if not authority or authority.translate(None, AUTHORITY_CHARS):
-            raise HttpParseError("Invalid request target authority")
-        if slash < 0 or (0 <= query < slash):
-            target = b"/" + (target[query:] if query >= 0 else b"")
-        else:
-            target = target[slash:]
-    query = target.find(b"?")
-    if query >= 0:
-        raw_path = target[:query]
-        query_string = target[query + 1:]
-    else:
-        raw_path = target
-        query_string = b""
-    fragment = raw_path.find(b"#")
-    if fragment >= 0:
-        raw_path = raw_path[:fragment]
-    if b"%" in raw_path:
-        path = unquote(raw_path.decode("ascii"))
-    else:
-        path = raw_path.decode("ascii")
-    return path, raw_path, query_string
-
-
-def _authority_end(target, slash, query):
-    end = len(target)
-    if 0 <= slash < end:
-        end = slash
-    if 0 <= query < end:
-        end = query
-    return end
-
-
-def absolute_form_host(target):
-    """The authority of an absolute-form target (already validated), else None."""
-    if target[:1] == b"/" or target == b"*":
-        return None
-    scheme_end = target.find(b"://")
-    return target[scheme_end + 3:_authority_end(target, target.find(b"/", scheme_end + 3),
-                                                target.find(b"?", scheme_end + 3))]
-
-
-def _replace_host(headers, host):
-    """RFC 9112 3.2.2: the host of an absolute-form target wins over Host."""
-    for i, (name, _) in enumerate(headers):
-        if name == b"host":
-            headers[i] = (b"host", host)
-            return headers
-    headers.append((b"host", host))
-    return headers
-
 
 class RequestParser:
     __slots__ = ("max_head_size", "max_request_line", "max_header_count", "max_body_size",
@@ -229,7 +128,7 @@ class RequestParser:
         path, raw_path, query_string = split_target(target)
         keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         if target[:1] != b"/" and target != b"*":
-            headers = _replace_host(headers, absolute_form_host(target))
+            headers = replace_host(headers, absolute_form_host(target))
         chunks = None
         length = 0
         for name, value in headers:
