@@ -38,6 +38,17 @@ METHODS = frozenset(
 # Field value bytes: HTAB, SP, visible ASCII and obs-text.
 VALUE_CHAR = [c == 9 or 0x20 <= c <= 0x7E or c >= 0x80 for c in range(256)]
 
+# As Python, _request_line_end's loop would run byte by byte in the
+# interpreter: there a head the grammar accepts is recognised by this
+# regex of the same grammar first (the differential tests hold the two to
+# the same answers), and the loop runs only to say where a bad head breaks.
+if not cython.compiled:
+    import re
+
+    _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+    _HEAD = re.compile(rb"(?:" + _TOKEN + rb") [\x21-\x7e]+ HTTP/[0-9]\.[0-9]\r\n"
+                       rb"(?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n")
+
 
 def check_head(head):
     """Check a complete request head, `head` ending with its first CRLFCRLF.
@@ -46,12 +57,35 @@ def check_head(head):
     with the status to answer, for anything else.  The grammar comes first,
     then the method, then the version, then CONNECT.
     """
+    if not cython.compiled and _HEAD.fullmatch(head) is not None:
+        eol = head.index(b"\r")
+    else:
+        eol = _request_line_end(head)
     p = head  # compiled: the bytes as a C array (grammar_c.pxd)
+    method_end = 0
+    while p[method_end] != SP:
+        method_end += 1
+    if not _common_method(p, method_end) and head[:method_end] not in METHODS:
+        raise HttpParseError("Invalid method")
+    major = p[eol - 3]  # the request line ends in "HTTP/" DIGIT "." DIGIT
+    minor = p[eol - 1]
+    if major != 49 or (minor != 48 and minor != 49):  # not 1.0 or 1.1
+        if major == 48 and minor == 57:
+            raise HttpParseError("Invalid HTTP version")  # 0.9: not an HTTP/1 request line
+        raise HttpParseError("Unsupported HTTP version", 505)
+    if method_end == 7 and head[:7] == b"CONNECT":
+        raise HttpParseError("CONNECT is not supported")
+    return minor == 49
+
+
+def _request_line_end(head):
+    """Walk the grammar over `head`, byte by byte: the offset of the CR that
+    ends the request line, or HttpParseError where the grammar breaks."""
+    p = head
     n = len(head)
     i = 0
     while i < n and TOKEN_CHAR[p[i]]:
         i += 1
-    method_end = i
     if i == 0 or i >= n or p[i] != SP:
         raise HttpParseError("Invalid request line")
     i += 1
@@ -65,14 +99,13 @@ def check_head(head):
             or p[i + 4] != 47 or not 48 <= p[i + 5] <= 57 or p[i + 6] != 46 or not 48 <= p[i + 7] <= 57
             or p[i + 8] != CR or p[i + 9] != LF):
         raise HttpParseError("Invalid request line")
-    major = p[i + 5]
-    minor = p[i + 7]
+    eol = i + 8
     i += 10
     while True:
         if i < n and p[i] == CR:  # the empty line that ends the head
             if i + 2 != n or p[i + 1] != LF:
                 raise HttpParseError("Invalid header line")
-            break
+            return eol
         start = i
         while i < n and TOKEN_CHAR[p[i]]:
             i += 1
@@ -84,15 +117,6 @@ def check_head(head):
         if i + 1 >= n or p[i] != CR or p[i + 1] != LF:  # also refuses obs-fold
             raise HttpParseError("Invalid header line")
         i += 2
-    if not _common_method(p, method_end) and head[:method_end] not in METHODS:
-        raise HttpParseError("Invalid method")
-    if major != 49 or (minor != 48 and minor != 49):  # not 1.0 or 1.1
-        if major == 48 and minor == 57:
-            raise HttpParseError("Invalid HTTP version")  # 0.9: not an HTTP/1 request line
-        raise HttpParseError("Unsupported HTTP version", 505)
-    if method_end == 7 and head[:7] == b"CONNECT":
-        raise HttpParseError("CONNECT is not supported")
-    return minor == 49
 
 
 def _common_method(p, n):

@@ -11,7 +11,8 @@ cdef int CR, LF, SP
 cdef frozenset METHODS
 cdef bint VALUE_CHAR[256]
 
-@cython.locals(p=byte_array, n=Py_ssize_t, i=Py_ssize_t, start=Py_ssize_t, method_end=Py_ssize_t,
-               major=int, minor=int)
+@cython.locals(p=byte_array, eol=Py_ssize_t, method_end=Py_ssize_t, major=int, minor=int)
 cpdef bint check_head(bytes head) except -1
+@cython.locals(p=byte_array, n=Py_ssize_t, i=Py_ssize_t, start=Py_ssize_t, eol=Py_ssize_t)
+cdef Py_ssize_t _request_line_end(bytes head) except -1
 cdef bint _common_method(byte_array p, Py_ssize_t n) noexcept

@@ -8,7 +8,8 @@ us and encodes them as one block.
 
 This module is also compiled, unchanged, as headers_c (headers_c.pxd gives
 it C types; see compiled.py): compiled, each byte check is a C loop over a
-lookup table; as Python, the same loop runs over the bytes object.  The
+lookup table; as Python, the same checks are made with re and bytes
+methods, which the differential tests hold to the loops.  The
 flag constants are C constants there, so the compiled module does not
 export them: read them here.
 """
@@ -42,12 +43,23 @@ TOKEN_CHAR = [(48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c in _TO
 # controls except HTAB (they are how response splitting works).
 BAD_VALUE_CHAR = [(c < 0x20 and c != 0x09) or c == 0x7F for c in range(256)]
 
+# As Python, the byte loops below would run byte by byte in the interpreter:
+# there the same checks go through re and bytes methods instead (the
+# differential tests hold the two forms to the same answers).
+if not cython.compiled:
+    import re
+
+    _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # TOKEN_CHAR's bytes
+    _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # BAD_VALUE_CHAR's bytes
+
 # 2**64 - 1: the largest body length llhttp (the compiled parser) accepts.
 MAX_CONTENT_LENGTH = 0xFFFFFFFFFFFFFFFF
 
 
 def _is_digits(value):
     """bytes.isdigit() without the method call: non-empty, ASCII digits only."""
+    if not cython.compiled:
+        return value.isdigit()
     p = value  # compiled: the bytes as a C array (headers_c.pxd)
     n = len(value)
     if n == 0:
@@ -64,6 +76,9 @@ def short_number(value):
     anything else or longer than 18 digits: the caller then takes the
     general path.  Content-Length headers are numbers like this: read here,
     they cost no Python-level call (strip(), isdigit() and int() were three)."""
+    if not cython.compiled:  # the same number at the speed of bytes methods
+        value = value.strip()
+        return int(value) if 0 < len(value) <= 18 and value.isdigit() else -1
     p = value
     start = 0
     end = len(value)
@@ -162,6 +177,8 @@ def _check_request_codings(codings, has_length, http11):
 
 def _name_is(name, lower):
     """Whether `name` is the lower-case literal `lower`, ignoring ASCII case, without a lower() copy."""
+    if not cython.compiled:  # the same answer at the speed of bytes methods
+        return name.lower() == lower
     n = len(lower)
     if len(name) != n:
         return False
@@ -230,19 +247,25 @@ def _encode_converting(headers):
 def _header_flags(name, value, flags):
     """`flags` after one header of the app's, which is validated; with
     IS_CONTENT_LENGTH added when it is Content-Length (the caller reads it)."""
-    p = name  # compiled: the bytes as a C array (headers_c.pxd)
     n = len(name)
-    valid = n > 0
-    for i in range(n):
-        if not TOKEN_CHAR[p[i]]:
-            valid = False
-            break
+    if cython.compiled:
+        p = name  # the bytes as a C array (headers_c.pxd)
+        valid = n > 0
+        for i in range(n):
+            if not TOKEN_CHAR[p[i]]:
+                valid = False
+                break
+        if valid:
+            p = value
+            for i in range(len(value)):
+                if BAD_VALUE_CHAR[p[i]]:
+                    raise ValueError(f"Invalid HTTP header value: {value!r}")
+    else:  # the same checks at the speed of re (see _TOKEN)
+        valid = _TOKEN.fullmatch(name) is not None
+        if valid and _BAD_VALUE.search(value) is not None:
+            raise ValueError(f"Invalid HTTP header value: {value!r}")
     if not valid:
         raise ValueError(f"Invalid HTTP header name: {name!r}")
-    p = value
-    for i in range(len(value)):
-        if BAD_VALUE_CHAR[p[i]]:
-            raise ValueError(f"Invalid HTTP header value: {value!r}")
     # Dispatch on length first: most names are none of these.
     if n == 14 and _name_is(name, b"content-length"):
         return flags | IS_CONTENT_LENGTH
