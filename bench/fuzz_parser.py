@@ -33,7 +33,7 @@ sys.path.insert(0, ROOT)
 
 import h11  # noqa: E402,F401 - instrumented below
 from fastasgi import _speedups  # noqa: E402
-from fastasgi._speedups import headers_py, parser_py  # noqa: E402,F401
+from fastasgi._speedups import headers, parser_py  # noqa: E402,F401
 from tests import parser_events  # noqa: E402
 from tests.parser_events import parse_all  # noqa: E402
 

@@ -84,7 +84,8 @@ def all_fields(classes, name, index):
 
 def test_every_pure_mode_module_is_checked():
     names = {source.name for source, _ in pure_mode_pairs()}
-    assert {"http.py", "cycle.py", "state.py"} <= names
+    assert {"http.py", "cycle.py", "state.py", "flow.py", "wsframes.py", "headers.py", "response.py",
+            "request.py", "grammar.py", "chunks.py"} <= names
 
 
 def test_pxd_fields_match_slots():
@@ -102,7 +103,8 @@ def test_pxd_fields_match_slots():
         assert declared == slotted, (f"{name}: only in the .pxd: {sorted(declared - slotted)}; "
                                      f"only in __slots__: {sorted(slotted - declared)}")
         checked.append(name)
-    assert {"HttpProtocol", "RequestResponseCycle", "ConnectionSettings", "ServerState"} <= set(checked)
+    assert {"HttpProtocol", "RequestResponseCycle", "ConnectionSettings", "ServerState",
+            "ResponseEncoder", "FlowControl", "FrameReader", "RequestHead", "ChunkFraming"} <= set(checked)
 
 
 def test_the_check_finds_a_missing_field(tmp_path):
@@ -116,3 +118,26 @@ def test_c_types_and_arrays_are_read(tmp_path):
     (tmp_path / "mod_c.pxd").write_text("cdef class A:\n    cdef long long counts[15]  # n\n"
                                         "    cdef public unsigned int a, b\n    cpdef f(self)\n")
     assert pxd_classes(tmp_path / "mod_c.pxd")["A"][1] == {"counts", "a", "b"}
+
+
+# Hand-written compiled sources: the byte loops, and the parser over llhttp
+# (its pure counterpart, over h11, is a different library's adapter).
+HAND_WRITTEN = {"byteloops", "parser"}
+
+
+def test_compiled_modules_are_their_pure_twins_compiled():
+    """Every compiled module but the hand-written ones is built from the very
+    file that runs as its pure twin, with its C types in a `.pxd` beside it:
+    no second copy of the code to keep in step."""
+    from fastasgi._speedups.compiled import COMPILED_MODULES
+    root = PACKAGE.parent
+    for role, (compiled, source, pure) in COMPILED_MODULES.items():
+        if role in HAND_WRITTEN:
+            assert source.endswith(".pyx"), role
+            continue
+        assert source == pure.replace(".", "/") + ".py", (role, source, pure)
+        assert (root / source).exists(), source
+        pxd = root / (compiled.replace(".", "/") + ".pxd")
+        assert pxd.exists() and pxd.with_name(pxd.stem[:-2] + ".py") == root / source, (role, pxd)
+    pyx = {path.stem for path in (PACKAGE / "_speedups").glob("*.pyx")}
+    assert pyx == {COMPILED_MODULES[role][1].rsplit("/", 1)[1][:-4] for role in HAND_WRITTEN}

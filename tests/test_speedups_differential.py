@@ -350,7 +350,7 @@ def test_check_request_headers_agrees(headers, http11):
 
 
 # -- chunked framing where h11 alone is laxer than llhttp ---------------------
-# The pure twin's ChunkFraming holds chunk lines and trailers to llhttp's rules.
+# chunks.ChunkFraming, run by both parsers, holds chunk lines and trailers to llhttp's rules.
 LAX_CHUNKED = [
     ("chunk-size-trailing-space", b"3 \r\nabc\r\n0\r\n\r\n"),
     ("chunk-lines-bare-lf", b"3\nabc\n0\n\n"),
@@ -372,6 +372,39 @@ def test_lax_chunked_framing_rejected_by_compiled(body):
     assert run(COMPILED, [data]) == ("error", 400)
 
 
+def _scan_bytewise(framing, data):
+    """Where ChunkFraming finds the first bad byte, given `data` one byte at a time."""
+    for offset in range(len(data)):
+        if framing.scan(data, offset, offset + 1) >= 0:
+            return offset
+    return -1
+
+
+CHUNKED_BODIES = [pytest.param(b, id=i) for i, b in LAX_CHUNKED] + [
+    pytest.param(b"3\r\nabc\r\n0\r\n\r\n", id="plain"),
+    pytest.param(b"3;a=b;c=\"d\\\"e\"\r\nabc\r\n0\r\nX-T: v\r\n\r\n", id="extensions-trailers"),
+    pytest.param(b"3\r\nabc\r\n0\r\nContent-Length: 3\r\n\r\n", id="content-length-trailer"),
+    pytest.param(b"3\r\nabc\r\n0\r\nTransfer-Encoding: x\r\n\r\n", id="transfer-encoding-trailer"),
+    pytest.param(b"f" * 40 + b"\r\n", id="size-line-over-limit"),
+    pytest.param(b"1\r\na\r\n0\r\n" + b"X: " + b"y" * 40 + b"\r\n\r\n", id="trailers-over-limit"),
+]
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("body", CHUNKED_BODIES)
+def test_chunk_framing_is_split_independent(ns, body):
+    """One ChunkFraming source, compiled and pure: the first bad byte and the
+    reason are the same whether the body comes whole or byte by byte."""
+    framing = ns.chunks.ChunkFraming
+    whole, bytewise = framing(32), framing(32)
+    at = whole.scan(body, 0, len(body))
+    assert _scan_bytewise(bytewise, body) == at
+    assert (whole.done(), str(whole.error), getattr(whole.error, "status_code", None)) == \
+        (bytewise.done(), str(bytewise.error), getattr(bytewise.error, "status_code", None))
+    pure = PURE.chunks.ChunkFraming(32)
+    assert pure.scan(body, 0, len(body)) == at and str(pure.error) == str(whole.error)
+
+
 # -- response side ------------------------------------------------------------
 DATE = b"date: Thu, 01 Jan 2025 00:00:00 GMT\r\n"
 SERVER = b"server: fastasgi\r\n"
@@ -386,7 +419,7 @@ def test_encode_response_headers(ns):
     assert block == (b"Content-Type: text/plain\r\nContent-Length:  12 \r\nDate: x\r\nSERVER: y\r\n"
                      b"Connection: Close\r\nx-b: v\tw \x80\r\n")
     assert length == 12
-    hd = _speedups.headers_py
+    from fastasgi._speedups import headers as hd  # the one source of both twins (headers_c's flags are C constants)
     assert flags == hd.HAS_DATE | hd.HAS_SERVER | hd.CONNECTION_CLOSE
     block, length, flags = ns.encode_response_headers([(b"Transfer-Encoding", b"Chunked")])
     assert (block, length, flags) == (b"Transfer-Encoding: Chunked\r\n", -1, hd.CHUNKED)
@@ -405,7 +438,7 @@ def test_encode_response_headers_rejects(ns, header):
         ns.encode_response_headers([header])
 
 
-CHUNKED, CODED = _speedups.headers_py.CHUNKED, _speedups.headers_py.TRANSFER_CODED
+CHUNKED, CODED = _speedups.headers.CHUNKED, _speedups.headers.TRANSFER_CODED
 
 
 @pytest.mark.parametrize("ns", TWINS)
@@ -530,11 +563,9 @@ def test_feed_after_close_is_an_error(ns):
         parser.feed(b"GET / HTTP/1.1\r\n")
 
 
-def test_flag_constants_agree():
-    from fastasgi._speedups import headers_c, headers_py, response_c, response_py
-    for name in ("HAS_DATE", "HAS_SERVER", "CONNECTION_CLOSE", "CHUNKED"):
-        assert getattr(headers_c, name) == getattr(headers_py, name)
-    assert response_c.CHUNK_END == response_py.CHUNK_END == b"0\r\n\r\n"
+def test_chunk_end_is_exported_by_both():
+    from fastasgi._speedups import response, response_c
+    assert response_c.CHUNK_END == response.CHUNK_END == b"0\r\n\r\n"
 
 
 @pytest.mark.parametrize("ns", TWINS)
@@ -790,3 +821,91 @@ def test_flow_drain(ns):
         assert not flow.write_paused
         flow.resume_writing()  # nothing waiting: no error
     asyncio.run(main())
+
+
+# (headers, more_body of the first piece) for each framing: length, chunked, close-delimited, no body
+FRAMINGS = [
+    pytest.param([(b"content-length", b"6")], True, {}, id="length"),
+    pytest.param([], True, {}, id="chunked"),
+    pytest.param([], True, {"http11": False}, id="close-delimited"),
+    pytest.param([], True, {"head_request": True}, id="no-body"),
+]
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("headers, more_body, options", FRAMINGS)
+def test_frame_file_frames_as_encode_body_does(ns, headers, more_body, options):
+    """A body sent as a file (frame_file's prefix and suffix around its bytes)
+    reaches the wire as the same bytes as through encode_body."""
+    pieces = [(b"ab", True), (b"", True), (b"cdef", False)]
+    as_body, _ = encode(ns, headers=headers, body=b"", more_body=more_body, **options)
+    as_file, _ = encode(ns, headers=headers, body=b"", more_body=more_body, **options)
+    for piece, more in pieces:
+        prefix, suffix = as_file.frame_file(len(piece), more)
+        sent = prefix + (b"" if as_file.no_body else piece) + suffix
+        assert sent == as_body.encode_body(piece, more)
+        assert (as_file.complete, as_file.remaining) == (as_body.complete, as_body.remaining)
+    assert as_file.complete
+    with pytest.raises(ValueError, match="already complete"):
+        as_file.frame_file(1, False)
+
+
+@pytest.mark.parametrize("ns", TWINS)
+def test_frame_file_counts_against_content_length(ns):
+    encoder, _ = encode(ns, headers=[(b"content-length", b"4")], body=b"", more_body=True)
+    with pytest.raises(ValueError, match="longer"):
+        encoder.frame_file(5, True)
+    encoder, _ = encode(ns, headers=[(b"content-length", b"4")], body=b"", more_body=True)
+    assert encoder.frame_file(3, True) == (b"", b"")
+    with pytest.raises(ValueError, match="shorter"):
+        encoder.frame_file(0, False)
+
+
+@pytest.mark.parametrize("ns", TWINS)
+def test_byteloops_joins(ns):
+    loops = ns.byteloops
+    assert loops.concat([b"ab", b"", b"c"]) == b"abc" and loops.concat([]) == b""
+    with pytest.raises(TypeError):
+        loops.concat([b"a", None])
+    headers = [(b"a", b"1"), (b"Content-Type", b"")]
+    assert loops.header_lines(headers, 22) == b"a: 1\r\nContent-Type: \r\n"
+    assert loops.header_lines((), 0) == b""
+    for wrong in (21, 23, 0):
+        with pytest.raises(ValueError):
+            loops.header_lines(headers, wrong)
+    for size in (0, 7, 10, 2**40, 2**63 - 1):
+        assert loops.content_length_line(size) == b"content-length: %d\r\n" % size
+
+
+# -- the head grammar, one source for both parsers ------------------------------
+HEADS = [
+    (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", True),
+    (b"POST /x?y HTTP/1.0\r\n\r\n", False),
+    (b"HEAD * HTTP/1.1\r\nA:\r\nB: \t\x80v\r\n\r\n", True),
+    (b"M-SEARCH * HTTP/1.1\r\n\r\n", True),
+    (b"GET  / HTTP/1.1\r\n\r\n", ("Invalid request line", 400)),
+    (b"GET / HTTP/1.1 \r\n\r\n", ("Invalid request line", 400)),
+    (b"GET / HTTP/11\r\n\r\n", ("Invalid request line", 400)),
+    (b"GET / HTTP/1.1\r\nA : b\r\n\r\n", ("Invalid header line", 400)),
+    (b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", ("Invalid header line", 400)),  # obs-fold
+    (b"GET / HTTP/1.1\r\nA: b\x00\r\n\r\n", ("Invalid header line", 400)),
+    (b"GET / HTTP/1.1\r\n\rA: b\r\n\r\n", ("Invalid header line", 400)),
+    # the grammar, then the method, then the version, then CONNECT
+    (b"BREW / HTTP/1.1\r\nA : b\r\n\r\n", ("Invalid header line", 400)),
+    (b"BREW / HTTP/2.0\r\n\r\n", ("Invalid method", 400)),
+    (b"PRI * HTTP/2.0\r\n\r\n", ("Invalid method", 400)),
+    (b"GET / HTTP/0.9\r\n\r\n", ("Invalid HTTP version", 400)),
+    (b"GET / HTTP/1.2\r\n\r\n", ("Unsupported HTTP version", 505)),
+    (b"CONNECT a:443 HTTP/2.0\r\n\r\n", ("Unsupported HTTP version", 505)),
+    (b"CONNECT a:443 HTTP/1.1\r\n\r\n", ("CONNECT is not supported", 400)),
+]
+
+
+@pytest.mark.parametrize("ns", TWINS)
+@pytest.mark.parametrize("head, expected", HEADS)
+def test_check_head(ns, head, expected):
+    try:
+        result = ns.grammar.check_head(head)
+    except HttpParseError as exc:
+        result = (exc.reason, exc.status_code)
+    assert result == expected

@@ -3,7 +3,7 @@
 byteloops_c.pyx is the compiled form of each, written by hand because
 what makes it fast (a loop over machine words, writing into a new bytes
 object in place) is what typed Python cannot say.  Here the websockets
-library unmasks.
+library unmasks, and bytes.join builds the joined results.
 """
 try:
     from websockets.speedups import apply_mask
@@ -26,3 +26,22 @@ def encode_frame(opcode, payload):
     else:
         head = bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big")
     return head + payload
+
+
+def concat(parts):
+    """The bytes of `parts`, a list of bytes, joined."""
+    return b"".join(parts)
+
+
+def header_lines(headers, size):
+    """b"name: value\\r\\n" for each (name, value) pair of bytes; `size` is the
+    block's length, which the compiled form writes into without resizing."""
+    block = b"".join([name + b": " + value + b"\r\n" for name, value in headers])
+    if len(block) != size:
+        raise ValueError("header_lines: the headers' length is not the size given")
+    return block
+
+
+def content_length_line(size):
+    """b"content-length: <size>\\r\\n"."""
+    return b"content-length: %d\r\n" % size

@@ -3,7 +3,9 @@ cannot make as fast (see byteloops.py for the same functions as Python).
 
 unmask() undoes a websocket frame's mask eight bytes at a time, straight
 into the bytes object handed to the app; encode_frame() writes a frame's
-head and payload into one new bytes object.
+head and payload into one new bytes object; concat(), header_lines() and
+content_length_line() write a response head's pieces into one new bytes
+object each, with no temporary per piece.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint8_t, uint64_t
@@ -53,3 +55,67 @@ cpdef bytes encode_frame(int opcode, payload):
             dst[2 + k] = <uint8_t>((<uint64_t>length) >> (8 * (7 - k)))
     memcpy(dst + head, PyBytes_AS_STRING(data), length)
     return out
+
+
+cdef inline char* _put(char* q, bytes data):
+    """Writes `data` at `q`; returns the end."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    memcpy(q, PyBytes_AS_STRING(data), n)
+    return q + n
+
+
+cpdef bytes concat(list parts):
+    """The bytes of `parts`, a list of bytes, joined."""
+    cdef Py_ssize_t total = 0
+    cdef bytes part
+    for part in parts:
+        if part is None:  # as bytes.join would: a typed bytes item may be None
+            raise TypeError("expected bytes, got None")
+        total += PyBytes_GET_SIZE(part)
+    cdef bytes result = PyBytes_FromStringAndSize(NULL, total)
+    cdef char* q = PyBytes_AS_STRING(result)
+    for part in parts:
+        q = _put(q, part)
+    return result
+
+
+cpdef bytes header_lines(object headers, Py_ssize_t size):
+    """b"name: value\\r\\n" for each (name, value) pair of bytes in the list or
+    tuple `headers`; `size` is the block's length, which the caller counted."""
+    cdef bytes block = PyBytes_FromStringAndSize(NULL, size)
+    cdef char* q = PyBytes_AS_STRING(block)
+    cdef char* end = q + size
+    cdef bytes name, value
+    for name, value in headers:
+        if q + PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4 > end:
+            raise ValueError("header_lines: the headers' length is not the size given")
+        q = _put(q, name)
+        q[0] = 58  # ":"
+        q[1] = 32  # " "
+        q = _put(q + 2, value)
+        q[0] = 13
+        q[1] = 10
+        q += 2
+    if q != end:
+        raise ValueError("header_lines: the headers' length is not the size given")
+    return block
+
+
+cpdef bytes content_length_line(Py_ssize_t size):
+    """b"content-length: <size>\\r\\n", written from the end by hand:
+    a format's parsing costs more than the rest of the line."""
+    cdef char line[48]
+    cdef char* end = line + 48
+    cdef char* p = end - 2
+    cdef size_t value = <size_t>size
+    p[0] = 13  # CR
+    p[1] = 10  # LF
+    while True:
+        p -= 1
+        p[0] = <char>(48 + value % 10)
+        value //= 10
+        if value == 0:
+            break
+    p -= 16
+    memcpy(p, b"content-length: ", 16)
+    return PyBytes_FromStringAndSize(p, end - p)

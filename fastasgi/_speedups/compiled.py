@@ -16,9 +16,11 @@ import os
 # (Cython's pure Python mode, with the C types in <compiled module>.pxd).
 COMPILED_MODULES = {
     "parser": ("fastasgi._speedups.parser_c", "fastasgi/_speedups/parser_c.pyx", "fastasgi._speedups.parser_py"),
-    "headers": ("fastasgi._speedups.headers_c", "fastasgi/_speedups/headers_c.pyx", "fastasgi._speedups.headers_py"),
-    "response": ("fastasgi._speedups.response_c", "fastasgi/_speedups/response_c.pyx",
-                 "fastasgi._speedups.response_py"),
+    "headers": ("fastasgi._speedups.headers_c", "fastasgi/_speedups/headers.py", "fastasgi._speedups.headers"),
+    "response": ("fastasgi._speedups.response_c", "fastasgi/_speedups/response.py", "fastasgi._speedups.response"),
+    "request": ("fastasgi._speedups.request_c", "fastasgi/_speedups/request.py", "fastasgi._speedups.request"),
+    "grammar": ("fastasgi._speedups.grammar_c", "fastasgi/_speedups/grammar.py", "fastasgi._speedups.grammar"),
+    "chunks": ("fastasgi._speedups.chunks_c", "fastasgi/_speedups/chunks.py", "fastasgi._speedups.chunks"),
     "flow": ("fastasgi._speedups.flow_c", "fastasgi/_speedups/flow.py", "fastasgi._speedups.flow"),
     "byteloops": ("fastasgi._speedups.byteloops_c", "fastasgi/_speedups/byteloops_c.pyx",
                   "fastasgi._speedups.byteloops"),

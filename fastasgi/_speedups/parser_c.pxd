@@ -1,32 +1,15 @@
 # The parser's classes as C types, for the compiled protocol (http_c)
 # to read a head's fields and call feed() without Python attribute lookups.
 
-# Where ChunkFraming (see the pure twin) is in a chunked body.
-cdef enum ChunkState:
-    C_SIZE_LINE
-    C_DATA
-    C_DATA_END
-    C_TRAILERS
-    C_DONE
+from fastasgi._speedups.chunks_c cimport ChunkFraming
+# RequestHead is request_c's; named here too for the modules that cimport it from the parser
+from fastasgi._speedups.request_c cimport RequestHead
 
 # What the glue is feeding llhttp right now.
 cdef enum Mode:
     HEAD       # between requests, or inside an incomplete head
     LENGTH     # a Content-Length body: `_remaining` bytes still due
     CHUNKED    # a chunked body: ends right after some CRLFCRLF
-
-
-cdef class RequestHead:
-    cdef public str method
-    cdef public str path
-    cdef public bytes raw_path
-    cdef public bytes query_string
-    cdef public list headers
-    cdef public str http_version
-    cdef public bint keep_alive
-    cdef public bint expect_continue
-    cdef public object upgrade
-    cdef public bint proxied  # X-Forwarded-For or -Proto came: see check_request_headers
 
 
 cdef class RequestParser:
@@ -47,15 +30,9 @@ cdef class RequestParser:
     cdef bint _line_done         # the request line of the current head ended
     cdef Py_ssize_t _lines       # line ends (CRLF) seen in the current head
     cdef unsigned long long _body_size  # body bytes of the current message so far
-    # ChunkFraming, as in the pure twin: chunk-size lines and the trailer
-    # section of a chunked body are bounded by max_head_size
-    cdef ChunkState _c_state
-    cdef Py_ssize_t _c_count
-    cdef unsigned long long _c_remaining, _c_size
-    cdef bint _c_digits
-    cdef Py_ssize_t _c_line
-    cdef unsigned char _c_first
-    cdef object _c_error
+    # the framing of the chunked body being read, as the pure twin follows
+    # it: chunk-size lines and the trailer section bounded by max_head_size
+    cdef ChunkFraming _chunks
     cdef bytearray _partial      # bytes of a head not complete yet
     cdef list _events
     # the message llhttp is parsing
@@ -78,8 +55,6 @@ cdef class RequestParser:
     cdef void _reset_message(self)
     cdef RequestHead _make_head(self)
     cdef int _feed(self, bytes data) except -1
-    cdef void _chunks_start(self)
-    cdef Py_ssize_t _scan_chunks(self, const unsigned char* p, Py_ssize_t i, Py_ssize_t n)
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2
     cdef int _upgraded(self, bytes piece, Py_ssize_t offset) except -2
     cdef void _message_done(self)

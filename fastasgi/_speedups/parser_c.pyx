@@ -16,13 +16,13 @@ glue finds the message boundaries itself and hands llhttp one piece at a
 time: a complete head (found by its CRLFCRLF, which also gives the exact
 head size for the 431 limit), then the body (counted for Content-Length,
 cut after every CRLFCRLF for chunked, since a chunked body always ends
-with one).  Before llhttp sees a head, it is checked against the same
-strict RFC 9112 grammar as the pure twin, which closes the places where
-llhttp is lenient (extra spaces in the request line, stray CR/LF before it).
+with one).  Before llhttp sees a head, grammar.check_head checks it
+against the strict RFC 9112 grammar, as the pure parser does, which closes
+the places where llhttp is lenient (extra spaces in the request line, stray
+CR/LF before it); chunks.ChunkFraming does the same for a chunked body.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp
 from libc.stdint cimport SIZE_MAX
 
 cdef Py_ssize_t PY_SSIZE_T_MAX = <Py_ssize_t>(SIZE_MAX >> 1)
@@ -30,214 +30,23 @@ cdef Py_ssize_t PY_SSIZE_T_MAX = <Py_ssize_t>(SIZE_MAX >> 1)
 import httptools
 
 from .errors import HttpParseError
-from .headers_c cimport TOKEN_CHAR, check_request_headers, short_number
+from .grammar_c cimport check_head
+from .headers_c cimport check_request_headers, short_number
+from .request_c cimport absolute_form_host, replace_host, split_target
 
-DEFAULT_MAX_HEAD_SIZE = 64 * 1024
-# Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
-DEFAULT_MAX_REQUEST_LINE = 8190
-# Header fields per request head before a 431: Apache's and gunicorn's 100.
-DEFAULT_MAX_HEADER_COUNT = 100
+from .request_c import DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_REQUEST_LINE  # noqa: I001
 
 cdef enum:
     CR = 13
     LF = 10
     SP = 32
 
-# What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
-# no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
-# brackets.  As in the pure twin: the host goes into the scope as `host`.
-AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                   b"-._~%!$&'()*+,;=:[]")
-
 cdef unsigned long long HUGE_CHUNK = 0xFFFFFFFFFFFFFFFF
 cdef unsigned long long LENGTH_MAX = HUGE_CHUNK  # llhttp refuses a larger Content-Length
-
-# Field value bytes: HTAB, SP, visible ASCII and obs-text.
-cdef bint VALUE_CHAR[256]
-
-
-cdef void _init_tables():
-    cdef int c
-    for c in range(256):
-        VALUE_CHAR[c] = c == 9 or (0x20 <= c <= 0x7e) or c >= 0x80
-
-
-_init_tables()
 
 cdef object _HttpParserError = httptools.HttpParserError
 cdef object _HttpParserUpgrade = httptools.HttpParserUpgrade
 cdef object _HttpRequestParser = httptools.HttpRequestParser
-
-
-cdef class RequestHead:
-    """One parsed request head: what the ASGI scope is built from.
-    Its fields are declared in parser_c.pxd."""
-
-    def __init__(self, method, path, raw_path, query_string, headers, http_version,
-                 keep_alive, expect_continue, upgrade, proxied):
-        self.method = method
-        self.path = path
-        self.raw_path = raw_path
-        self.query_string = query_string
-        self.headers = headers
-        self.http_version = http_version
-        self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self.upgrade = upgrade
-        self.proxied = proxied
-
-    def __repr__(self):
-        return f"RequestHead({self.method} {self.raw_path!r} HTTP/{self.http_version})"
-
-
-cdef inline int _hex(unsigned char c):
-    if 48 <= c <= 57:
-        return c - 48
-    c |= 0x20
-    if 97 <= c <= 102:
-        return c - 87
-    return -1
-
-
-cdef str _percent_decode(bytes raw):
-    """urllib.parse.unquote() for an ASCII path, as one C loop.
-
-    Valid %XX escapes become bytes, anything else stays as written, and
-    the result is decoded as UTF-8 with replacement characters: exactly
-    what unquote() gives for ASCII input.
-    """
-    cdef Py_ssize_t i = 0, j = 0, n = PyBytes_GET_SIZE(raw)
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
-    cdef bytearray out = bytearray(n)
-    cdef unsigned char* q = out
-    cdef int hi, lo
-    while i < n:
-        if p[i] == 37 and i + 2 < n:
-            hi = _hex(p[i + 1])
-            lo = _hex(p[i + 2])
-            if hi >= 0 and lo >= 0:
-                q[j] = <unsigned char>(hi * 16 + lo)
-                j += 1
-                i += 3
-                continue
-        q[j] = p[i]
-        j += 1
-        i += 1
-    return out[:j].decode("utf-8", "replace")
-
-
-cpdef tuple split_target(bytes target):
-    """Request target -> (path, raw_path, query_string), RFC 9112 section 3.2."""
-    cdef Py_ssize_t scheme_end, slash, query
-    if PyBytes_GET_SIZE(target) == 0 or PyBytes_AS_STRING(target)[0] != 47:  # not "/..."
-        if target == b"*":
-            return "*", b"*", b""
-        scheme_end = target.find(b"://")
-        if scheme_end <= 0:
-            raise HttpParseError("Invalid request target")
-        # absolute-form (RFC 9112 3.2.2): an http(s) URI with a host and no
-        # userinfo; the path starts after the authority
-        if target[:scheme_end].lower() not in (b"http", b"https"):
-            raise HttpParseError("Invalid request target scheme")
-        slash = target.find(b"/", scheme_end + 3)
-        query = target.find(b"?", scheme_end + 3)
-        authority = target[scheme_end + 3:_authority_end(target, slash, query)]
-        if not authority or authority.translate(None, AUTHORITY_CHARS):
-            raise HttpParseError("Invalid request target authority")
-        if slash < 0 or (0 <= query < slash):
-            target = b"/" + (target[query:] if query >= 0 else b"")
-        else:
-            target = target[slash:]
-    # origin-form: memchr and direct copies, no bytes.find() argument parsing
-    cdef const char* p = PyBytes_AS_STRING(target)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(target), path_end
-    cdef const char* mark = <const char*>memchr(p, 63, n)  # "?"
-    cdef bytes raw_path, query_string
-    if mark != NULL:
-        path_end = mark - p
-        query_string = PyBytes_FromStringAndSize(mark + 1, n - path_end - 1)
-    else:
-        path_end = n
-        query_string = b""
-    mark = <const char*>memchr(p, 35, path_end)  # "#"
-    if mark != NULL:
-        path_end = mark - p
-    raw_path = target if path_end == n else PyBytes_FromStringAndSize(p, path_end)
-    if memchr(p, 37, path_end) != NULL:  # "%"
-        path = _percent_decode(raw_path)
-    else:
-        path = PyUnicode_DecodeASCII(p, path_end, NULL)
-    return path, raw_path, query_string
-
-
-cdef inline Py_ssize_t _authority_end(bytes target, Py_ssize_t slash, Py_ssize_t query):
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(target)
-    if 0 <= slash < end:
-        end = slash
-    if 0 <= query < end:
-        end = query
-    return end
-
-
-cpdef object absolute_form_host(bytes target):
-    """The authority of an absolute-form target (already validated), else None."""
-    cdef Py_ssize_t scheme_end
-    if target[:1] == b"/" or target == b"*":
-        return None
-    scheme_end = target.find(b"://")
-    return target[scheme_end + 3:_authority_end(target, target.find(b"/", scheme_end + 3),
-                                                target.find(b"?", scheme_end + 3))]
-
-
-cdef list _replace_host(list headers, bytes host):
-    """RFC 9112 3.2.2: the host of an absolute-form target wins over Host."""
-    cdef Py_ssize_t i
-    for i in range(len(headers)):
-        if headers[i][0] == b"host":
-            headers[i] = (b"host", host)
-            return headers
-    headers.append((b"host", host))
-    return headers
-
-
-cdef bint _head_ok(const unsigned char* p, Py_ssize_t n):
-    """The strict head grammar of the pure twin, as one pass over the bytes.
-
-    request-line = token SP 1*VCHAR SP "HTTP/" DIGIT "." DIGIT CRLF
-    then *( token ":" *(HTAB / SP / VCHAR / obs-text) CRLF ) CRLF.
-    `p[:n]` ends with its first CRLFCRLF, so every loop stops before n.
-    """
-    cdef Py_ssize_t i = 0, start
-    while i < n and TOKEN_CHAR[p[i]]:
-        i += 1
-    if i == 0 or i >= n or p[i] != SP:
-        return False
-    i += 1
-    start = i
-    while i < n and 0x21 <= p[i] <= 0x7e:
-        i += 1
-    if i == start or i >= n or p[i] != SP:
-        return False
-    i += 1
-    if (n - i < 10 or memcmp(p + i, b"HTTP/", 5) != 0 or not 48 <= p[i + 5] <= 57
-            or p[i + 6] != 46 or not 48 <= p[i + 7] <= 57 or p[i + 8] != CR or p[i + 9] != LF):
-        return False
-    i += 10
-    while i < n:
-        if p[i] == CR:  # the empty line that ends the head
-            return i + 2 == n and p[i + 1] == LF
-        start = i
-        while i < n and TOKEN_CHAR[p[i]]:
-            i += 1
-        if i == start or i >= n or p[i] != 58:  # no whitespace before the colon
-            return False
-        i += 1
-        while i < n and VALUE_CHAR[p[i]]:
-            i += 1
-        if i + 1 >= n or p[i] != CR or p[i + 1] != LF:  # also rejects obs-fold
-            return False
-        i += 2
-    return False
 
 
 cdef bytes _lower_name(const char* p, Py_ssize_t n):
@@ -256,16 +65,6 @@ cdef bytes _lower_name(const char* p, Py_ssize_t n):
     return name
 
 
-# The request methods llhttp knows, as in the pure twin (CONNECT is refused
-# later, PRI is the HTTP/2 preface).
-cdef frozenset _METHODS = frozenset(
-    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND "
-    b"PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE "
-    b"M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE "
-    b"QUERY".split()
-)
-
-
 cdef str _method_str(const char* p, Py_ssize_t n):
     """The method as str: the common ones without a new object each time."""
     if n == 3 and memcmp(p, b"GET", 3) == 0:
@@ -275,29 +74,6 @@ cdef str _method_str(const char* p, Py_ssize_t n):
     if n == 4 and memcmp(p, b"HEAD", 4) == 0:
         return "HEAD"
     return p[:n].decode("ascii")
-
-
-cdef int _check_version(bytes head) except -1:
-    """Refuse an HTTP version other than 1.0/1.1 before llhttp sees the head;
-    else 1 for HTTP/1.1, 0 for HTTP/1.0.
-
-    llhttp would report a bad target before the version; the pure twin
-    checks method, then version, then target, and so does this.  A head
-    that passed _head_ok ends its request line with "HTTP/d.d\r\n".
-    """
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
-    # the first CR ends the request line: _head_ok allows none before it
-    cdef Py_ssize_t eol = <const unsigned char*>memchr(p, CR, PyBytes_GET_SIZE(head)) - p
-    cdef unsigned char major = p[eol - 3], minor = p[eol - 1]
-    if major == 49 and (minor == 48 or minor == 49):  # 1.0 / 1.1: the fast path
-        if memcmp(p, b"PRI ", 4) == 0:  # llhttp takes it for the HTTP/2 preface and waits
-            raise HttpParseError("Invalid method")
-        return minor == 49
-    if head[:head.find(b" ")] not in _METHODS:
-        raise HttpParseError("Invalid method")
-    if major == 48 and minor == 57:
-        raise HttpParseError("Invalid HTTP version")  # 0.9: not an HTTP/1 request line
-    raise HttpParseError("Unsupported HTTP version", 505)
 
 
 cdef object _llhttp_error(object exc):
@@ -370,7 +146,7 @@ cdef class RequestParser:
     cdef int _begin(self, bytes head, bint http11) except -1:
         """A new message starts with `head`: its request line and header fields.
 
-        `head` passed _head_ok and _check_version, which gave `http11`: its
+        `head` passed grammar.check_head, which gave `http11`: its
         request line is "method SP target SP HTTP/1.x CRLF", then each field
         line is "token ':' value CRLF" with no CR inside, then CRLF.
         """
@@ -424,8 +200,6 @@ cdef class RequestParser:
         self._body_size = 0
 
     cdef RequestHead _make_head(self):
-        if self._method == "CONNECT":
-            raise HttpParseError("CONNECT is not supported")
         cdef list headers = self._headers
         cdef bint http11 = self._http11
         # The target before the headers, as llhttp judges it while parsing:
@@ -433,7 +207,7 @@ cdef class RequestParser:
         path, raw_path, query_string = split_target(self._url)
         keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         if PyBytes_AS_STRING(self._url)[0] != 47 and self._url != b"*":  # not origin-form
-            headers = _replace_host(headers, absolute_form_host(self._url))
+            headers = replace_host(headers, absolute_form_host(self._url))
         if self.max_body_size and self._has_length and self._length > self.max_body_size:
             raise HttpParseError("Request body too large", 413)
         # Filled in directly: RequestHead(...) would parse nine arguments.
@@ -521,11 +295,11 @@ cdef class RequestParser:
                     if s == 4:
                         break
                 self._match = 2 if s == 4 else s  # the last CRLF may start the next match
-                v = self._scan_chunks(p, i, end)
+                v = self._chunks.scan(data, i, end)
                 if v >= 0:  # llhttp sees the bytes before it: an earlier error wins
                     if v > i and self._feed_llhttp(data, i, v) < 0:
                         return 0
-                    raise self._c_error
+                    raise self._chunks.error
                 if self._feed_llhttp(data, i, end) < 0:
                     return 0
                 i = end
@@ -624,9 +398,7 @@ cdef class RequestParser:
                 head = data
             else:  # a pipelined head: copied out directly, no slice object
                 head = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + start, i - start)
-            if not _head_ok(<const unsigned char*>PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head)):
-                raise HttpParseError("Invalid request head")
-            self._begin(head, _check_version(head))
+            self._begin(head, check_head(head))
             if self._feed_llhttp(head, 0, PyBytes_GET_SIZE(head)) < 0:
                 # upgraded: the rest of this data is the new protocol's
                 self.trailing += data[i:]
@@ -634,93 +406,11 @@ cdef class RequestParser:
             if not self._complete:
                 if self._has_chunked:
                     self._mode = CHUNKED
-                    self._chunks_start()
+                    self._chunks = ChunkFraming(self.max_head_size)
                 else:
                     self._mode = LENGTH
                     self._remaining = self._length
         return 0
-
-    cdef void _chunks_start(self):
-        self._c_state = C_SIZE_LINE
-        self._c_count = 0
-        self._c_size = 0
-        self._c_digits = True
-        self._c_line = 0
-
-    cdef Py_ssize_t _scan_chunks(self, const unsigned char* p, Py_ssize_t i, Py_ssize_t n):
-        """ChunkFraming.scan of the pure twin over p[i:n]: the first byte over a limit, or -1."""
-        cdef Py_ssize_t limit = self.max_head_size, stop, end
-        cdef unsigned long long take
-        cdef int value
-        cdef ChunkState state
-        cdef const unsigned char* lf
-        while i < n:
-            state = self._c_state
-            if state == C_DATA:
-                take = self._c_remaining
-                if take > <unsigned long long>(n - i):
-                    take = n - i
-                self._c_remaining -= take
-                i += <Py_ssize_t>take
-                if self._c_remaining == 0:
-                    self._c_state = C_DATA_END
-                    self._c_count = 0
-            elif state == C_DATA_END:
-                take = 2 - self._c_count
-                if take > <unsigned long long>(n - i):
-                    take = n - i
-                self._c_count += <Py_ssize_t>take
-                i += <Py_ssize_t>take
-                if self._c_count == 2:
-                    self._chunks_start()
-            elif state == C_DONE:
-                return -1
-            else:
-                lf = <const unsigned char*>memchr(p + i, LF, n - i)
-                stop = n if lf == NULL else lf - p
-                if state == C_SIZE_LINE:
-                    if stop - i > limit - self._c_count:
-                        self._c_error = HttpParseError("Chunk size line too long")
-                        return i + limit - self._c_count
-                    self._c_count += stop - i
-                    if self._c_digits:
-                        for end in range(i, stop):
-                            value = _hex(p[end])
-                            if value < 0:
-                                self._c_digits = False
-                                break
-                            if self._c_size > (HUGE_CHUNK >> 4):
-                                self._c_size = HUGE_CHUNK
-                            else:
-                                self._c_size = self._c_size * 16 + value
-                    if lf == NULL:
-                        return -1
-                    i = stop + 1
-                    if self._c_size:
-                        self._c_state = C_DATA
-                        self._c_remaining = self._c_size
-                    else:
-                        self._c_state = C_TRAILERS
-                        self._c_count = 0
-                        self._c_line = 0
-                else:  # C_TRAILERS
-                    end = stop + 1 if lf != NULL else stop
-                    if end - i > limit - self._c_count:
-                        self._c_error = HttpParseError("Trailer section too large", 431)
-                        return i + limit - self._c_count
-                    self._c_count += end - i
-                    if stop > i:
-                        if self._c_line == 0:
-                            self._c_first = p[i]
-                        self._c_line += stop - i
-                    if lf == NULL:
-                        return -1
-                    i = stop + 1
-                    if self._c_line == 0 or (self._c_line == 1 and self._c_first == CR):
-                        self._c_state = C_DONE
-                        return -1
-                    self._c_line = 0
-        return -1
 
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2:
         """Give llhttp data[start:end]; -1 when the stream was upgraded (stop)."""
@@ -767,7 +457,7 @@ cdef class RequestParser:
             if chunked:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
                 self._mode = CHUNKED
-                self._chunks_start()
+                self._chunks = ChunkFraming(self.max_head_size)
                 self._match = 0
             else:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % length)

@@ -12,138 +12,26 @@ After a head whose Upgrade token is `upgrade_token` the parser stops and
 leaves every byte after that request in `trailing` for the new protocol.
 
 h11 is more lenient than llhttp in a few places, so the head is checked
-here first against the strict RFC 9112 grammar; both twins then apply the
-same policy (`check_request_headers`) and give the same events.
+here first against the strict RFC 9112 grammar (grammar.check_head) and a
+chunked body's framing followed by chunks.ChunkFraming, as the compiled
+parser does with the same modules; both then apply the same policy
+(`check_request_headers`) and give the same events.
 """
 import re
-from urllib.parse import unquote
 
 import h11
 
+from .chunks import ChunkFraming
 from .errors import HttpParseError
-from .headers_py import check_request_headers
+from .grammar import check_head
+from .headers import check_request_headers
+from .request import (DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_REQUEST_LINE, RequestHead,
+                      absolute_form_host, replace_host, split_target)
 
-DEFAULT_MAX_HEAD_SIZE = 64 * 1024
-# Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
-DEFAULT_MAX_REQUEST_LINE = 8190
-# Header fields per request head before a 431: Apache's and gunicorn's 100.
-DEFAULT_MAX_HEADER_COUNT = 100
-
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-# Strict head grammar: CRLF line ends only, no obs-fold, no whitespace
-# before the colon, no control characters in values.
-_HEAD = re.compile(
-    rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])\r\n"
-    rb"(?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n"
-)
 _LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
 # A LF without its CR: llhttp (the compiled twin) rejects it at once, so an
 # incomplete head holding one is rejected here too instead of waiting.
 _BARE_LF = re.compile(rb"(?<!\r)\n")
-# The request methods llhttp knows (CONNECT is refused below, PRI is the
-# HTTP/2 preface): any other token is a 400 on both twins.
-_METHODS = frozenset(
-    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND "
-    b"PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE "
-    b"M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE "
-    b"QUERY".split()
-)
-
-# What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
-# no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
-# brackets.  The host goes into the scope as `host`: `a<b` must not.
-AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                   b"-._~%!$&'()*+,;=:[]")
-
-
-class RequestHead:
-    """One parsed request head: what the ASGI scope is built from."""
-
-    __slots__ = ("method", "path", "raw_path", "query_string", "headers", "http_version",
-                 "keep_alive", "expect_continue", "upgrade", "proxied")
-
-    def __init__(self, method, path, raw_path, query_string, headers, http_version,
-                 keep_alive, expect_continue, upgrade, proxied):
-        self.method = method
-        self.path = path
-        self.raw_path = raw_path
-        self.query_string = query_string
-        self.headers = headers
-        self.http_version = http_version
-        self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self.upgrade = upgrade
-        self.proxied = proxied  # X-Forwarded-For or -Proto came: see check_request_headers
-
-    def __repr__(self):
-        return f"RequestHead({self.method} {self.raw_path!r} HTTP/{self.http_version})"
-
-
-def split_target(target):
-    """Request target -> (path, raw_path, query_string), RFC 9112 section 3.2."""
-    if target[:1] != b"/":
-        if target == b"*":
-            return "*", b"*", b""
-        scheme_end = target.find(b"://")
-        if scheme_end <= 0:
-            raise HttpParseError("Invalid request target")
-        # absolute-form (RFC 9112 3.2.2): an http(s) URI with a host and no
-        # userinfo; the path starts after the authority
-        if target[:scheme_end].lower() not in (b"http", b"https"):
-            raise HttpParseError("Invalid request target scheme")
-        slash = target.find(b"/", scheme_end + 3)
-        query = target.find(b"?", scheme_end + 3)
-        authority = target[scheme_end + 3:_authority_end(target, slash, query)]
-        if not authority or authority.translate(None, AUTHORITY_CHARS):
-            raise HttpParseError("Invalid request target authority")
-        if slash < 0 or (0 <= query < slash):
-            target = b"/" + (target[query:] if query >= 0 else b"")
-        else:
-            target = target[slash:]
-    query = target.find(b"?")
-    if query >= 0:
-        raw_path = target[:query]
-        query_string = target[query + 1:]
-    else:
-        raw_path = target
-        query_string = b""
-    fragment = raw_path.find(b"#")
-    if fragment >= 0:
-        raw_path = raw_path[:fragment]
-    if b"%" in raw_path:
-        path = unquote(raw_path.decode("ascii"))
-    else:
-        path = raw_path.decode("ascii")
-    return path, raw_path, query_string
-
-
-def _authority_end(target, slash, query):
-    end = len(target)
-    if 0 <= slash < end:
-        end = slash
-    if 0 <= query < end:
-        end = query
-    return end
-
-
-def absolute_form_host(target):
-    """The authority of an absolute-form target (already validated), else None."""
-    if target[:1] == b"/" or target == b"*":
-        return None
-    scheme_end = target.find(b"://")
-    return target[scheme_end + 3:_authority_end(target, target.find(b"/", scheme_end + 3),
-                                                target.find(b"?", scheme_end + 3))]
-
-
-def _replace_host(headers, host):
-    """RFC 9112 3.2.2: the host of an absolute-form target wins over Host."""
-    for i, (name, _) in enumerate(headers):
-        if name == b"host":
-            headers[i] = (b"host", host)
-            return headers
-    headers.append((b"host", host))
-    return headers
-
 
 class RequestParser:
     __slots__ = ("max_head_size", "max_request_line", "max_header_count", "max_body_size",
@@ -221,19 +109,8 @@ class RequestParser:
         end += 4
         self._check_head_bytes(buffer, end, True)
         head = bytes(buffer[:end])
-        match = _HEAD.fullmatch(head)
-        if match is None:
-            raise HttpParseError(_describe_bad_head(head))
-        method = match.group(1)
-        if method not in _METHODS:
-            raise HttpParseError("Invalid method")
-        major, minor = match.group(3), match.group(4)
-        if major != b"1" or minor not in (b"0", b"1"):
-            if major == b"0" and minor == b"9":
-                raise HttpParseError("Invalid HTTP version")  # not an HTTP/1 request line
-            raise HttpParseError("Unsupported HTTP version", 505)
-        if method == b"CONNECT":
-            raise HttpParseError("CONNECT is not supported")
+        http11 = check_head(head)
+        method, target, _ = head[:head.index(b"\r\n")].split(b" ")  # check_head: exactly two spaces
         # The policy sees the header lines as sent: h11 merges repeated
         # Content-Length fields ("3, 3" and duplicates), which must be 400s.
         headers = []
@@ -246,14 +123,12 @@ class RequestParser:
                 # and a proxy may read the coding differently: both twins refuse.
                 raise HttpParseError("Invalid Transfer-Encoding")
             headers.append((name, stripped))
-        http11 = minor == b"1"
         # The target before the headers, as llhttp (the compiled twin) judges
         # it while parsing: the twins then refuse with the same status too.
-        target = match.group(2)
         path, raw_path, query_string = split_target(target)
         keep_alive, expect_continue, upgrade, proxied = check_request_headers(headers, http11)
         if target[:1] != b"/" and target != b"*":
-            headers = _replace_host(headers, absolute_form_host(target))
+            headers = replace_host(headers, absolute_form_host(target))
         chunks = None
         length = 0
         for name, value in headers:
@@ -347,7 +222,7 @@ class RequestParser:
             buffer.clear()
             chunks = self._chunks
             if chunks is not None:
-                at = chunks.scan(data)
+                at = chunks.scan(data, 0, len(data))
                 if at >= 0:  # h11 sees the bytes before it: an earlier error wins
                     violation = chunks.error
                     data = data[:at]
@@ -374,227 +249,3 @@ class RequestParser:
                     return False
         except h11.RemoteProtocolError as exc:
             raise HttpParseError(str(exc)) from None
-
-
-_SIZE_LINE, _DATA, _DATA_END, _TRAILERS, _DONE = range(5)
-_MAX_CHUNK_SIZE = 0xFFFFFFFFFFFFFFFF  # llhttp's limit: a larger size is an overflow
-
-# Byte classes for the chunk-line and trailer grammar.
-_C_OTHER, _C_HEX, _C_TOKEN, _C_SEMI, _C_EQ, _C_QUOTE, _C_BSLASH, _C_CR, _C_LF, _C_SP, _C_COLON, \
-    _C_VCHAR, _C_OBS = range(13)
-_CLASS = [_C_OTHER] * 256
-for _c in range(0x21, 0x7F):
-    _CLASS[_c] = _C_VCHAR
-for _c in b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
-    _CLASS[_c] = _C_TOKEN
-for _c in b"0123456789abcdefABCDEF":
-    _CLASS[_c] = _C_HEX
-for _c in range(0x80, 0x100):
-    _CLASS[_c] = _C_OBS
-_CLASS[ord(";")], _CLASS[ord("=")], _CLASS[ord('"')], _CLASS[ord("\\")] = _C_SEMI, _C_EQ, _C_QUOTE, _C_BSLASH
-_CLASS[13], _CLASS[10], _CLASS[32], _CLASS[9], _CLASS[ord(":")] = _C_CR, _C_LF, _C_SP, _C_SP, _C_COLON
-_CLASS = bytes(_CLASS)
-_HEX_VALUE = {c: int(chr(c), 16) for c in b"0123456789abcdefABCDEF"}
-_NAME = (_C_HEX, _C_TOKEN)  # token characters
-_QDTEXT = (_C_HEX, _C_TOKEN, _C_SEMI, _C_EQ, _C_SP, _C_COLON, _C_VCHAR, _C_OBS)  # not " or \\
-_FIELD_VALUE = _QDTEXT + (_C_QUOTE, _C_BSLASH)
-
-# States inside a chunk-size line (RFC 9112 7.1, as strict as llhttp) ...
-(_S_START, _S_SIZE, _S_SEMI, _S_NAME, _S_VALUE, _S_QUOTED, _S_ESCAPE, _S_QUOTED_END, _S_LF,
- # ... and inside the trailer section
- _T_START, _T_NAME, _T_VALUE, _T_LF, _T_END_LF) = range(14)
-
-
-class ChunkFraming:
-    """Follows the framing of a chunked body, the same way in both twins.
-
-    h11 is laxer than llhttp about chunk-size lines and trailers, and its
-    size check depends on how the bytes were split, so the pure twin walks
-    the framing itself, byte by byte (the data is skipped by its length):
-
-    - a chunk-size line: 1*HEXDIG (at most 2**64 - 1), extensions
-      `;name[=token-or-quoted-string]`, no whitespace, CRLF: as llhttp;
-    - trailer fields: token ":" field-value CRLF, no obs-fold, then CRLF;
-      no Content-Length trailer (refused at its colon) and no
-      Transfer-Encoding trailer with a value (refused at its first byte),
-      where llhttp refuses them;
-    - a chunk-size line (up to its LF) longer than `limit` bytes is a 400,
-      a trailer section longer than `limit` bytes a 431.
-
-    The compiled twin checks only the sizes (llhttp checks the grammar).
-    `scan` returns the offset of the first bad byte, or -1; `error` then
-    says why.  After the end of the body it reads nothing more.
-    """
-
-    __slots__ = ("limit", "state", "line", "count", "remaining", "size", "error", "name", "coding")
-
-    def __init__(self, limit):
-        self.limit = limit
-        self.state = _SIZE_LINE
-        self.line = _S_START  # the state inside the current line
-        self.count = 0  # bytes of the size line / trailer section / data CRLF so far
-        self.remaining = 0  # data bytes of the current chunk still due
-        self.size = 0
-        self.error = None
-        self.name = None  # the trailer field name being read (a bytearray)
-        self.coding = False  # inside the value of a Transfer-Encoding trailer
-
-    def scan(self, data):
-        i, n = 0, len(data)
-        limit = self.limit
-        while i < n:
-            state = self.state
-            if state == _DATA:
-                take = min(self.remaining, n - i)
-                self.remaining -= take
-                i += take
-                if not self.remaining:
-                    self.state = _DATA_END
-                    self.count = 0
-                continue
-            if state == _DATA_END:  # the CRLF after the data: h11 checks it
-                take = min(2 - self.count, n - i)
-                self.count += take
-                i += take
-                if self.count == 2:
-                    self.state = _SIZE_LINE
-                    self.line = _S_START
-                    self.count = self.size = 0
-                continue
-            if state == _DONE:
-                return -1
-            line = self.line
-            count = self.count
-            trailers = state == _TRAILERS
-            while i < n:
-                c = data[i]
-                kind = _CLASS[c]
-                if count >= limit and (trailers or kind != _C_LF):
-                    self.error = (HttpParseError("Trailer section too large", 431) if trailers
-                                  else HttpParseError("Chunk size line too long"))
-                    return i
-                if kind != _C_LF or trailers:
-                    count += 1
-                i += 1
-                if line == _S_SIZE or line == _S_START:
-                    if kind == _C_HEX:
-                        self.size = self.size * 16 + _HEX_VALUE[c]
-                        if self.size > _MAX_CHUNK_SIZE:
-                            return self._bad(i - 1, "Chunk size overflow")
-                        line = _S_SIZE
-                        continue
-                    if line == _S_START:
-                        return self._bad(i - 1, "Invalid chunk size")
-                    if kind == _C_SEMI:
-                        line = _S_SEMI
-                    elif kind == _C_CR:
-                        line = _S_LF
-                    else:
-                        return self._bad(i - 1, "Invalid chunk size")
-                elif line == _S_SEMI or line == _S_NAME:
-                    if kind in _NAME:
-                        line = _S_NAME
-                    elif kind == _C_SEMI:
-                        line = _S_SEMI
-                    elif kind == _C_EQ:
-                        line = _S_VALUE
-                    elif kind == _C_CR and line == _S_NAME:
-                        line = _S_LF
-                    else:
-                        return self._bad(i - 1, "Invalid chunk extension")
-                elif line == _S_VALUE:
-                    if kind in _NAME:
-                        pass
-                    elif kind == _C_QUOTE:
-                        line = _S_QUOTED
-                    elif kind == _C_SEMI:
-                        line = _S_SEMI
-                    elif kind == _C_CR:
-                        line = _S_LF
-                    else:
-                        return self._bad(i - 1, "Invalid chunk extension")
-                elif line == _S_QUOTED:
-                    if kind == _C_QUOTE:
-                        line = _S_QUOTED_END
-                    elif kind == _C_BSLASH:
-                        line = _S_ESCAPE
-                    elif kind not in _QDTEXT:
-                        return self._bad(i - 1, "Invalid chunk extension")
-                elif line == _S_ESCAPE:
-                    if kind == _C_OTHER or kind == _C_CR or kind == _C_LF or c == 0x7F:
-                        return self._bad(i - 1, "Invalid chunk extension")
-                    line = _S_QUOTED
-                elif line == _S_QUOTED_END:
-                    if kind == _C_SEMI:
-                        line = _S_SEMI
-                    elif kind == _C_CR:
-                        line = _S_LF
-                    else:
-                        return self._bad(i - 1, "Invalid chunk extension")
-                elif line == _S_LF:
-                    if kind != _C_LF:
-                        return self._bad(i - 1, "Invalid chunk size line ending")
-                    if self.size:
-                        self.state = _DATA
-                        self.remaining = self.size
-                    else:
-                        self.state = _TRAILERS
-                        line = _T_START
-                        count = 0
-                    break
-                elif line == _T_START:
-                    if kind == _C_CR:
-                        line = _T_END_LF
-                    elif kind in _NAME:
-                        line = _T_NAME
-                        self.name = bytearray((c | 0x20,))
-                    else:
-                        return self._bad(i - 1, "Invalid trailer field")
-                elif line == _T_NAME:
-                    if kind == _C_COLON:
-                        line = _T_VALUE
-                        name = self.name
-                        if name is not None and name == b"content-length":  # it must not reframe the message
-                            return self._bad(i - 1, "Invalid trailer field")
-                        self.coding = name is not None and name == b"transfer-encoding"
-                    elif kind not in _NAME:
-                        return self._bad(i - 1, "Invalid trailer field")
-                    elif self.name is not None:
-                        if len(self.name) < 17:
-                            self.name.append(c | 0x20)
-                        else:  # longer than any name checked: no need to keep it
-                            self.name = None
-                elif line == _T_VALUE:
-                    if self.coding and kind != _C_SP and kind != _C_CR:
-                        return self._bad(i - 1, "Invalid trailer field")
-                    if kind == _C_CR:
-                        line = _T_LF
-                    elif kind not in _FIELD_VALUE:
-                        return self._bad(i - 1, "Invalid trailer field")
-                elif line == _T_LF:
-                    if kind != _C_LF:
-                        return self._bad(i - 1, "Invalid trailer line ending")
-                    line = _T_START
-                else:  # _T_END_LF
-                    if kind != _C_LF:
-                        return self._bad(i - 1, "Invalid trailer line ending")
-                    self.state = _DONE
-                    return -1
-            self.line = line
-            self.count = count
-        return -1
-
-    def _bad(self, offset, reason):
-        self.error = HttpParseError(reason)
-        return offset
-
-
-def _describe_bad_head(head):
-    """Name the first line that broke the grammar, for the error log."""
-    lines = head.split(b"\r\n")
-    if re.fullmatch(_TOKEN + rb" [\x21-\x7e]+ HTTP/[0-9]\.[0-9]", lines[0]) is None:
-        return "Invalid request line"
-    for line in lines[1:-2]:
-        if re.fullmatch(_TOKEN + rb":[\t\x20-\x7e\x80-\xff]*", line) is None:
-            return "Invalid header line"
-    return "Invalid request head"
