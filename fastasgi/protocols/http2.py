@@ -60,12 +60,13 @@ class Http2Limits:
     __slots__ = (
         "max_concurrent_streams", "initial_window_size", "connection_window", "max_frame_size",
         "max_header_list_size", "header_table_size", "reset_limit", "control_frame_limit",
-        "abuse_window",
+        "abuse_window", "enable_connect_protocol",
     )
 
     def __init__(self, max_concurrent_streams=100, initial_window_size=256 * 1024,
                  connection_window=1024 * 1024, max_frame_size=16384, max_header_list_size=65536,
-                 header_table_size=4096, reset_limit=1000, control_frame_limit=1000, abuse_window=10.0):
+                 header_table_size=4096, reset_limit=1000, control_frame_limit=1000, abuse_window=10.0,
+                 enable_connect_protocol=True):
         if not 1 <= max_concurrent_streams <= ENGINE_STREAM_LIMIT:
             raise ValueError("HTTP/2 max concurrent streams must be at least 1.")
         if not 1 <= initial_window_size <= MAX_WINDOW:
@@ -88,6 +89,8 @@ class Http2Limits:
         # PING, SETTINGS, PRIORITY, empty DATA and unknown frames per abuse_window.
         self.control_frame_limit = control_frame_limit
         self.abuse_window = abuse_window
+        # RFC 8441: websockets over extended CONNECT (off when the server serves no websockets).
+        self.enable_connect_protocol = enable_connect_protocol
 
     @classmethod
     def from_config(cls, config):
@@ -96,7 +99,8 @@ class Http2Limits:
                    initial_window_size=config.http2_initial_window_size,
                    connection_window=config.http2_connection_window,
                    max_frame_size=config.http2_max_frame_size,
-                   max_header_list_size=config.http2_max_header_list_size)
+                   max_header_list_size=config.http2_max_header_list_size,
+                   enable_connect_protocol=config.ws != "none")
 
 
 # -- events: what feed() returns ----------------------------------------------
@@ -228,6 +232,8 @@ class Http2Connection:
             h2.settings.SettingCodes.HEADER_TABLE_SIZE: limits.header_table_size,
             h2.settings.SettingCodes.ENABLE_PUSH: 0,
         }
+        if limits.enable_connect_protocol:
+            advertised[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
         engine.local_settings = h2.settings.Settings(client=False, initial_values=advertised)
         engine.max_inbound_frame_size = limits.max_frame_size
         engine.decoder.max_header_list_size = limits.max_header_list_size

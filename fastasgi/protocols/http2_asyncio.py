@@ -17,6 +17,8 @@ from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
 from .cycle import http_extensions
+from .http2_websocket import WebSocketStream
+from .websocket import WebSocketProtocol
 from .http2 import (
     CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
@@ -314,6 +316,8 @@ class Http2Protocol:
                 stream = self.streams.get(event.stream_id)
                 if stream is not None and stream.cycle is not None:
                     stream.cycle.body_complete()
+                elif type(stream) is WebSocketStream:
+                    stream.ended()
             elif kind is StreamWritable:
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
@@ -342,6 +346,9 @@ class Http2Protocol:
             logger.warning("Invalid HTTP/2 request from %s: %s", _format_addr(self.client), exc)
             self._answer_without_app(stream, 400)
             return
+        if scope["type"] == "websocket":
+            self._on_websocket(stream, scope)
+            return
         stream.no_body = scope["method"] == "HEAD"
         cycle = stream.cycle = self.cycle_class(scope, stream, expect_continue)
         limit = self.settings.limit_request_body
@@ -363,6 +370,16 @@ class Http2Protocol:
             self.server_state.tasks.add(task)
             task.add_done_callback(self.server_state.tasks.discard)
 
+    def _on_websocket(self, http_stream, scope):
+        """RFC 8441: an extended CONNECT for a websocket, served by the websocket layer on this stream."""
+        stream = WebSocketStream(self, http_stream.stream_id)
+        self.streams[stream.stream_id] = stream
+        config = self.settings.config
+        websocket = stream.websocket = WebSocketProtocol(config, self.server_state, self.app_state, self.loop)
+        websocket.start_on_stream(stream, scope)
+        if self.server_state.shutting_down:
+            websocket.shutdown()
+
     def _answer_without_app(self, stream, status):
         """An error answer for a request its app never sees."""
         body = ERROR_BODIES.get(status, b"")
@@ -375,7 +392,7 @@ class Http2Protocol:
 
     def _scope(self, headers):
         """The ASGI scope of a request's header list; ValueError when it cannot be served."""
-        method = path = authority = None
+        method = path = authority = tunnel = None
         scheme = self.scheme
         fields = []
         cookies = []
@@ -391,6 +408,8 @@ class Http2Protocol:
                     path = value
                 elif name == b":authority":
                     authority = value
+                elif name == b":protocol":
+                    tunnel = value  # RFC 8441's extended CONNECT
                 continue  # :scheme is what the client says, the transport is what counts
             if name == b"cookie":
                 cookies.append(value)  # RFC 9113 8.2.3: one header again for the app
@@ -408,8 +427,11 @@ class Http2Protocol:
             fields.append((b"cookie", b"; ".join(cookies)))
         if authority is not None and not has_host:
             fields.insert(0, (b"host", authority))
+        if method == b"CONNECT" and (tunnel != b"websocket" or self.settings.config.ws == "none"):
+            raise ValueError("CONNECT requests are not served" if tunnel is None else
+                             f"no {tunnel.decode('latin-1')!r} over extended CONNECT")
         if method is None or path is None:
-            raise ValueError("CONNECT requests are not served" if method == b"CONNECT" else "no :path")
+            raise ValueError("no :path")
         raw_path, _, query_string = path.partition(b"?")
         raw_path = raw_path.partition(b"#")[0]
         if raw_path[:1] != b"/" and raw_path != b"*":
@@ -440,6 +462,13 @@ class Http2Protocol:
             "state": self.app_state.copy(),
             "extensions": extensions,
         }
+        if tunnel is not None:  # a websocket: method and body are HTTP/2's business, not the app's
+            del scope["method"]
+            scope["type"] = "websocket"
+            scope["scheme"] = "wss" if scheme == "https" else "ws"
+            scope["extensions"] = {"websocket.http.response": {}}
+            if self.tls is not None:
+                scope["extensions"]["tls"] = self.tls
         if self.forwarded is not None and proxied:
             self.forwarded.apply(scope)
         return scope, expect_continue, content_length
@@ -450,6 +479,9 @@ class Http2Protocol:
         padding = event.flow_length - len(data)
         if padding:
             self.conn.consumed(event.stream_id, padding)  # padding is never the app's to read
+        if type(stream) is WebSocketStream:
+            stream.data_received(data, len(data))
+            return
         cycle = stream.cycle if stream is not None else None
         if cycle is None or cycle.response_complete or cycle.disconnected:
             self.conn.consumed(event.stream_id, len(data))  # nobody will read it
