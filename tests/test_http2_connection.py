@@ -415,3 +415,60 @@ def test_data_past_the_stream_window_is_a_flow_control_error():
     # RFC 9113 6.9.1: a stream or connection error of type FLOW_CONTROL_ERROR.
     assert ([f.error_code for f in reset] == [http2.FLOW_CONTROL_ERROR]
             or closed[0].error_code == http2.FLOW_CONTROL_ERROR)
+
+
+# -- deadlines: SETTINGS ACK timeout and the keep-alive PING ----------------------
+def goaway_codes(data):
+    return [frame.error_code for frame in frames_in(data) if frame.type == 0x7]
+
+
+def test_a_client_that_never_acknowledges_our_settings_gets_settings_timeout():
+    server = Http2Connection(Http2Limits(settings_timeout=2.0), now=100.0)
+    client = make_client()
+    server.feed(client.data_to_send(), 100.1)
+    client.receive_data(server.data_to_send())  # the client ACKs, but the ACK never reaches the server
+    assert server.next_deadline() == 102.0
+    assert server.check_deadlines(101.9) is None and server.data_to_send() == b""
+    closed = server.check_deadlines(102.0)
+    assert closed.error_code == http2.SETTINGS_TIMEOUT and server.state is http2.State.CLOSED
+    assert goaway_codes(server.data_to_send()) == [http2.SETTINGS_TIMEOUT]
+
+
+def test_an_acknowledged_settings_frame_sets_no_deadline():
+    server, client, _, _ = handshake()
+    assert server.next_deadline() == 0.0  # and no keep-alive PING by default, as uvicorn
+    assert server.check_deadlines(1e9) is None and server.data_to_send() == b""
+
+
+def test_keep_alive_ping_answered_keeps_the_connection():
+    server, client, _, _ = handshake(Http2Limits(ping_interval=1.0, ping_timeout=0.5))
+    assert server.next_deadline() == 1.0
+    assert server.check_deadlines(1.0) is None
+    pings = [frame for frame in frames_in(server.data_to_send()) if frame.type == 0x6]
+    assert len(pings) == 1 and "ACK" not in pings[0].flags
+    client.receive_data(pings[0].serialize())  # the h2 client answers with a PING ACK
+    server.feed(client.data_to_send(), 1.2)
+    assert server.ping_deadline == 0.0 and server.next_deadline() == 2.2  # a frame from the client resets it
+    assert server.check_deadlines(1.6) is None and server.state is http2.State.OPEN
+
+
+def test_keep_alive_ping_unanswered_closes_the_connection():
+    server, client, _, _ = handshake(Http2Limits(ping_interval=1.0, ping_timeout=0.5))
+    server.feed(client.data_to_send(), 3.0)  # traffic pushes the PING back
+    assert server.check_deadlines(3.9) is None and server.data_to_send() == b""
+    assert server.check_deadlines(4.0) is None
+    assert any(frame.type == 0x6 for frame in frames_in(server.data_to_send()))
+    server.feed(PingFrame(0, opaque_data=b"other!!!", flags=["ACK"]).serialize(), 4.1)  # not our PING's ACK
+    assert server.check_deadlines(4.4) is None
+    closed = server.check_deadlines(4.5)
+    assert closed.error_code == http2.NO_ERROR and "PING" in closed.reason
+    assert goaway_codes(server.data_to_send()) == [http2.NO_ERROR]
+
+
+def test_deadline_settings_are_checked():
+    for bad in ({"settings_timeout": -1}, {"ping_interval": -1}, {"ping_timeout": -0.5}):
+        try:
+            Http2Limits(**bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {bad}")

@@ -17,7 +17,9 @@ classes below, never h2.  What this layer adds to the engine:
   ENHANCE_YOUR_CALM past its limit;
 - a graceful GOAWAY that lets the streams in flight finish;
 - deadlines as data: stalled_streams(now) names the streams whose output
-  has waited on a closed window for too long.
+  has waited on a closed window for too long; next_deadline() and
+  check_deadlines(now) run the SETTINGS ACK timeout (RFC 9113 6.5.3) and
+  the optional keep-alive PING.
 """
 import enum
 
@@ -37,6 +39,7 @@ NO_ERROR = 0x0
 PROTOCOL_ERROR = 0x1
 INTERNAL_ERROR = 0x2
 FLOW_CONTROL_ERROR = 0x3
+SETTINGS_TIMEOUT = 0x4
 REFUSED_STREAM = 0x7
 CANCEL = 0x8
 ENHANCE_YOUR_CALM = 0xB
@@ -60,13 +63,13 @@ class Http2Limits:
     __slots__ = (
         "max_concurrent_streams", "initial_window_size", "connection_window", "max_frame_size",
         "max_header_list_size", "header_table_size", "reset_limit", "control_frame_limit",
-        "abuse_window", "enable_connect_protocol",
+        "abuse_window", "enable_connect_protocol", "settings_timeout", "ping_interval", "ping_timeout",
     )
 
     def __init__(self, max_concurrent_streams=100, initial_window_size=256 * 1024,
                  connection_window=1024 * 1024, max_frame_size=16384, max_header_list_size=65536,
                  header_table_size=4096, reset_limit=1000, control_frame_limit=1000, abuse_window=10.0,
-                 enable_connect_protocol=True):
+                 enable_connect_protocol=True, settings_timeout=10.0, ping_interval=None, ping_timeout=20.0):
         if not 1 <= max_concurrent_streams <= ENGINE_STREAM_LIMIT:
             raise ValueError("HTTP/2 max concurrent streams must be at least 1.")
         if not 1 <= initial_window_size <= MAX_WINDOW:
@@ -77,6 +80,10 @@ class Http2Limits:
             raise ValueError("HTTP/2 max frame size must be between 16384 and 16777215 (RFC 9113 6.5.2).")
         if max_header_list_size < 1024:
             raise ValueError("HTTP/2 max header list size must be at least 1024.")
+        for name, value in (("SETTINGS timeout", settings_timeout), ("ping interval", ping_interval),
+                            ("ping timeout", ping_timeout)):
+            if value is not None and value < 0:
+                raise ValueError(f"HTTP/2 {name} must not be negative.")
         self.max_concurrent_streams = max_concurrent_streams
         self.initial_window_size = initial_window_size  # per stream, for request bodies
         self.connection_window = connection_window  # all streams' request bodies together
@@ -91,6 +98,12 @@ class Http2Limits:
         self.abuse_window = abuse_window
         # RFC 8441: websockets over extended CONNECT (off when the server serves no websockets).
         self.enable_connect_protocol = enable_connect_protocol
+        # Seconds the client has to acknowledge our SETTINGS (0 or None: forever).
+        self.settings_timeout = settings_timeout
+        # Keep-alive: a PING after this many seconds without a frame from the
+        # client (None or 0: never), which it must answer within ping_timeout.
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
 
     @classmethod
     def from_config(cls, config):
@@ -100,7 +113,10 @@ class Http2Limits:
                    connection_window=config.http2_connection_window,
                    max_frame_size=config.http2_max_frame_size,
                    max_header_list_size=config.http2_max_header_list_size,
-                   enable_connect_protocol=config.ws != "none")
+                   enable_connect_protocol=config.ws != "none",
+                   settings_timeout=config.http2_settings_timeout,
+                   ping_interval=config.http2_ping_interval,
+                   ping_timeout=config.http2_ping_timeout)
 
 
 # -- events: what feed() returns ----------------------------------------------
@@ -214,10 +230,11 @@ class Http2Connection:
     caller's clock: the abuse counters and the stall deadlines read it.
     """
 
-    def __init__(self, limits=None, upgrade_settings=None):
+    def __init__(self, limits=None, upgrade_settings=None, now=0.0):
         """`upgrade_settings`: the HTTP2-Settings header of an HTTP/1.1 request
         upgraded to h2c (RFC 7540 3.2), which becomes stream 1, waiting for
-        its response; ValueError if the header is not valid."""
+        its response; ValueError if the header is not valid.  `now`: when our
+        SETTINGS go out (the ACK timeout counts from there)."""
         self.limits = limits = limits or Http2Limits()
         # Request headers are validated here, not by the engine, which would
         # end the whole connection for one malformed request (see feed()).
@@ -269,6 +286,11 @@ class Http2Connection:
         # ahead of a feed (see _calm_down) and frames it does not make (the
         # graceful GOAWAY).
         self.out = []
+        # Deadlines, on the caller's clock; 0.0: none.
+        self.settings_deadline = now + limits.settings_timeout if limits.settings_timeout else 0.0
+        self.ping_due = now + limits.ping_interval if limits.ping_interval else 0.0
+        self.ping_deadline = 0.0  # our keep-alive PING is out: the client answers by then
+        self.pings_sent = 0
         if upgrade_settings is not None:
             self.streams[1] = OutboundStream()
             self.working.add(1)
@@ -280,6 +302,8 @@ class Http2Connection:
         if self.state is State.CLOSED:
             return []
         self._take_engine_output()
+        if self.ping_due:
+            self.ping_due = now + self.limits.ping_interval  # the client is there: no need to ask
         try:
             engine_events = self.engine.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -349,6 +373,11 @@ class Http2Connection:
                 self.state = State.CLOSED
                 events.append(ConnectionClosed(int(event.error_code), "client sent GOAWAY"))
                 return events
+            elif kind is h2.events.SettingsAcknowledged:
+                self.settings_deadline = 0.0
+            elif kind is h2.events.PingAckReceived:
+                if self.ping_deadline and event.ping_data == self._ping_payload():
+                    self.ping_deadline = 0.0
             elif kind in FLOOD_EVENTS:
                 if self._counts_as_flood(now):
                     return events + [self._calm_down(f"{kind.__name__} flood")]
@@ -522,6 +551,36 @@ class Http2Connection:
         self.streams.clear()
         self.held.clear()
         self.engine.close_connection(error_code=error_code, last_stream_id=self.last_stream_id)
+
+    # -- deadlines -------------------------------------------------------
+    def next_deadline(self):
+        """When check_deadlines() has something to do (0.0: never)."""
+        deadlines = [deadline for deadline in (self.settings_deadline, self.ping_deadline or self.ping_due)
+                     if deadline]
+        return min(deadlines) if deadlines else 0.0
+
+    def check_deadlines(self, now):
+        """Act on the deadlines that passed: a ConnectionClosed (and our GOAWAY
+        queued) when the client missed one, else None (a keep-alive PING may
+        be queued)."""
+        if self.state is State.CLOSED:
+            return None
+        if self.settings_deadline and now >= self.settings_deadline:
+            self.close(SETTINGS_TIMEOUT)
+            return ConnectionClosed(SETTINGS_TIMEOUT, "the client never acknowledged our SETTINGS")
+        if self.ping_deadline:
+            if now >= self.ping_deadline:
+                self.close(NO_ERROR)
+                return ConnectionClosed(NO_ERROR, "the client did not answer a keep-alive PING")
+        elif self.ping_due and now >= self.ping_due:
+            self.pings_sent += 1
+            self.engine.ping(self._ping_payload())
+            self.ping_deadline = now + (self.limits.ping_timeout or self.limits.ping_interval)
+            self.ping_due = now + self.limits.ping_interval
+        return None
+
+    def _ping_payload(self):
+        return self.pings_sent.to_bytes(8, "big")
 
     def stalled_streams(self, now, timeout):
         """The streams whose output has waited on a closed window for `timeout` seconds."""

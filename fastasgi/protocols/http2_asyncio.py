@@ -252,7 +252,7 @@ class Http2Protocol:
     __slots__ = (
         "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
         "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
-        "flush_queued", "stream_class", "cycle_class", "closed_at", "upgrade_request",
+        "flush_queued", "stream_class", "cycle_class", "closed_at", "upgrade_request", "idle_at",
     )
 
     def __init__(self, http, connection_base, cycle_class, upgrade_head=None):
@@ -263,9 +263,9 @@ class Http2Protocol:
         self.upgrade_request = None
         if upgrade_head is not None:
             self.upgrade_request, settings_header = h2c_request(upgrade_head, http.tls)
-            self.conn = Http2Connection(settings.http2_limits, settings_header)
+            self.conn = Http2Connection(settings.http2_limits, settings_header, http.server_state.clock)
         else:
-            self.conn = Http2Connection(settings.http2_limits)
+            self.conn = Http2Connection(settings.http2_limits, None, http.server_state.clock)
         self.transport = http.transport
         self.loop = http.loop
         self.server_state = http.server_state
@@ -278,6 +278,7 @@ class Http2Protocol:
         self.access_log = http.access_log
         self.streams = {}  # stream id -> stream, while its app runs or its response goes out
         self.deadline = 0.0
+        self.idle_at = 0.0  # when an idle connection has waited --timeout-keep-alive
         self.write_paused = False
         self.write_paused_at = 0.0
         self.closed_at = 0.0
@@ -339,7 +340,8 @@ class Http2Protocol:
         stream.setup(self, event.stream_id, False)
         self.streams[event.stream_id] = stream
         self.server_state.total_requests += 1
-        self.deadline = self.server_state.clock + self.settings.watch_interval  # the streams' watchdog
+        self.idle_at = 0.0
+        self._arm(self.server_state.clock + self.settings.watch_interval)  # the streams' watchdog
         try:
             scope, expect_continue, content_length = self._scope(event.headers)
         except ValueError as exc:
@@ -545,7 +547,13 @@ class Http2Protocol:
                 self._idle()
 
     def _idle(self):
-        self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
+        self.idle_at = self.server_state.clock + self.settings.timeout_keep_alive
+        self._arm(self.idle_at)
+
+    def _arm(self, deadline):
+        """Wake at `deadline`, or sooner for the connection's own (SETTINGS ACK, keep-alive PING)."""
+        own = self.conn.next_deadline()
+        self.deadline = own if own and own < deadline else deadline
 
     def default_headers(self):
         """The server's own response headers: server, --header ones, and date."""
@@ -588,7 +596,17 @@ class Http2Protocol:
                 return
             self.deadline = now + settings.watch_interval
             return
+        missed = self.conn.check_deadlines(now)
+        if missed is not None:
+            if missed.error_code == NO_ERROR:  # else _connection_closed logs it as an error
+                logger.info("HTTP/2 connection from %s closed: %s.", _format_addr(self.client), missed.reason)
+            self._connection_closed(missed)
+            return
         if not self.streams:
+            if now < self.idle_at:  # the connection's own deadline woke us: a keep-alive PING went out
+                self.flush()
+                self._arm(self.idle_at)
+                return
             self.conn.close(NO_ERROR)  # idle past --timeout-keep-alive
             self.flush()
             transport.close()
@@ -611,8 +629,8 @@ class Http2Protocol:
                     stream.reset(CANCEL)
                 else:
                     self.conn.reset(stream_id, CANCEL)
-            self.flush()
-        self.deadline = now + settings.watch_interval
+        self.flush()
+        self._arm(now + settings.watch_interval)
 
     def _watch_body(self, stream, now):
         """--timeout-request-body for one stream: a body that stopped coming."""
