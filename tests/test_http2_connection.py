@@ -472,3 +472,39 @@ def test_deadline_settings_are_checked():
         except ValueError:
             continue
         raise AssertionError(f"accepted {bad}")
+
+
+# -- the engine with fastasgi's HPACK codec (--http2-hpack fastasgi) in hpack's place --
+def codec_twins():
+    from fastasgi import _speedups
+    from fastasgi.protocols import http2_codec
+    twins = [http2_codec]
+    if _speedups.compiled_available():
+        from fastasgi.protocols import http2_codec_c
+        twins.append(http2_codec_c)
+    return twins
+
+
+def test_requests_and_responses_through_our_hpack():
+    for codec in codec_twins():
+        server, client, _, _ = handshake(Http2Limits(hpack=codec))
+        for stream_id in (1, 3, 5):  # the client's encoder indexes: later blocks use the dynamic table
+            headers = REQUEST + [(b"user-agent", b"t"), (b"x-n", b"%d" % stream_id)]
+            client.send_headers(stream_id, headers, end_stream=True)
+            events, _ = exchange(server, client)
+            assert of_type(events, RequestReceived)[0].headers == headers
+            server.send_headers(stream_id, [(b":status", b"200"), (b"server", b"fastasgi")], True)
+            _, client_events = exchange(server, client)
+            assert of_type(client_events, h2.events.ResponseReceived)[0].headers == [
+                (b":status", b"200"), (b"server", b"fastasgi")]
+
+
+def test_our_hpack_refuses_as_the_engine_expects():
+    for codec in codec_twins():
+        server, client, _, _ = handshake(Http2Limits(max_header_list_size=4096, hpack=codec))
+        client.send_headers(1, REQUEST + [(b"x-big", b"v" * 5000)], end_stream=True)
+        events = server.feed(client.data_to_send())
+        assert of_type(events, ConnectionClosed)[0].error_code == http2.ENHANCE_YOUR_CALM
+        server, client, _, _ = handshake(Http2Limits(hpack=codec))
+        events = server.feed(_raw(0x1, 0x5, 1, b"\xbe"))  # index 62: nothing in the dynamic table
+        assert of_type(events, ConnectionClosed)[0].error_code == 0x9  # COMPRESSION_ERROR

@@ -30,6 +30,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import h2.utilities
+import hpack
 from hyperframe.frame import GoAwayFrame
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -63,13 +64,14 @@ class Http2Limits:
     __slots__ = (
         "max_concurrent_streams", "initial_window_size", "connection_window", "max_frame_size",
         "max_header_list_size", "header_table_size", "reset_limit", "control_frame_limit",
-        "abuse_window", "enable_connect_protocol", "settings_timeout", "ping_interval", "ping_timeout",
+        "abuse_window", "enable_connect_protocol", "settings_timeout", "ping_interval", "ping_timeout", "hpack",
     )
 
     def __init__(self, max_concurrent_streams=100, initial_window_size=256 * 1024,
                  connection_window=1024 * 1024, max_frame_size=16384, max_header_list_size=65536,
                  header_table_size=4096, reset_limit=1000, control_frame_limit=1000, abuse_window=10.0,
-                 enable_connect_protocol=True, settings_timeout=10.0, ping_interval=None, ping_timeout=20.0):
+                 enable_connect_protocol=True, settings_timeout=10.0, ping_interval=None, ping_timeout=20.0,
+                 hpack=None):
         if not 1 <= max_concurrent_streams <= ENGINE_STREAM_LIMIT:
             raise ValueError("HTTP/2 max concurrent streams must be at least 1.")
         if not 1 <= initial_window_size <= MAX_WINDOW:
@@ -104,6 +106,10 @@ class Http2Limits:
         # client (None or 0: never), which it must answer within ping_timeout.
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
+        # The HPACK codec the engine runs: None, the `hpack` library's; else
+        # the http2_codec module (compiled or pure) whose HpackEncoder and
+        # HpackDecoder take its place.
+        self.hpack = hpack
 
     @classmethod
     def from_config(cls, config):
@@ -116,7 +122,8 @@ class Http2Limits:
                    enable_connect_protocol=config.ws != "none",
                    settings_timeout=config.http2_settings_timeout,
                    ping_interval=config.http2_ping_interval,
-                   ping_timeout=config.http2_ping_timeout)
+                   ping_timeout=config.http2_ping_timeout,
+                   hpack=config.hot_paths.http2_codec if config.http2_hpack == "fastasgi" else None)
 
 
 # -- events: what feed() returns ----------------------------------------------
@@ -251,6 +258,9 @@ class Http2Connection:
         }
         if limits.enable_connect_protocol:
             advertised[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
+        if limits.hpack is not None:
+            engine.encoder = EngineHpackEncoder(limits.hpack)
+            engine.decoder = EngineHpackDecoder(limits.hpack)
         engine.local_settings = h2.settings.Settings(client=False, initial_values=advertised)
         engine.max_inbound_frame_size = limits.max_frame_size
         engine.decoder.max_header_list_size = limits.max_header_list_size
@@ -599,6 +609,74 @@ class Http2Connection:
             data = b"".join(self.out)
             self.out.clear()
         return data
+
+
+class EngineHpackEncoder:
+    """fastasgi's HPACK encoder (http2_codec) where the engine expects hpack's Encoder."""
+    __slots__ = ("encoder",)
+
+    def __init__(self, codec):
+        self.encoder = codec.HpackEncoder()
+
+    def encode(self, headers, huffman=True):
+        return self.encoder.encode(headers)
+
+    @property
+    def header_table_size(self):
+        return 0  # the encoder never indexes: any table the peer allows is large enough
+
+    @header_table_size.setter
+    def header_table_size(self, value):
+        pass
+
+
+class CompressionError(h2.exceptions.ProtocolError):
+    """A header block that does not decode: RFC 9113 4.3's COMPRESSION_ERROR
+    (the engine would answer hpack's own errors with PROTOCOL_ERROR)."""
+    error_code = h2.errors.ErrorCodes.COMPRESSION_ERROR
+
+
+class EngineHpackDecoder:
+    """fastasgi's HPACK decoder (http2_codec) where the engine expects hpack's
+    Decoder: a block past the header list limit becomes the hpack error the
+    engine answers with ENHANCE_YOUR_CALM, any other refusal a COMPRESSION_ERROR."""
+    __slots__ = ("decoder", "codec")
+
+    def __init__(self, codec):
+        self.codec = codec
+        self.decoder = codec.HpackDecoder()
+
+    def decode(self, data, raw=False):
+        try:
+            return self.decoder.decode(data)
+        except self.codec.HeaderListTooLarge as exc:
+            raise hpack.OversizedHeaderListError(str(exc)) from None
+        except self.codec.HpackError as exc:
+            raise CompressionError(f"Error decoding header block: {exc}") from None
+
+    @property
+    def max_header_list_size(self):
+        return self.decoder.max_header_list_size
+
+    @max_header_list_size.setter
+    def max_header_list_size(self, value):
+        self.decoder.max_header_list_size = value
+
+    @property
+    def max_allowed_table_size(self):
+        return self.decoder.max_allowed_table_size
+
+    @max_allowed_table_size.setter
+    def max_allowed_table_size(self, value):
+        self.decoder.max_allowed_table_size = value
+
+    @property
+    def header_table_size(self):
+        return self.decoder.max_table_size
+
+    @header_table_size.setter
+    def header_table_size(self, value):
+        self.decoder.max_table_size = value
 
 
 # How the engine's header validation (RFC 9113 8.2, 8.3) is told what it checks.
