@@ -508,3 +508,15 @@ def test_our_hpack_refuses_as_the_engine_expects():
         server, client, _, _ = handshake(Http2Limits(hpack=codec))
         events = server.feed(_raw(0x1, 0x5, 1, b"\xbe"))  # index 62: nothing in the dynamic table
         assert of_type(events, ConnectionClosed)[0].error_code == 0x9  # COMPRESSION_ERROR
+
+
+def test_an_idle_connection_keeps_no_settings_deques_and_no_closed_stream():
+    server, client, _, _ = handshake(Http2Limits(hpack=codec_twins()[-1]))
+    client.send_headers(1, REQUEST, end_stream=True)
+    exchange(server, client)
+    server.send_headers(1, [(b":status", b"200")], True)
+    exchange(server, client)
+    server.finish(1)
+    for settings in (server.engine.local_settings, server.engine.remote_settings):
+        assert all(type(values) is http2.SettingValues for values in settings._settings.values())
+    assert server.engine.streams == {} and server.engine.local_settings.max_concurrent_streams

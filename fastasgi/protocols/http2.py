@@ -243,11 +243,7 @@ class Http2Connection:
         its response; ValueError if the header is not valid.  `now`: when our
         SETTINGS go out (the ACK timeout counts from there)."""
         self.limits = limits = limits or Http2Limits()
-        # Request headers are validated here, not by the engine, which would
-        # end the whole connection for one malformed request (see feed()).
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None,
-                                           validate_inbound_headers=False, normalize_inbound_headers=True)
-        engine = self.engine = h2.connection.H2Connection(config=config)
+        engine = self.engine = h2.connection.H2Connection(config=ENGINE_CONFIG)
         advertised = {
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.initial_window_size,
@@ -280,6 +276,7 @@ class Http2Connection:
         engine.local_settings = h2.settings.Settings(client=False, initial_values=enforced)
         if limits.connection_window > 65535:
             engine.increment_flow_control_window(limits.connection_window - 65535)
+        compact_settings(engine)
         self.state = State.OPEN
         self.streams = {}  # stream id -> OutboundStream, for every stream we still answer
         # Streams with output held by a closed window: a WINDOW_UPDATE costs
@@ -378,6 +375,7 @@ class Http2Connection:
             elif kind is h2.events.RemoteSettingsChanged:
                 if self._counts_as_flood(now):
                     return events + [self._calm_down("SETTINGS flood")]
+                compact_settings(self.engine)
                 self._pump_held(list(self.held), events, now)  # the initial window may have grown
             elif kind is h2.events.ConnectionTerminated:
                 self.state = State.CLOSED
@@ -385,6 +383,7 @@ class Http2Connection:
                 return events
             elif kind is h2.events.SettingsAcknowledged:
                 self.settings_deadline = 0.0
+                compact_settings(self.engine)
             elif kind is h2.events.PingAckReceived:
                 if self.ping_deadline and event.ping_data == self._ping_payload():
                     self.ping_deadline = 0.0
@@ -540,6 +539,10 @@ class Http2Connection:
         stream = self.streams.get(stream_id)
         if stream is not None and not stream.end:
             self.reset(stream_id, INTERNAL_ERROR)
+        if not self.streams and self.state is not State.CLOSED:
+            # Going idle: the engine forgets its closed streams only when it
+            # counts the open ones, which it otherwise does at the next request.
+            self.engine.open_inbound_streams  # noqa: B018 - read for its clean-up
 
     def start_shutdown(self):
         """Graceful GOAWAY: no stream above last_stream_id will be served; the
@@ -677,6 +680,35 @@ class EngineHpackDecoder:
     @header_table_size.setter
     def header_table_size(self, value):
         self.decoder.max_table_size = value
+
+
+# The engine's configuration, the same for every connection (the engine only reads it).
+# Request headers are validated by Http2Connection, not by the engine, which
+# would end the whole connection for one malformed request (see feed()).
+ENGINE_CONFIG = h2.config.H2Configuration(client_side=False, header_encoding=None,
+                                          validate_inbound_headers=False, normalize_inbound_headers=True)
+
+
+class SettingValues(list):
+    """A setting's values, current first, as the engine keeps them, in a
+    list: the engine's deque costs about 600 bytes each, a dozen of them per
+    idle connection."""
+    __slots__ = ()
+
+    def popleft(self):
+        return self.pop(0)
+
+
+def compact_settings(engine):
+    """Swap the engine's settings deques for SettingValues (the engine only
+    indexes, appends to and pops the left of them)."""
+    for settings in (engine.local_settings, engine.remote_settings):
+        values = getattr(settings, "_settings", None)
+        if values is None:
+            return  # an engine whose settings are kept otherwise: nothing to compact
+        for key, items in values.items():
+            if type(items) is not SettingValues:
+                values[key] = SettingValues(items)
 
 
 # How the engine's header validation (RFC 9113 8.2, 8.3) is told what it checks.

@@ -588,14 +588,18 @@ def _decode_string(data, position: cython.Py_ssize_t):
 
 # -- HPACK: the encoder ---------------------------------------------------------
 ENCODED_CACHE_MAX = 512  # distinct fields whose encoding is kept
+# (name, value) -> its encoding.  Without the dynamic table a field's encoding
+# is the same on every connection, so the connections of a process share one
+# cache: an idle connection holds none of it.
+SHARED_CACHE = {}
 
 
 class HpackEncoder:
     """Encodes header lists without the dynamic table, so every field's
     encoding is the same in every block: the repeated ones are cached."""
 
-    def __init__(self):
-        self.cache = {}  # (name, value) -> its encoding
+    def __init__(self, cache=None):
+        self.cache = SHARED_CACHE if cache is None else cache
 
     def encode(self, headers):
         """[(name, value)] (lowercase bytes) -> a header block."""
