@@ -239,3 +239,39 @@ def test_random_frame_bytes_twins_agree(data):
             frame.parse_body(memoryview(view[9:9 + length]))
             assert (frame.type, frame.stream_id) == (kind, stream_id)
             view = view[9 + length:]
+
+
+# -- request header validation, against h2's ------------------------------------
+def engine_refuses(headers, trailers):
+    from fastasgi.protocols.http2 import engine_header_error
+    return engine_header_error(headers, trailers) is not None
+
+
+NAMES = [b":method", b":scheme", b":path", b":authority", b":protocol", b":status", b":other", b"host", b"te",
+         b"connection", b"x-ok", b"X-Up", b"", b"a:b", b"sp ace", b"\x7f", b"user-agent"]
+VALUES = [b"GET", b"CONNECT", b"http", b"/", b"", b"websocket", b"trailers", b"gzip", b"h", b"other-host",
+          b" lead", b"trail\t", b"nul\x00", b"c\rr", b"ok value"]
+REQUEST = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/"), (b":authority", b"h")]
+
+
+@pytest.mark.parametrize("headers,trailers", [
+    (REQUEST, False), (REQUEST + [(b"host", b"h")], False), (REQUEST + [(b"host", b"x")], False),
+    (REQUEST + [(b"te", b"trailers")], False), (REQUEST + [(b"te", b"gzip")], False),
+    ([(b":method", b"CONNECT"), (b":authority", b"h")], False),
+    ([(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"), (b":path", b"/"),
+      (b":authority", b"h")], False),
+    (REQUEST + [(b":protocol", b"websocket")], False), (REQUEST[:2] + REQUEST[3:], False),
+    ([(b"x-trailer", b"1")], True), ([(b":path", b"/")], True), (REQUEST + [(b"Upper", b"1")], False),
+])
+def test_header_validation_agrees_with_h2(codec, headers, trailers):
+    assert (codec.header_error(headers, trailers) is not None) == engine_refuses(headers, trailers)
+
+
+@BOUNDED
+@given(st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(VALUES)), max_size=7), st.booleans(),
+       st.booleans())
+def test_random_header_lists_twins_and_h2_agree(extra, trailers, with_request):
+    headers = (REQUEST if with_request and not trailers else []) + extra
+    expected = engine_refuses(headers, trailers)
+    for twin in TWINS:
+        assert (twin.header_error(headers, trailers) is not None) == expected, (headers, trailers)

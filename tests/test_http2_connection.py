@@ -311,8 +311,8 @@ MALFORMED = [
 
 
 def test_malformed_requests_are_reset_and_the_connection_goes_on():
-    for bad in MALFORMED:
-        server, client, _, _ = handshake()
+    for bad, codec in [(bad, codec) for bad in MALFORMED for codec in [None, *codec_twins()]]:
+        server, client, _, _ = handshake(Http2Limits(codec=codec))
         frame = HeadersFrame(1, data=client.encoder.encode(REQUEST + bad), flags=["END_STREAM", "END_HEADERS"])
         events = server.feed(frame.serialize())
         assert [(type(e), e.stream_id) for e in events] == [(http2.MalformedRequest, 1)], bad
@@ -474,7 +474,7 @@ def test_deadline_settings_are_checked():
         raise AssertionError(f"accepted {bad}")
 
 
-# -- the engine with fastasgi's HPACK codec (--http2-hpack fastasgi) in hpack's place --
+# -- the engine with fastasgi's HPACK codec (--http2-codec fastasgi) in hpack's place --
 def codec_twins():
     from fastasgi import _speedups
     from fastasgi.protocols import http2_codec
@@ -487,7 +487,7 @@ def codec_twins():
 
 def test_requests_and_responses_through_our_hpack():
     for codec in codec_twins():
-        server, client, _, _ = handshake(Http2Limits(hpack=codec))
+        server, client, _, _ = handshake(Http2Limits(codec=codec))
         for stream_id in (1, 3, 5):  # the client's encoder indexes: later blocks use the dynamic table
             headers = REQUEST + [(b"user-agent", b"t"), (b"x-n", b"%d" % stream_id)]
             client.send_headers(stream_id, headers, end_stream=True)
@@ -501,17 +501,17 @@ def test_requests_and_responses_through_our_hpack():
 
 def test_our_hpack_refuses_as_the_engine_expects():
     for codec in codec_twins():
-        server, client, _, _ = handshake(Http2Limits(max_header_list_size=4096, hpack=codec))
+        server, client, _, _ = handshake(Http2Limits(max_header_list_size=4096, codec=codec))
         client.send_headers(1, REQUEST + [(b"x-big", b"v" * 5000)], end_stream=True)
         events = server.feed(client.data_to_send())
         assert of_type(events, ConnectionClosed)[0].error_code == http2.ENHANCE_YOUR_CALM
-        server, client, _, _ = handshake(Http2Limits(hpack=codec))
+        server, client, _, _ = handshake(Http2Limits(codec=codec))
         events = server.feed(_raw(0x1, 0x5, 1, b"\xbe"))  # index 62: nothing in the dynamic table
         assert of_type(events, ConnectionClosed)[0].error_code == 0x9  # COMPRESSION_ERROR
 
 
 def test_an_idle_connection_keeps_no_settings_deques_and_no_closed_stream():
-    server, client, _, _ = handshake(Http2Limits(hpack=codec_twins()[-1]))
+    server, client, _, _ = handshake(Http2Limits(codec=codec_twins()[-1]))
     client.send_headers(1, REQUEST, end_stream=True)
     exchange(server, client)
     server.send_headers(1, [(b":status", b"200")], True)

@@ -64,14 +64,14 @@ class Http2Limits:
     __slots__ = (
         "max_concurrent_streams", "initial_window_size", "connection_window", "max_frame_size",
         "max_header_list_size", "header_table_size", "reset_limit", "control_frame_limit",
-        "abuse_window", "enable_connect_protocol", "settings_timeout", "ping_interval", "ping_timeout", "hpack",
+        "abuse_window", "enable_connect_protocol", "settings_timeout", "ping_interval", "ping_timeout", "codec",
     )
 
     def __init__(self, max_concurrent_streams=100, initial_window_size=256 * 1024,
                  connection_window=1024 * 1024, max_frame_size=16384, max_header_list_size=65536,
                  header_table_size=4096, reset_limit=1000, control_frame_limit=1000, abuse_window=10.0,
                  enable_connect_protocol=True, settings_timeout=10.0, ping_interval=None, ping_timeout=20.0,
-                 hpack=None):
+                 codec=None):
         if not 1 <= max_concurrent_streams <= ENGINE_STREAM_LIMIT:
             raise ValueError("HTTP/2 max concurrent streams must be at least 1.")
         if not 1 <= initial_window_size <= MAX_WINDOW:
@@ -106,10 +106,10 @@ class Http2Limits:
         # client (None or 0: never), which it must answer within ping_timeout.
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
-        # The HPACK codec the engine runs: None, the `hpack` library's; else
-        # the http2_codec module (compiled or pure) whose HpackEncoder and
-        # HpackDecoder take its place.
-        self.hpack = hpack
+        # fastasgi's codec under the engine: None, the engine's own (hpack,
+        # h2's header validation); else the http2_codec module (compiled or
+        # pure) whose HpackEncoder, HpackDecoder and header_error take their place.
+        self.codec = codec
 
     @classmethod
     def from_config(cls, config):
@@ -123,7 +123,7 @@ class Http2Limits:
                    settings_timeout=config.http2_settings_timeout,
                    ping_interval=config.http2_ping_interval,
                    ping_timeout=config.http2_ping_timeout,
-                   hpack=config.hot_paths.http2_codec if config.http2_hpack == "fastasgi" else None)
+                   codec=config.hot_paths.http2_codec if config.http2_codec == "fastasgi" else None)
 
 
 # -- events: what feed() returns ----------------------------------------------
@@ -254,9 +254,13 @@ class Http2Connection:
         }
         if limits.enable_connect_protocol:
             advertised[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
-        if limits.hpack is not None:
-            engine.encoder = EngineHpackEncoder(limits.hpack)
-            engine.decoder = EngineHpackDecoder(limits.hpack)
+        codec = limits.codec
+        if codec is not None:
+            engine.encoder = EngineHpackEncoder(codec)
+            engine.decoder = EngineHpackDecoder(codec)
+            self.header_error = codec.header_error
+        else:
+            self.header_error = engine_header_error
         engine.local_settings = h2.settings.Settings(client=False, initial_values=advertised)
         engine.max_inbound_frame_size = limits.max_frame_size
         engine.decoder.max_header_list_size = limits.max_header_list_size
@@ -335,7 +339,7 @@ class Http2Connection:
                     self._acknowledge(event.stream_id, event.flow_controlled_length)
             elif kind is h2.events.RequestReceived:
                 stream_id = event.stream_id
-                malformed = header_error(event.headers, REQUEST_HEADERS)
+                malformed = self.header_error(event.headers, False)
                 if malformed is not None:
                     # RFC 9113 8.1.1: a malformed request is a stream error.
                     self._refuse(stream_id, PROTOCOL_ERROR)
@@ -357,7 +361,7 @@ class Http2Connection:
                     events.append(StreamEnded(event.stream_id))
             elif kind is h2.events.TrailersReceived:
                 # ASGI has no request trailers: the StreamEnded that follows ends the body.
-                malformed = header_error(event.headers, TRAILERS)
+                malformed = self.header_error(event.headers, True)
                 if malformed is not None and self.streams.pop(event.stream_id, None):
                     self._refuse(event.stream_id, PROTOCOL_ERROR)
                     events.append(StreamReset(event.stream_id, PROTOCOL_ERROR))
@@ -717,13 +721,14 @@ REQUEST_HEADERS = h2.utilities.HeaderValidationFlags(
 TRAILERS = REQUEST_HEADERS._replace(is_trailer=True)
 
 
-def header_error(headers, flags):
-    """Why a received header list is malformed, or None when it is well-formed:
-    names lowercase tokens, pseudo-headers known, once each and first, no
-    connection-specific fields, `te` only "trailers", :method/:scheme/:path
-    present, :path not empty."""
+def engine_header_error(headers, trailers):
+    """Why a received header list (or its trailers) is malformed by the
+    engine's rules, or None when it is well-formed: names lowercase tokens,
+    pseudo-headers known, once each and first, no connection-specific
+    fields, `te` only "trailers", :method/:scheme/:path present, :path not
+    empty.  (http2_codec.header_error is fastasgi's own, with --http2-codec fastasgi.)"""
     try:
-        for _ in h2.utilities.validate_headers(headers, flags):
+        for _ in h2.utilities.validate_headers(headers, TRAILERS if trailers else REQUEST_HEADERS):
             pass
     except h2.exceptions.ProtocolError as exc:
         return str(exc)

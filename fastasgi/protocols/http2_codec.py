@@ -632,3 +632,82 @@ def _encode_literal(data):
     if len(coded) < len(data):
         return encode_integer(len(coded), 7, 0x80) + coded
     return encode_integer(len(data), 7, 0) + bytes(data)
+
+
+# -- request header validation (RFC 9113 sections 8.2 and 8.3, RFC 8441) -------
+CONNECTION_SPECIFIC = frozenset((b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding",
+                                 b"upgrade"))
+PSEUDO_HEADERS = frozenset((b":method", b":scheme", b":authority", b":path", b":status", b":protocol"))
+
+
+def header_error(headers, trailers):
+    """Why a received request header list (or its trailers) is malformed,
+    or None: names lowercase tokens without a colon past the first octet,
+    values without NUL, CR, LF or surrounding whitespace, no
+    connection-specific field, `te` only "trailers", pseudo-headers known,
+    once each, first, and only in requests (:method, :scheme and :path
+    present, :path not empty, :protocol only in an extended CONNECT), one
+    host header matching :authority, and one of the two present."""
+    seen = set()
+    regular = False
+    method = authority = host = None
+    octet: cython.Py_ssize_t
+    for name, value in headers:
+        if not name:
+            return "an empty header name"
+        for octet in name:
+            if 0x41 <= octet <= 0x5A or octet <= 0x20 or octet >= 0x7F:
+                return f"invalid header name {name!r}"
+        if name.find(b":", 1) != -1:
+            return f"invalid header name {name!r}"
+        if value:
+            if b"\x00" in value or b"\r" in value or b"\n" in value:
+                return f"invalid header value {value!r}"
+            if value[0] == 0x20 or value[0] == 0x09 or value[-1] == 0x20 or value[-1] == 0x09:
+                return f"header value surrounded by whitespace {value!r}"
+        if name[0] == 0x3A:
+            if name in seen:
+                return f"duplicate pseudo-header {name!r}"
+            seen.add(name)
+            if regular:
+                return f"pseudo-header {name!r} after a regular field"
+            if name not in PSEUDO_HEADERS:
+                return f"unknown pseudo-header {name!r}"
+            if name == b":method":
+                method = value
+            elif name == b":authority":
+                authority = value
+            elif name == b":path" and not value and not trailers:
+                return "an empty :path"
+            continue
+        regular = True
+        if name == b"te" and value.lower() != b"trailers":
+            return f"te: {value!r}"
+        if name in CONNECTION_SPECIFIC:
+            return f"connection-specific field {name!r}"
+        if name == b"host" and not trailers:
+            if host is not None:
+                return "more than one host header"
+            host = value
+    if trailers:
+        return f"pseudo-headers in trailers {sorted(seen)!r}" if seen else None
+    if b":method" not in seen:
+        return "no :method"
+    if b":status" in seen:
+        return ":status in a request"
+    if method == b"CONNECT":
+        if b":protocol" in seen:
+            if b":scheme" not in seen or b":path" not in seen:
+                return "an extended CONNECT without :scheme or :path"
+        elif b":scheme" in seen or b":path" in seen:
+            return "a CONNECT with :scheme or :path"
+    else:
+        if b":scheme" not in seen or b":path" not in seen:
+            return "no :scheme or :path"
+        if b":protocol" in seen:
+            return ":protocol outside a CONNECT"
+    if authority is None and host is None:
+        return "neither :authority nor host"
+    if authority is not None and host is not None and authority != host:
+        return "host and :authority differ"
+    return None

@@ -29,3 +29,4 @@ cdef class HpackEncoder:
 
 cpdef decode_payload(Frame frame)
 cpdef bytes huffman_decode(data)
+cpdef header_error(headers, bint trailers)
