@@ -15,7 +15,11 @@ compare it with (tests/test_http2_codec.py).
   never index): a static-table match is one byte, the rest are literals,
   and the encoding of a repeated field is cached.
 """
-import cython
+try:
+    import cython
+except ImportError:  # no Cython installed: this module runs as Python, its C types as int
+    from types import SimpleNamespace
+    cython = SimpleNamespace(compiled=False, Py_ssize_t=int, int=int)
 
 # Frame types (RFC 9113 section 6).
 DATA = 0x0
