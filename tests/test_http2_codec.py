@@ -18,7 +18,7 @@ from fastasgi._speedups import compiled_available
 from fastasgi.protocols import http2_codec as pure
 
 pytest.importorskip("hypothesis", reason="hypothesis is in the [test] extra")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings, strategies as st  # noqa: E402
 
 TWINS = [pure]
 if compiled_available():
@@ -247,6 +247,14 @@ def engine_refuses(headers, trailers):
     return engine_header_error(headers, trailers) is not None
 
 
+def oracle_knows(headers):
+    """Whether this h2 checks the list by RFC 9113's rules: before 4.4 (what
+    Python 3.9 and PyPy get) it read CONNECT by RFC 7540's, without RFC 8441."""
+    import h2
+    old = tuple(int(part) for part in h2.__version__.split(".")[:2]) < (4, 4)
+    return not (old and any(name == b":method" and value == b"CONNECT" for name, value in headers))
+
+
 NAMES = [b":method", b":scheme", b":path", b":authority", b":protocol", b":status", b":other", b"host", b"te",
          b"connection", b"x-ok", b"X-Up", b"", b"a:b", b"sp ace", b"\x7f", b"user-agent"]
 VALUES = [b"GET", b"CONNECT", b"http", b"/", b"", b"websocket", b"trailers", b"gzip", b"h", b"other-host",
@@ -264,6 +272,8 @@ REQUEST = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/"), (b":a
     ([(b"x-trailer", b"1")], True), ([(b":path", b"/")], True), (REQUEST + [(b"Upper", b"1")], False),
 ])
 def test_header_validation_agrees_with_h2(codec, headers, trailers):
+    if not oracle_knows(headers):
+        pytest.skip("this h2 predates RFC 9113's CONNECT rules")
     assert (codec.header_error(headers, trailers) is not None) == engine_refuses(headers, trailers)
 
 
@@ -272,6 +282,7 @@ def test_header_validation_agrees_with_h2(codec, headers, trailers):
        st.booleans())
 def test_random_header_lists_twins_and_h2_agree(extra, trailers, with_request):
     headers = (REQUEST if with_request and not trailers else []) + extra
+    assume(oracle_knows(headers))
     expected = engine_refuses(headers, trailers)
     for twin in TWINS:
         assert (twin.header_error(headers, trailers) is not None) == expected, (headers, trailers)
