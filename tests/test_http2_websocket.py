@@ -260,3 +260,23 @@ def test_without_websockets_extended_connect_is_not_advertised(start_server, imp
     assert client.server_settings.enable_connect_protocol == 0
     _, headers = client.connect(b"/echo")
     assert headers[b":status"] == b"400"
+
+
+def test_permessage_deflate_is_agreed_on_the_200(h2server):
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    from websockets.headers import parse_extension
+
+    client = WebSocketOverH2(h2server)
+    factory = ClientPerMessageDeflateFactory()
+    stream_id, headers = client.connect(b"/echo", headers=[(b"sec-websocket-extensions", b"permessage-deflate")])
+    agreed = headers[b"sec-websocket-extensions"].decode()
+    assert agreed.startswith("permessage-deflate")
+    (name, params), = parse_extension(agreed)
+    frames = Frames(client, stream_id)
+    frames.codec.extensions = [factory.process_response_params(params, [])]
+    text = "compressible " * 500
+    frames.text(text)
+    frame = frames.receive()
+    assert frame.data.decode() == text  # the codec inflated it: it was compressed on the wire
+    assert sum(len(e.data) for e in client.events if isinstance(e, h2.events.DataReceived)
+               and e.stream_id == stream_id) < len(text) // 4
