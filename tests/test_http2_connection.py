@@ -520,3 +520,31 @@ def test_an_idle_connection_keeps_no_settings_deques_and_no_closed_stream():
     for settings in (server.engine.local_settings, server.engine.remote_settings):
         assert all(type(values) is http2.SettingValues for values in settings._settings.values())
     assert server.engine.streams == {} and server.engine.local_settings.max_concurrent_streams
+
+
+def test_data_frames_written_directly_are_the_engines_own(monkeypatch):
+    """_send_data writes DATA where the engine allows: the same bytes, windows
+    and stream states as the engine's send_data, for a body split by the
+    peer's windows and ended with END_STREAM."""
+    outcomes = []
+    for direct in (False, True):
+        monkeypatch.setattr(http2, "DIRECT_DATA", direct)
+        server, client, _, _ = handshake(initial_window_size=20000)
+        client.send_headers(1, REQUEST, end_stream=True)
+        exchange(server, client)
+        server.send_headers(1, [(b":status", b"200")], False)
+        server.send(1, b"a" * 50000, False)
+        server.send(1, b"b" * 100, True)
+        written = [server.data_to_send()]
+        states = [(server.engine.outbound_flow_control_window, server.pending(1))]
+        client.receive_data(written[0])
+        client.acknowledge_received_data(20000, 1)
+        client.increment_flow_control_window(200000, 1)
+        server.feed(client.data_to_send())
+        written.append(server.data_to_send())
+        states.append((server.engine.outbound_flow_control_window, server.pending(1),
+                       server.engine.streams[1].state_machine.state))
+        client_events = client.receive_data(written[1])
+        assert of_type(client_events, h2.events.StreamEnded)
+        outcomes.append((written, states))
+    assert outcomes[0] == outcomes[1]

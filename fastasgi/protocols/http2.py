@@ -29,6 +29,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import h2.stream
 import h2.utilities
 import hpack
 from hyperframe.frame import GoAwayFrame
@@ -495,7 +496,7 @@ class Http2Connection:
                 chunk = chunk[:room]
             stream.size -= len(chunk)
             ended = stream.end and not chunks and stream.trailers is None
-            engine.send_data(stream_id, chunk, end_stream=ended)
+            self._send_data(engine, stream_id, chunk, ended)
         stream.blocked_since = 0.0
         self.held.discard(stream_id)
         if stream.end:
@@ -505,6 +506,25 @@ class Http2Connection:
             elif not ended:  # nothing was held: END_STREAM goes on an empty DATA frame
                 engine.end_stream(stream_id)
         return True
+
+    def _send_data(self, engine, stream_id, chunk, end_stream):
+        """One DATA frame, within the windows.  Written here where the engine
+        allows (the engine's send_data makes a frame object, steps two state
+        machines and copies the data, per 16 KiB), with its window accounting
+        and the stream's END_STREAM transition kept as it keeps them."""
+        h2_stream = engine.streams.get(stream_id) if DIRECT_DATA else None
+        if (h2_stream is None or h2_stream.state_machine.state not in SENDABLE_STREAM_STATES
+                or engine.state_machine.state is h2.connection.ConnectionState.CLOSED):
+            engine.send_data(stream_id, chunk, end_stream=end_stream)  # it raises what applies
+            return
+        size = len(chunk)
+        h2_stream.outbound_flow_control_window -= size
+        engine.outbound_flow_control_window -= size
+        if end_stream:
+            h2_stream.state_machine.process_input(h2.stream.StreamInputs.SEND_END_STREAM)
+        buffer = engine._data_to_send
+        buffer += size.to_bytes(3, "big") + (END_STREAM_DATA if end_stream else DATA) + stream_id.to_bytes(4, "big")
+        buffer += chunk
 
     def _pump_held(self, stream_ids, events, now):
         """A window opened: send what it lets go of these streams' held output."""
@@ -684,6 +704,24 @@ class EngineHpackDecoder:
     @header_table_size.setter
     def header_table_size(self, value):
         self.decoder.max_table_size = value
+
+
+# DATA frames written by Http2Connection._send_data: the engine's pieces it
+# relies on (its output buffer, its streams' windows and state machines),
+# checked once; without them the engine's send_data writes every frame.
+SENDABLE_STREAM_STATES = frozenset((h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_REMOTE))
+
+
+def _engine_allows_direct_data():
+    probe = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    return (isinstance(getattr(probe, "_data_to_send", None), bytearray)
+            and isinstance(getattr(probe, "streams", None), dict)
+            and hasattr(probe, "outbound_flow_control_window"))
+
+
+DIRECT_DATA = _engine_allows_direct_data()
+DATA = b"\x00\x00"  # DATA's type and flags
+END_STREAM_DATA = b"\x00\x01"
 
 
 # The engine's configuration, the same for every connection (the engine only reads it).
