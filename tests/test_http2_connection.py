@@ -548,3 +548,28 @@ def test_data_frames_written_directly_are_the_engines_own(monkeypatch):
         assert of_type(client_events, h2.events.StreamEnded)
         outcomes.append((written, states))
     assert outcomes[0] == outcomes[1]
+
+
+def test_response_heads_written_directly_are_the_engines_own(monkeypatch):
+    """A checked final response head is framed by Http2Connection itself with
+    fastasgi's codec: the same bytes and stream states as the engine's
+    send_headers, for a head ending the stream and one past the frame size."""
+    for codec in codec_twins():
+        outcomes = []
+        for direct in (False, True):
+            monkeypatch.setattr(http2, "DIRECT_DATA", direct)
+            server, client, _, _ = handshake(Http2Limits(codec=codec))
+            client.send_headers(1, REQUEST, end_stream=True)
+            client.send_headers(3, REQUEST, end_stream=True)
+            exchange(server, client)
+            server.send_headers(1, [(b":status", b"204"), (b"server", b"fastasgi")], True, checked=True)
+            big = [(b":status", b"200")] + [(b"x-h%d" % i, b"v" * 1000) for i in range(20)]
+            server.send_headers(3, big, False, checked=True)
+            server.send(3, b"body", True)
+            data = server.data_to_send()
+            states = [server.engine.streams[i].state_machine.state for i in (1, 3)]
+            events = client.receive_data(data)
+            heads = [e.headers for e in of_type(events, h2.events.ResponseReceived)]
+            assert heads == [[(b":status", b"204"), (b"server", b"fastasgi")], big]
+            outcomes.append((data, states))
+        assert outcomes[0] == outcomes[1]

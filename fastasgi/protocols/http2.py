@@ -426,20 +426,44 @@ class Http2Connection:
             pass  # the engine credits the connection window for a closed stream itself
 
     # -- output ----------------------------------------------------------
-    def send_headers(self, stream_id, headers, end_stream):
+    def send_headers(self, stream_id, headers, end_stream, checked=False):
         """A response head (or a 1xx with end_stream False and no effect on the stream's end).
 
         `headers`: (name, value) bytes pairs, ":status" first.  ValueError if
-        the engine refuses them (the caller has not sent anything yet)."""
+        the engine refuses them (the caller has not sent anything yet).
+        `checked`: a final response head the caller made valid already
+        (names lowercase tokens, values without CR, LF, NUL or surrounding
+        whitespace, no connection-specific field): with fastasgi's codec it
+        is encoded and framed here, not by the engine."""
         stream = self.streams.get(stream_id)
         if stream is None:
             return
-        try:
-            self.engine.send_headers(stream_id, headers, end_stream=end_stream)
-        except h2.exceptions.ProtocolError as exc:
-            raise ValueError(f"Invalid HTTP/2 response headers: {exc}") from None
+        if not (checked and self.limits.codec is not None and self._send_checked_headers(stream_id, headers,
+                                                                                          end_stream)):
+            try:
+                self.engine.send_headers(stream_id, headers, end_stream=end_stream)
+            except h2.exceptions.ProtocolError as exc:
+                raise ValueError(f"Invalid HTTP/2 response headers: {exc}") from None
         if end_stream:
             del self.streams[stream_id]
+
+    def _send_checked_headers(self, stream_id, headers, end_stream):
+        """A final response head as HEADERS (and CONTINUATION) frames written
+        here, with the stream's state steps the engine's send_headers takes;
+        False where the engine must write it itself."""
+        engine = self.engine
+        h2_stream = engine.streams.get(stream_id) if DIRECT_DATA else None
+        if (h2_stream is None or h2_stream.state_machine.state not in SENDABLE_STREAM_STATES
+                or h2_stream.state_machine.headers_sent
+                or engine.state_machine.state is h2.connection.ConnectionState.CLOSED):
+            return False
+        h2_stream.state_machine.process_input(h2.stream.StreamInputs.SEND_HEADERS)
+        block = engine.encoder.encode(headers)
+        if end_stream:
+            h2_stream.state_machine.process_input(h2.stream.StreamInputs.SEND_END_STREAM)
+        engine._data_to_send += self.limits.codec.headers_frames(stream_id, block, end_stream,
+                                                                 engine.max_outbound_frame_size)
+        return True
 
     def send(self, stream_id, data, end_stream, now=0.0):
         """Body bytes for the stream: sent as far as the windows allow, the rest held.

@@ -10,6 +10,7 @@ protocol runs.
 """
 import asyncio
 import logging
+import re
 import sys
 from urllib.parse import unquote
 
@@ -34,7 +35,10 @@ CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connectio
                                  b"upgrade"))
 # Responses that never have a body (RFC 9110 6.4.1), besides those to HEAD.
 NO_BODY_STATUSES = frozenset((204, 304))
-INVALID_FIELD_BYTES = (b"\r", b"\n", b"\x00")  # in a response header name or value (RFC 9113 8.2.1)
+INVALID_FIELD_BYTES = (b"\r", b"\n", b"\x00")  # in a response header value (RFC 9113 8.2.1)
+# A lowercased response header name RFC 9113 8.2.1 allows: no control octet,
+# space, uppercase, DEL, non-ASCII octet, nor colon.
+VALID_NAME = re.compile(rb"[^\x00-\x20A-Z\x7f-\xff:]+\Z").match
 
 
 class StreamMethods:
@@ -99,11 +103,10 @@ class StreamMethods:
         own = set()
         for name, value in headers:
             name = bytes(name).lower()
-            value = bytes(value)
+            value = bytes(value).strip(b" \t")  # RFC 9113 8.2.1: no surrounding whitespace
             if name in CONNECTION_SPECIFIC:
                 continue
-            if (not name or name[:1] == b":" or b" " in name or any(c in name for c in INVALID_FIELD_BYTES)
-                    or any(c in value for c in INVALID_FIELD_BYTES)):
+            if VALID_NAME(name) is None or any(c in value for c in INVALID_FIELD_BYTES):
                 raise ValueError(f"Invalid response header {name!r}: {value!r}")
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
@@ -114,7 +117,7 @@ class StreamMethods:
                 fields.append((name, value))
         no_body = self.no_body or status in NO_BODY_STATUSES or status < 200
         end_now = no_body or (not body and not more_body)
-        protocol.conn.send_headers(self.stream_id, fields, end_now)
+        protocol.conn.send_headers(self.stream_id, fields, end_now, status >= 200)
         if protocol.access_log:
             scope = cycle.scope
             query = scope["query_string"]
