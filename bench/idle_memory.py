@@ -2,6 +2,7 @@
 
     python bench/idle_memory.py                       # 10,000 connections
     python bench/idle_memory.py --connections 2000 --servers fastasgi,uvicorn
+    python bench/idle_memory.py --protocol h2c --servers fastasgi,hypercorn,h2corn
 
 For each server (one process, the same app as bench/run.py, keep-alive
 timeout raised so nothing is closed while we measure): open the
@@ -9,7 +10,10 @@ connections from 127.0.0.1, make one request on each and read its answer,
 then leave them all open and idle, and read the server's resident memory
 (VmRSS of the process and its children, from /proc) before and after.
 Prints MiB and KiB per connection with each server's ratio to uvicorn;
-writes bench/results/idle_memory.json.
+writes bench/results/idle_memory.json.  With --protocol h2c each connection
+is HTTP/2 with prior knowledge (SETTINGS exchanged, one request answered
+on stream 1), and the ratio is to fastasgi's own HTTP/1.1 idle connection,
+measured first in the same run (the HTTP/2 issue's yardstick).
 """
 import argparse
 import asyncio
@@ -18,6 +22,10 @@ import os
 import resource
 import sys
 import time
+
+import h2.config
+import h2.connection
+import h2.events
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,6 +43,7 @@ SERVER_FLAGS = {
     # no idle timeout on keep-alive by default; it serves at most
     # --backpressure (default: backlog, 1024) connections at a time
     "granian": ["--backpressure", "20000", "--backlog", "2048"],
+    "hypercorn": ["--keep-alive", "600", "--backlog", "2048"],
 }
 
 
@@ -72,20 +81,50 @@ async def open_idle(count, batch=250):
     return connections
 
 
-def measure(name, commands, count):
+async def open_idle_h2c(count, batch=250):
+    """`count` HTTP/2 connections (prior knowledge), each with one request answered, left open."""
+    connections = []
+
+    async def one():
+        reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        conn.initiate_connection()
+        conn.send_headers(1, [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"127.0.0.1"),
+                              (b":path", b"/")], end_stream=True)
+        writer.write(conn.data_to_send())
+        ended = False
+        while not ended:
+            chunk = await asyncio.wait_for(reader.read(65536), 10)
+            if not chunk:
+                raise ConnectionError("closed before answering")
+            for event in conn.receive_data(chunk):
+                if isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                ended = ended or isinstance(event, h2.events.StreamEnded)
+            writer.write(conn.data_to_send())  # our SETTINGS ACK and WINDOW_UPDATEs
+        await writer.drain()
+        connections.append(writer)
+
+    for start in range(0, count, batch):
+        await asyncio.gather(*(one() for _ in range(min(batch, count - start))))
+    return connections
+
+
+def measure(name, commands, count, protocol="http1"):
     process = start_server(name, commands, PORT)
     loop = asyncio.new_event_loop()
+    opener = open_idle_h2c if protocol == "h2c" else open_idle
     try:
-        loop.run_until_complete(open_idle(10))  # imports and caches warmed by a first few
+        loop.run_until_complete(opener(10))  # imports and caches warmed by a first few
         time.sleep(0.5)
         before = rss_mib(process.pid)
-        connections = loop.run_until_complete(open_idle(count))
+        connections = loop.run_until_complete(opener(count))
         time.sleep(1.0)
         after = rss_mib(process.pid)
         alive = process.poll() is None
         for writer in connections:
             writer.close()
-        return {"server": name, "connections": len(connections), "alive": alive,
+        return {"server": name, "protocol": protocol, "connections": len(connections), "alive": alive,
                 "rss_before_mib": round(before, 1), "rss_after_mib": round(after, 1),
                 "kib_per_connection": round((after - before) * 1024 / count, 2)}
     finally:
@@ -98,6 +137,8 @@ def main():
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--servers", default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian")
     parser.add_argument("--results", default=RESULTS, help="where idle_memory.json goes")
+    parser.add_argument("--protocol", choices=["http1", "h2c"], default="http1",
+                        help="h2c: HTTP/2 connections, compared with fastasgi's HTTP/1.1 ones")
     options = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = options.connections + 200
@@ -109,20 +150,27 @@ def main():
     for name in options.servers.split(","):
         command, env = commands[name]
         commands[name] = (command + SERVER_FLAGS.get(name, []), env)
-        result = measure(name, commands, options.connections)
+    runs = [(name, options.protocol) for name in options.servers.split(",")]
+    if options.protocol == "h2c":
+        runs.insert(0, ("fastasgi", "http1"))  # the yardstick
+    for name, protocol in runs:
+        result = measure(name, commands, options.connections, protocol)
         results.append(result)
-        print(f"{name:14} {result['rss_before_mib']:7.1f} -> {result['rss_after_mib']:7.1f} MiB "
+        print(f"{name:14} {protocol:6} {result['rss_before_mib']:7.1f} -> {result['rss_after_mib']:7.1f} MiB "
               f"({result['kib_per_connection']:.2f} KiB per connection)", file=sys.stderr, flush=True)
-    base = next((r for r in results if r["server"] == "uvicorn"), None)
+    if options.protocol == "h2c":
+        base, base_name = results[0], "fastasgi HTTP/1.1"
+    else:
+        base, base_name = next((r for r in results if r["server"] == "uvicorn"), None), "uvicorn"
     lines = [f"`python bench/idle_memory.py {' '.join(sys.argv[1:])}`".replace(" `", "`"), "",
-             f"| server | RSS before (MiB) | RSS with {options.connections:,} idle connections (MiB) "
-             "| KiB per connection | x uvicorn |",
-             "|---|---:|---:|---:|---:|"]
+             f"| server | protocol | RSS before (MiB) | RSS with {options.connections:,} idle connections (MiB) "
+             f"| KiB per connection | x {base_name} |",
+             "|---|---|---:|---:|---:|---:|"]
     for result in results:
         ratio = (f"{result['kib_per_connection'] / base['kib_per_connection']:.2f}"
                  if base and base["kib_per_connection"] > 0 else "-")
-        lines.append(f"| {result['server']} | {result['rss_before_mib']:.1f} | {result['rss_after_mib']:.1f} | "
-                     f"{result['kib_per_connection']:.2f} | {ratio} |")
+        lines.append(f"| {result['server']} | {result['protocol']} | {result['rss_before_mib']:.1f} | "
+                     f"{result['rss_after_mib']:.1f} | {result['kib_per_connection']:.2f} | {ratio} |")
     os.makedirs(options.results, exist_ok=True)
     with open(os.path.join(options.results, "idle_memory.json"), "w") as file:
         json.dump(results, file, indent=2)

@@ -16,7 +16,11 @@ marked "*": the load generator was the limit, so the figure is a lower
 bound.  Each row also gives the server's CPU time per request and the
 ratio of those times, which holds when the client is the limit.  The
 websocket echo scenario uses bench/ws_load.py instead of wrk
-(messages/s in the req/s column).  raw-uvloop (bench/raw_server.py) answers
+(messages/s in the req/s column).  The h2-* scenarios are HTTP/2 over
+h2c with prior knowledge, loaded by h2load (-t1 -c16 -m10, as the HTTP/2
+issue measures), on the servers that speak it (H2_SERVERS; fastasgi runs
+with --http2); their ratios are to hypercorn's in the same round.  A peer
+that is not installed is skipped with a message.  raw-uvloop (bench/raw_server.py) answers
 with canned bytes: the ceiling of any Python server on uvloop, for the
 scenarios it has answers for; with --pypy, raw-asyncio-pypy is the same on
 PyPy's asyncio loop, the ceiling of the PyPy rows.
@@ -61,27 +65,36 @@ MALLOC_TUNING = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_MMAP_THR
 
 
 def server_commands(python, port, pypy=None, pypy_jit=None, tls=("", "")):
-    common_flags = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    common_flags = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+                    "--http2"]
+    # uvicorn's own flags: it refuses --http2 without --http zttp.
+    uvicorn_flags = common_flags[:-1]
     logging_flags = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
     commands = {
         "fastasgi": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags], {}),
         "fastasgi-pure": ([python, "-m", "fastasgi", "app:app", "--http", "h11", *common_flags],
                           {"FASTASGI_NO_EXTENSIONS": "1"}),
-        "uvicorn": ([python, "-m", "uvicorn", "app:app", "--http", "httptools", "--loop", "uvloop", *common_flags], {}),
-        "uvicorn-h11": ([python, "-m", "uvicorn", "app:app", "--http", "h11", "--loop", "uvloop", *common_flags], {}),
+        "uvicorn": ([python, "-m", "uvicorn", "app:app", "--http", "httptools", "--loop", "uvloop", *uvicorn_flags], {}),
+        "uvicorn-h11": ([python, "-m", "uvicorn", "app:app", "--http", "h11", "--loop", "uvloop", *uvicorn_flags], {}),
         # uvicorn with the glibc malloc settings fastasgi applies to itself
         # (fastasgi/allocator.py): not in the default list, for a fair look at echo.
         "uvicorn-malloc": ([python, "-m", "uvicorn", "app:app", "--http", "httptools", "--loop", "uvloop",
-                            *common_flags], MALLOC_TUNING),
+                            *uvicorn_flags], MALLOC_TUNING),
         # Access log on, as uvicorn's default is (to /dev/null): optional, each
         # against the other.
         "fastasgi-accesslog": ([python, "-m", "fastasgi", "app:app", *logging_flags], {}),
         "uvicorn-accesslog": ([python, "-m", "uvicorn", "app:app", "--http", "httptools", "--loop", "uvloop",
                                *logging_flags], {}),
         "granian": ([python, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
-                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "app:app"], {}),
-        "h2corn": ([python, "-m", "h2corn", "--workers", "1", "--loop", "uvloop", "--host", "127.0.0.1",
+                     "--http", "auto", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                     "app:app"], {}),
+        # HTTP/2 peers, for the h2-* scenarios only.
+        "hypercorn": ([python, "-m", "hypercorn", "--worker-class", "uvloop", "--workers", "1", "--bind",
+                       f"127.0.0.1:{port}", "--log-level", "warning", "app:app"], {}),
+        "h2corn": ([os.path.join(os.path.dirname(python), "h2corn"), "--workers", "1", "--host", "127.0.0.1",
                     "--port", str(port), "--no-access-log", "app:app"], {}),
+        "uvicorn-zttp": ([python, "-m", "uvicorn", "app:app", "--http", "zttp", "--http2", "--loop", "uvloop",
+                          *uvicorn_flags], {}),
         # Files under TLS, whose bytes are encrypted in the process: the
         # ratio to fastasgi on plain TCP is what the TLS copy costs.
         "fastasgi-tls": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags,
@@ -98,7 +111,7 @@ def server_commands(python, port, pypy=None, pypy_jit=None, tls=("", "")):
         pypy_command = [pypy, "--jit", pypy_jit] if pypy_jit else [pypy]
         commands["fastasgi-pypy"] = ([*pypy_command, "-m", "fastasgi", "app:app", *common_flags], pypy_env)
         commands["uvicorn-h11-pypy"] = ([*pypy_command, "-m", "uvicorn", "app:app", "--http", "h11",
-                                         "--loop", "asyncio", *common_flags], pypy_env)
+                                         "--loop", "asyncio", *uvicorn_flags], pypy_env)
         commands["raw-asyncio-pypy"] = ([*pypy_command, "raw_server.py", str(port), "--loop", "asyncio"], pypy_env)
     return commands
 
@@ -148,6 +161,19 @@ THROUGHPUT_SCENARIOS = {"file-100MiB"}
 FILE_SCENARIOS = {"file-1MiB", "file-100MiB"}
 # How often the server's RSS is read during a memory scenario's load.
 RSS_INTERVAL = 0.1
+# HTTP/2 over h2c (prior knowledge): h2load's arguments.  {body16k} is a
+# file of 16 KiB that h2load posts.  The 1 MiB row keeps one response in
+# flight per connection, as the HTTP/1.1 row with 16 connections does.
+H2_SCENARIOS = {
+    "h2-hello": ["-c", "16", "-m", "10", "http://127.0.0.1:{port}/"],
+    "h2-echo-16KiB": ["-c", "16", "-m", "10", "-d", "{body16k}", "http://127.0.0.1:{port}/echo"],
+    "h2-1MiB-response": ["-c", "16", "-m", "1", "http://127.0.0.1:{port}/big"],
+}
+SCENARIOS.update(H2_SCENARIOS)
+# The servers that speak h2c, and those that speak nothing else (they skip the HTTP/1.1 rows).
+H2_SERVERS = {"fastasgi", "fastasgi-pure", "fastasgi-pypy", "granian", "hypercorn", "h2corn", "uvicorn-zttp"}
+H2_ONLY_SERVERS = {"hypercorn", "uvicorn-zttp"}
+H2_BASELINE = "hypercorn"
 
 
 def wait_for_port(port, timeout=15):
@@ -264,6 +290,46 @@ def run_wrk(args, duration, port, scheme="http"):
     return result
 
 
+def parse_h2load(output):
+    def number(pattern):
+        match = re.search(pattern, output)
+        return float(match.group(1)) if match else None
+
+    megabytes = re.search(r"finished in [\d.]+s, [\d.]+ req/s, ([\d.]+)(B|KB|MB|GB)/s", output)
+    scale = {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1, "GB": 1024}
+    failed = number(r"(\d+) failed") or 0
+    errored = number(r"(\d+) errored") or 0
+    non2xx = sum(int(count) for count in re.findall(r"status codes: \d+ 2xx, \d+ 3xx, (\d+) 4xx, (\d+) 5xx",
+                                                       output)[0]) if "status codes" in output else 0
+    return {
+        "rps": number(r"finished in [\d.]+s, ([\d.]+) req/s"),
+        "mib_s": float(megabytes.group(1)) * scale[megabytes.group(2)] if megabytes else None,
+        "p50_ms": None,  # h2load gives mean and spread, not percentiles
+        "p99_ms": None,
+        "errors": int(failed + errored) + non2xx,
+    }
+
+
+def run_h2load(args, duration, port):
+    if not shutil.which("h2load"):
+        raise RuntimeError("h2load is not installed (Debian: apt-get install nghttp2-client)")
+    with tempfile.NamedTemporaryFile(prefix="h2-body-", suffix=".bin") as body:
+        body.write(b"x" * 16384)
+        body.flush()
+        command = ["taskset", "-c", CLIENT_CPU, "h2load", "-t", "1", "-D", str(max(1, round(duration)))]
+        command += [arg.format(port=port, body16k=body.name) for arg in args]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30).stdout
+        elapsed = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = parse_h2load(output)
+    if result["rps"] is None:
+        raise RuntimeError(f"h2load printed no result: {output[-1500:]}")
+    result["client_cpu"] = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / elapsed
+    return result
+
+
 def run_ws_load(args, duration, port, scheme="http"):
     command = ["taskset", "-c", CLIENT_CPU, sys.executable, os.path.join(HERE, "ws_load.py"),
                "--port", str(port), "--duration", str(duration), "--warmup", str(WS_WARMUP), *args]
@@ -307,6 +373,19 @@ def stop_server(process):
     process.log.close()
 
 
+def not_installed(name, command):
+    """Why server `name` cannot run here (None when it can): its program or its module is missing."""
+    program = command[0]
+    if not (shutil.which(program) or os.path.exists(program)):
+        return f"{program} is not installed"
+    if "-m" in command:
+        module = command[command.index("-m") + 1]
+        modules = f"{module}, zttp" if name == "uvicorn-zttp" else module
+        if subprocess.run([program, "-c", f"import {modules}"], capture_output=True).returncode != 0:
+            return f"{modules} not installed for {program} (pip install -r bench/requirements.txt)"
+    return None
+
+
 def linux_tools_missing():
     """Why this machine cannot run the benchmark (None when it can): the
     servers and the load are pinned with taskset, CPU time is read from /proc."""
@@ -318,12 +397,15 @@ def linux_tools_missing():
 
 
 def runs(name, scenario):
-    """Whether server `name` runs `scenario` (the ceilings and the TLS server run a few)."""
+    """Whether server `name` runs `scenario`: the ceilings and the TLS server run a few,
+    the HTTP/2 rows only the servers that speak h2c, which some peers speak alone."""
     if name in RAW_SERVERS:
         return scenario in RAW_SCENARIOS
     if name in TLS_SERVERS:
         return scenario in TLS_SCENARIOS
-    return True
+    if scenario in H2_SCENARIOS:
+        return name in H2_SERVERS
+    return name not in H2_ONLY_SERVERS
 
 
 def make_bench_files(directory, scenarios, servers):
@@ -345,8 +427,8 @@ def main():
     if missing:
         sys.exit(f"bench/run.py cannot run here: {missing}")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers",
-                        default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian,h2corn,fastasgi-tls,raw-uvloop")
+    parser.add_argument("--servers", default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian,raw-uvloop,"
+                                             "fastasgi-tls,hypercorn,h2corn,uvicorn-zttp")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
@@ -383,6 +465,11 @@ def main():
         tls = make_bench_files(files, scenarios, servers)
         commands = {name: server_commands(python, ports[name], options.pypy, options.pypy_jit, tls)[name]
                     for name in servers}
+        for name in list(servers):  # a peer that is not installed is left out, with a message
+            missing = not_installed(name, commands[name][0])
+            if missing:
+                print(f"skipping {name}: {missing}", file=sys.stderr, flush=True)
+                servers.remove(name)
         samples = run_rounds(servers, scenarios, ports, commands, options)
     finally:
         shutil.rmtree(files, ignore_errors=True)
@@ -421,7 +508,7 @@ def measure(name, scenario, processes, commands, port, options):
     does not lose the rest of the run; it then returns None."""
     process = processes[name]
     args = SCENARIOS[scenario]
-    load = run_ws_load if scenario in WS_SCENARIOS else run_wrk
+    load = run_ws_load if scenario in WS_SCENARIOS else run_h2load if scenario in H2_SCENARIOS else run_wrk
     scheme = "https" if name in TLS_SERVERS else "http"
     sampler = None
     try:
@@ -471,7 +558,8 @@ def report(samples, servers, scenarios, options):
     rows = []
     for scenario in scenarios:
         for name in servers:
-            base_results = samples.get((scenario, BASELINE.get(name, "uvicorn")), [])
+            baseline = H2_BASELINE if scenario in H2_SCENARIOS else BASELINE.get(name, "uvicorn")
+            base_results = samples.get((scenario, baseline), [])
             key = "mib_s" if scenario in THROUGHPUT_SCENARIOS else "rps"
             base = median([r[key] for r in base_results])
             results = samples.get((scenario, name))
@@ -526,7 +614,7 @@ def markdown_table(meta, rows):
              "fastasgi-tls: x fastasgi, the cost of TLS; file-100MiB: ratios of MiB/s)",
              "",
              "| scenario | server | req/s | MiB/s | p50 ms | p99 ms | server CPU | x uvicorn (PyPy rows: x uvicorn-h11-pypy; "
-             "accesslog rows: x uvicorn-accesslog) | per round | CPU µs/req | x by CPU | RSS +MiB | errors |",
+             "accesslog rows: x uvicorn-accesslog; h2 rows: x hypercorn) | per round | CPU µs/req | x by CPU | RSS +MiB | errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         star = "*" if row["client_bound"] else ""

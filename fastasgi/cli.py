@@ -109,6 +109,18 @@ def _valid_access_log_format(ctx, param, value):
               help="Largest HTTP/2 frame payload a client may send.")
 @click.option("--http2-max-header-list-size", type=click.IntRange(1024, 2**31 - 1), default=DEFAULTS["http2_max_header_list_size"],
               show_default=True, help="Largest HTTP/2 request header list (decoded, RFC 9113 6.5.2).")
+@click.option("--http2-settings-timeout", type=click.FloatRange(0), default=DEFAULTS["http2_settings_timeout"],
+              show_default=True, help="Seconds a client has to acknowledge the server's HTTP/2 SETTINGS "
+                                      "(GOAWAY SETTINGS_TIMEOUT after); 0 waits forever.")
+@click.option("--http2-ping-interval", type=click.FloatRange(0), default=DEFAULTS["http2_ping_interval"],
+              help="Send an HTTP/2 keep-alive PING after this many seconds without a frame from the client "
+                   "[default: off].")
+@click.option("--http2-ping-timeout", type=click.FloatRange(0), default=DEFAULTS["http2_ping_timeout"],
+              show_default=True, help="Seconds a client has to answer the keep-alive PING before the "
+                                      "connection is closed.")
+@click.option("--http2-codec", type=click.Choice(["h2", "fastasgi"]), default=DEFAULTS["http2_codec"],
+              show_default=True, help="Under the h2 engine, HPACK and request header validation: "
+                                      "fastasgi's own codec (compiled, or its pure twin), or h2's.")
 @click.option("--ws", type=click.Choice(WS_CHOICES), default=DEFAULTS["ws"], show_default=True,
               help="WebSocket protocol implementation (websockets' sans-I/O protocol); "
                    "none serves upgrade requests as plain HTTP.")

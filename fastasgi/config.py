@@ -141,6 +141,10 @@ class Config:
         http2_connection_window=1024 * 1024,
         http2_max_frame_size=16384,
         http2_max_header_list_size=65536,
+        http2_settings_timeout=10.0,
+        http2_ping_interval=None,
+        http2_ping_timeout=20.0,
+        http2_codec="fastasgi",
         reset_contextvars=False,
         ssl_context_factory=None,
         callback_notify=None,
@@ -216,6 +220,10 @@ class Config:
         self.http2_connection_window = http2_connection_window
         self.http2_max_frame_size = http2_max_frame_size
         self.http2_max_header_list_size = http2_max_header_list_size
+        self.http2_settings_timeout = http2_settings_timeout
+        self.http2_ping_interval = http2_ping_interval  # None: no keep-alive PING, as uvicorn
+        self.http2_ping_timeout = http2_ping_timeout
+        self.http2_codec = http2_codec  # "h2": hpack and h2's validation; "fastasgi": http2_codec's
         self.http2_limits = None  # set by load() under --http2
         self.reset_contextvars = reset_contextvars
         # (config, default_factory) -> SSLContext, as uvicorn's: from Python only, no flag.

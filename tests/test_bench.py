@@ -56,6 +56,24 @@ def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
     assert result.stderr.count("round ") == 8
 
 
+@pytest.mark.timeout(60)
+@needs_proc
+@needs_taskset
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load is not installed (Debian: nghttp2-client)")
+def test_the_http2_rows_run_on_h2load(tmp_path):
+    result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios", "h2-hello,h2-echo-16KiB",
+                              "--rounds", "1", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              timeout=50)
+    rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    # uvicorn without zttp speaks no HTTP/2: it sits the h2 rows out.
+    assert [(row["scenario"], row["server"]) for row in rows] == [("h2-hello", "fastasgi"),
+                                                                  ("h2-echo-16KiB", "fastasgi")]
+    for row in rows:
+        assert row["rps"] > 0 and row["errors"] == 0 and row["cpu_us"] > 0, row
+    assert row["mib_s"] > 0  # the echo row moved its 16 KiB bodies
+    assert "| h2-hello | fastasgi |" in (tmp_path / "latest.md").read_text()
+
+
 @pytest.mark.timeout(90)
 @needs_proc
 def test_idle_memory_script_reports_each_server(tmp_path):

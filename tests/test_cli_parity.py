@@ -43,6 +43,10 @@ FASTASGI_ONLY = {
     "--http2-connection-window",
     "--http2-max-frame-size",
     "--http2-max-header-list-size",
+    "--http2-settings-timeout",
+    "--http2-ping-interval",
+    "--http2-ping-timeout",
+    "--http2-codec",
 }
 # Settings whose defaults differ from uvicorn's, with the reason.
 DIFFERENT_DEFAULTS = {}

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -673,3 +674,52 @@ def test_bad_http2_settings_fail_at_startup(start_server, implementation):
     assert server.process.wait(15) != 0
     server.stop()
     assert "--http2-max-frame-size" in server.log
+
+
+def test_a_client_that_never_acknowledges_settings_gets_goaway(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--http2-settings-timeout", "0.3")
+    sock = server.connect()
+    sock.sendall(http2.PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # our SETTINGS, never an ACK
+    started = time.monotonic()
+    frames = read_frames(sock, timeout=5)
+    assert [frame.error_code for frame in frames if isinstance(frame, GoAwayFrame)] == [http2.SETTINGS_TIMEOUT]
+    assert 0.2 < time.monotonic() - started < 3
+    sock.close()
+    server.wait_for_log("never acknowledged our SETTINGS")
+
+
+def test_keep_alive_ping_closes_a_client_that_does_not_answer(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--http2-ping-interval", "0.3",
+                          "--http2-ping-timeout", "0.3", "--timeout-keep-alive", "30")
+    answering = H2Client(server)  # h2 answers PINGs: this one stays
+    assert answering.response(answering.request(b"/"))[0] == 200
+    silent = server.connect()
+    silent.sendall(http2.PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")
+    silent.settimeout(0.05)
+    received = b""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the silent one reads, and answers nothing; the other answers
+        try:
+            chunk = silent.recv(65536)
+        except OSError:  # a timeout (socket.timeout before Python 3.10), or the server's reset
+            chunk = None
+        if chunk == b"":
+            break
+        received += chunk or b""
+        try:
+            answering.read_once(0.05)
+        except socket.timeout:
+            pass
+    frames = parse_frames(received)
+    assert any(frame.type == 0x6 and "ACK" not in frame.flags for frame in frames)
+    assert [frame.error_code for frame in frames if isinstance(frame, GoAwayFrame)] == [http2.NO_ERROR]
+    server.wait_for_log("did not answer a keep-alive PING")
+    assert any(isinstance(event, h2.events.PingReceived) for event in answering.events)
+    assert answering.response(answering.request(b"/"))[0] == 200  # the one that answered is still served
+    answering.close()
+
+
+def test_the_hpack_library_is_still_there_behind_its_switch(start_server, implementation):
+    server = start_server(APP, implementation, "--http2", "--http2-codec", "h2")
+    status, headers, body, ended = get(server, b"/")
+    assert (status, body, ended) == (200, b"Hello, world!", "end") and dict(headers)[b"server"] == b"fastasgi"

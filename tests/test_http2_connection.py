@@ -311,8 +311,8 @@ MALFORMED = [
 
 
 def test_malformed_requests_are_reset_and_the_connection_goes_on():
-    for bad in MALFORMED:
-        server, client, _, _ = handshake()
+    for bad, codec in [(bad, codec) for bad in MALFORMED for codec in [None, *codec_twins()]]:
+        server, client, _, _ = handshake(Http2Limits(codec=codec))
         frame = HeadersFrame(1, data=client.encoder.encode(REQUEST + bad), flags=["END_STREAM", "END_HEADERS"])
         events = server.feed(frame.serialize())
         assert [(type(e), e.stream_id) for e in events] == [(http2.MalformedRequest, 1)], bad
@@ -415,3 +415,161 @@ def test_data_past_the_stream_window_is_a_flow_control_error():
     # RFC 9113 6.9.1: a stream or connection error of type FLOW_CONTROL_ERROR.
     assert ([f.error_code for f in reset] == [http2.FLOW_CONTROL_ERROR]
             or closed[0].error_code == http2.FLOW_CONTROL_ERROR)
+
+
+# -- deadlines: SETTINGS ACK timeout and the keep-alive PING ----------------------
+def goaway_codes(data):
+    return [frame.error_code for frame in frames_in(data) if frame.type == 0x7]
+
+
+def test_a_client_that_never_acknowledges_our_settings_gets_settings_timeout():
+    server = Http2Connection(Http2Limits(settings_timeout=2.0), now=100.0)
+    client = make_client()
+    server.feed(client.data_to_send(), 100.1)
+    client.receive_data(server.data_to_send())  # the client ACKs, but the ACK never reaches the server
+    assert server.next_deadline() == 102.0
+    assert server.check_deadlines(101.9) is None and server.data_to_send() == b""
+    closed = server.check_deadlines(102.0)
+    assert closed.error_code == http2.SETTINGS_TIMEOUT and server.state is http2.State.CLOSED
+    assert goaway_codes(server.data_to_send()) == [http2.SETTINGS_TIMEOUT]
+
+
+def test_an_acknowledged_settings_frame_sets_no_deadline():
+    server, client, _, _ = handshake()
+    assert server.next_deadline() == 0.0  # and no keep-alive PING by default, as uvicorn
+    assert server.check_deadlines(1e9) is None and server.data_to_send() == b""
+
+
+def test_keep_alive_ping_answered_keeps_the_connection():
+    server, client, _, _ = handshake(Http2Limits(ping_interval=1.0, ping_timeout=0.5))
+    assert server.next_deadline() == 1.0
+    assert server.check_deadlines(1.0) is None
+    pings = [frame for frame in frames_in(server.data_to_send()) if frame.type == 0x6]
+    assert len(pings) == 1 and "ACK" not in pings[0].flags
+    client.receive_data(pings[0].serialize())  # the h2 client answers with a PING ACK
+    server.feed(client.data_to_send(), 1.2)
+    assert server.ping_deadline == 0.0 and server.next_deadline() == 2.2  # a frame from the client resets it
+    assert server.check_deadlines(1.6) is None and server.state is http2.State.OPEN
+
+
+def test_keep_alive_ping_unanswered_closes_the_connection():
+    server, client, _, _ = handshake(Http2Limits(ping_interval=1.0, ping_timeout=0.5))
+    server.feed(client.data_to_send(), 3.0)  # traffic pushes the PING back
+    assert server.check_deadlines(3.9) is None and server.data_to_send() == b""
+    assert server.check_deadlines(4.0) is None
+    assert any(frame.type == 0x6 for frame in frames_in(server.data_to_send()))
+    server.feed(PingFrame(0, opaque_data=b"other!!!", flags=["ACK"]).serialize(), 4.1)  # not our PING's ACK
+    assert server.check_deadlines(4.4) is None
+    closed = server.check_deadlines(4.5)
+    assert closed.error_code == http2.NO_ERROR and "PING" in closed.reason
+    assert goaway_codes(server.data_to_send()) == [http2.NO_ERROR]
+
+
+def test_deadline_settings_are_checked():
+    for bad in ({"settings_timeout": -1}, {"ping_interval": -1}, {"ping_timeout": -0.5}):
+        try:
+            Http2Limits(**bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {bad}")
+
+
+# -- the engine with fastasgi's HPACK codec (--http2-codec fastasgi) in hpack's place --
+def codec_twins():
+    from fastasgi import _speedups
+    from fastasgi.protocols import http2_codec
+    twins = [http2_codec]
+    if _speedups.compiled_available():
+        from fastasgi.protocols import http2_codec_c
+        twins.append(http2_codec_c)
+    return twins
+
+
+def test_requests_and_responses_through_our_hpack():
+    for codec in codec_twins():
+        server, client, _, _ = handshake(Http2Limits(codec=codec))
+        for stream_id in (1, 3, 5):  # the client's encoder indexes: later blocks use the dynamic table
+            headers = REQUEST + [(b"user-agent", b"t"), (b"x-n", b"%d" % stream_id)]
+            client.send_headers(stream_id, headers, end_stream=True)
+            events, _ = exchange(server, client)
+            assert of_type(events, RequestReceived)[0].headers == headers
+            server.send_headers(stream_id, [(b":status", b"200"), (b"server", b"fastasgi")], True)
+            _, client_events = exchange(server, client)
+            assert of_type(client_events, h2.events.ResponseReceived)[0].headers == [
+                (b":status", b"200"), (b"server", b"fastasgi")]
+
+
+def test_our_hpack_refuses_as_the_engine_expects():
+    for codec in codec_twins():
+        server, client, _, _ = handshake(Http2Limits(max_header_list_size=4096, codec=codec))
+        client.send_headers(1, REQUEST + [(b"x-big", b"v" * 5000)], end_stream=True)
+        events = server.feed(client.data_to_send())
+        assert of_type(events, ConnectionClosed)[0].error_code == http2.ENHANCE_YOUR_CALM
+        server, client, _, _ = handshake(Http2Limits(codec=codec))
+        events = server.feed(_raw(0x1, 0x5, 1, b"\xbe"))  # index 62: nothing in the dynamic table
+        assert of_type(events, ConnectionClosed)[0].error_code == 0x9  # COMPRESSION_ERROR
+
+
+def test_an_idle_connection_keeps_no_settings_deques_and_no_closed_stream():
+    server, client, _, _ = handshake(Http2Limits(codec=codec_twins()[-1]))
+    client.send_headers(1, REQUEST, end_stream=True)
+    exchange(server, client)
+    server.send_headers(1, [(b":status", b"200")], True)
+    exchange(server, client)
+    server.finish(1)
+    for settings in (server.engine.local_settings, server.engine.remote_settings):
+        assert all(type(values) is http2.SettingValues for values in settings._settings.values())
+    assert server.engine.streams == {} and server.engine.local_settings.max_concurrent_streams
+
+
+def test_data_frames_written_directly_are_the_engines_own(monkeypatch):
+    """_send_data writes DATA where the engine allows: the same bytes, windows
+    and stream states as the engine's send_data, for a body split by the
+    peer's windows and ended with END_STREAM."""
+    outcomes = []
+    for direct in (False, True):
+        monkeypatch.setattr(http2, "DIRECT_DATA", direct)
+        server, client, _, _ = handshake(initial_window_size=20000)
+        client.send_headers(1, REQUEST, end_stream=True)
+        exchange(server, client)
+        server.send_headers(1, [(b":status", b"200")], False)
+        server.send(1, b"a" * 50000, False)
+        server.send(1, b"b" * 100, True)
+        written = [server.data_to_send()]
+        states = [(server.engine.outbound_flow_control_window, server.pending(1))]
+        client.receive_data(written[0])
+        client.acknowledge_received_data(20000, 1)
+        client.increment_flow_control_window(200000, 1)
+        server.feed(client.data_to_send())
+        written.append(server.data_to_send())
+        states.append((server.engine.outbound_flow_control_window, server.pending(1),
+                       server.engine.streams[1].state_machine.state))
+        client_events = client.receive_data(written[1])
+        assert of_type(client_events, h2.events.StreamEnded)
+        outcomes.append((written, states))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_response_heads_written_directly_are_the_engines_own(monkeypatch):
+    """A checked final response head is framed by Http2Connection itself with
+    fastasgi's codec: the same bytes and stream states as the engine's
+    send_headers, for a head ending the stream and one past the frame size."""
+    for codec in codec_twins():
+        outcomes = []
+        for direct in (False, True):
+            monkeypatch.setattr(http2, "DIRECT_DATA", direct)
+            server, client, _, _ = handshake(Http2Limits(codec=codec))
+            client.send_headers(1, REQUEST, end_stream=True)
+            client.send_headers(3, REQUEST, end_stream=True)
+            exchange(server, client)
+            server.send_headers(1, [(b":status", b"204"), (b"server", b"fastasgi")], True, checked=True)
+            big = [(b":status", b"200")] + [(b"x-h%d" % i, b"v" * 1000) for i in range(20)]
+            server.send_headers(3, big, False, checked=True)
+            server.send(3, b"body", True)
+            data = server.data_to_send()
+            states = [server.engine.streams[i].state_machine.state for i in (1, 3)]
+            events = client.receive_data(data)
+            heads = [e.headers for e in of_type(events, h2.events.ResponseReceived)]
+            assert heads == [[(b":status", b"204"), (b"server", b"fastasgi")], big]
+            outcomes.append((data, states))
+        assert outcomes[0] == outcomes[1]

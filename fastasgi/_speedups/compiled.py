@@ -29,6 +29,8 @@ COMPILED_MODULES = {
     "state": ("fastasgi.protocols.state_c", "fastasgi/protocols/state.py", "fastasgi.protocols.state"),
     "http": ("fastasgi.protocols.http_c", "fastasgi/protocols/http.py", "fastasgi.protocols.http"),
     "observer": ("fastasgi.observer_c", "fastasgi/observer.py", "fastasgi.observer"),
+    "http2_codec": ("fastasgi.protocols.http2_codec_c", "fastasgi/protocols/http2_codec.py",
+                    "fastasgi.protocols.http2_codec"),
 }
 
 # FASTASGI_NO_EXTENSIONS=1 builds and runs the pure package;

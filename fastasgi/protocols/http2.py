@@ -17,7 +17,9 @@ classes below, never h2.  What this layer adds to the engine:
   ENHANCE_YOUR_CALM past its limit;
 - a graceful GOAWAY that lets the streams in flight finish;
 - deadlines as data: stalled_streams(now) names the streams whose output
-  has waited on a closed window for too long.
+  has waited on a closed window for too long; next_deadline() and
+  check_deadlines(now) run the SETTINGS ACK timeout (RFC 9113 6.5.3) and
+  the optional keep-alive PING.
 """
 import enum
 
@@ -27,7 +29,9 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import h2.stream
 import h2.utilities
+import hpack
 from hyperframe.frame import GoAwayFrame
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -37,6 +41,7 @@ NO_ERROR = 0x0
 PROTOCOL_ERROR = 0x1
 INTERNAL_ERROR = 0x2
 FLOW_CONTROL_ERROR = 0x3
+SETTINGS_TIMEOUT = 0x4
 REFUSED_STREAM = 0x7
 CANCEL = 0x8
 ENHANCE_YOUR_CALM = 0xB
@@ -60,12 +65,14 @@ class Http2Limits:
     __slots__ = (
         "max_concurrent_streams", "initial_window_size", "connection_window", "max_frame_size",
         "max_header_list_size", "header_table_size", "reset_limit", "control_frame_limit",
-        "abuse_window",
+        "abuse_window", "enable_connect_protocol", "settings_timeout", "ping_interval", "ping_timeout", "codec",
     )
 
     def __init__(self, max_concurrent_streams=100, initial_window_size=256 * 1024,
                  connection_window=1024 * 1024, max_frame_size=16384, max_header_list_size=65536,
-                 header_table_size=4096, reset_limit=1000, control_frame_limit=1000, abuse_window=10.0):
+                 header_table_size=4096, reset_limit=1000, control_frame_limit=1000, abuse_window=10.0,
+                 enable_connect_protocol=True, settings_timeout=10.0, ping_interval=None, ping_timeout=20.0,
+                 codec=None):
         if not 1 <= max_concurrent_streams <= ENGINE_STREAM_LIMIT:
             raise ValueError("HTTP/2 max concurrent streams must be at least 1.")
         if not 1 <= initial_window_size <= MAX_WINDOW:
@@ -76,6 +83,10 @@ class Http2Limits:
             raise ValueError("HTTP/2 max frame size must be between 16384 and 16777215 (RFC 9113 6.5.2).")
         if max_header_list_size < 1024:
             raise ValueError("HTTP/2 max header list size must be at least 1024.")
+        for name, value in (("SETTINGS timeout", settings_timeout), ("ping interval", ping_interval),
+                            ("ping timeout", ping_timeout)):
+            if value is not None and value < 0:
+                raise ValueError(f"HTTP/2 {name} must not be negative.")
         self.max_concurrent_streams = max_concurrent_streams
         self.initial_window_size = initial_window_size  # per stream, for request bodies
         self.connection_window = connection_window  # all streams' request bodies together
@@ -88,6 +99,18 @@ class Http2Limits:
         # PING, SETTINGS, PRIORITY, empty DATA and unknown frames per abuse_window.
         self.control_frame_limit = control_frame_limit
         self.abuse_window = abuse_window
+        # RFC 8441: websockets over extended CONNECT (off when the server serves no websockets).
+        self.enable_connect_protocol = enable_connect_protocol
+        # Seconds the client has to acknowledge our SETTINGS (0 or None: forever).
+        self.settings_timeout = settings_timeout
+        # Keep-alive: a PING after this many seconds without a frame from the
+        # client (None or 0: never), which it must answer within ping_timeout.
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        # fastasgi's codec under the engine: None, the engine's own (hpack,
+        # h2's header validation); else the http2_codec module (compiled or
+        # pure) whose HpackEncoder, HpackDecoder and header_error take their place.
+        self.codec = codec
 
     @classmethod
     def from_config(cls, config):
@@ -96,7 +119,12 @@ class Http2Limits:
                    initial_window_size=config.http2_initial_window_size,
                    connection_window=config.http2_connection_window,
                    max_frame_size=config.http2_max_frame_size,
-                   max_header_list_size=config.http2_max_header_list_size)
+                   max_header_list_size=config.http2_max_header_list_size,
+                   enable_connect_protocol=config.ws != "none",
+                   settings_timeout=config.http2_settings_timeout,
+                   ping_interval=config.http2_ping_interval,
+                   ping_timeout=config.http2_ping_timeout,
+                   codec=config.hot_paths.http2_codec if config.http2_codec == "fastasgi" else None)
 
 
 # -- events: what feed() returns ----------------------------------------------
@@ -210,16 +238,13 @@ class Http2Connection:
     caller's clock: the abuse counters and the stall deadlines read it.
     """
 
-    def __init__(self, limits=None, upgrade_settings=None):
+    def __init__(self, limits=None, upgrade_settings=None, now=0.0):
         """`upgrade_settings`: the HTTP2-Settings header of an HTTP/1.1 request
         upgraded to h2c (RFC 7540 3.2), which becomes stream 1, waiting for
-        its response; ValueError if the header is not valid."""
+        its response; ValueError if the header is not valid.  `now`: when our
+        SETTINGS go out (the ACK timeout counts from there)."""
         self.limits = limits = limits or Http2Limits()
-        # Request headers are validated here, not by the engine, which would
-        # end the whole connection for one malformed request (see feed()).
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None,
-                                           validate_inbound_headers=False, normalize_inbound_headers=True)
-        engine = self.engine = h2.connection.H2Connection(config=config)
+        engine = self.engine = h2.connection.H2Connection(config=ENGINE_CONFIG)
         advertised = {
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.initial_window_size,
@@ -228,6 +253,15 @@ class Http2Connection:
             h2.settings.SettingCodes.HEADER_TABLE_SIZE: limits.header_table_size,
             h2.settings.SettingCodes.ENABLE_PUSH: 0,
         }
+        if limits.enable_connect_protocol:
+            advertised[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
+        codec = limits.codec
+        if codec is not None:
+            engine.encoder = EngineHpackEncoder(codec)
+            engine.decoder = EngineHpackDecoder(codec)
+            self.header_error = codec.header_error
+        else:
+            self.header_error = engine_header_error
         engine.local_settings = h2.settings.Settings(client=False, initial_values=advertised)
         engine.max_inbound_frame_size = limits.max_frame_size
         engine.decoder.max_header_list_size = limits.max_header_list_size
@@ -247,6 +281,7 @@ class Http2Connection:
         engine.local_settings = h2.settings.Settings(client=False, initial_values=enforced)
         if limits.connection_window > 65535:
             engine.increment_flow_control_window(limits.connection_window - 65535)
+        compact_settings(engine)
         self.state = State.OPEN
         self.streams = {}  # stream id -> OutboundStream, for every stream we still answer
         # Streams with output held by a closed window: a WINDOW_UPDATE costs
@@ -263,6 +298,11 @@ class Http2Connection:
         # ahead of a feed (see _calm_down) and frames it does not make (the
         # graceful GOAWAY).
         self.out = []
+        # Deadlines, on the caller's clock; 0.0: none.
+        self.settings_deadline = now + limits.settings_timeout if limits.settings_timeout else 0.0
+        self.ping_due = now + limits.ping_interval if limits.ping_interval else 0.0
+        self.ping_deadline = 0.0  # our keep-alive PING is out: the client answers by then
+        self.pings_sent = 0
         if upgrade_settings is not None:
             self.streams[1] = OutboundStream()
             self.working.add(1)
@@ -274,6 +314,8 @@ class Http2Connection:
         if self.state is State.CLOSED:
             return []
         self._take_engine_output()
+        if self.ping_due:
+            self.ping_due = now + self.limits.ping_interval  # the client is there: no need to ask
         try:
             engine_events = self.engine.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -298,7 +340,7 @@ class Http2Connection:
                     self._acknowledge(event.stream_id, event.flow_controlled_length)
             elif kind is h2.events.RequestReceived:
                 stream_id = event.stream_id
-                malformed = header_error(event.headers, REQUEST_HEADERS)
+                malformed = self.header_error(event.headers, False)
                 if malformed is not None:
                     # RFC 9113 8.1.1: a malformed request is a stream error.
                     self._refuse(stream_id, PROTOCOL_ERROR)
@@ -320,7 +362,7 @@ class Http2Connection:
                     events.append(StreamEnded(event.stream_id))
             elif kind is h2.events.TrailersReceived:
                 # ASGI has no request trailers: the StreamEnded that follows ends the body.
-                malformed = header_error(event.headers, TRAILERS)
+                malformed = self.header_error(event.headers, True)
                 if malformed is not None and self.streams.pop(event.stream_id, None):
                     self._refuse(event.stream_id, PROTOCOL_ERROR)
                     events.append(StreamReset(event.stream_id, PROTOCOL_ERROR))
@@ -338,11 +380,18 @@ class Http2Connection:
             elif kind is h2.events.RemoteSettingsChanged:
                 if self._counts_as_flood(now):
                     return events + [self._calm_down("SETTINGS flood")]
+                compact_settings(self.engine)
                 self._pump_held(list(self.held), events, now)  # the initial window may have grown
             elif kind is h2.events.ConnectionTerminated:
                 self.state = State.CLOSED
                 events.append(ConnectionClosed(int(event.error_code), "client sent GOAWAY"))
                 return events
+            elif kind is h2.events.SettingsAcknowledged:
+                self.settings_deadline = 0.0
+                compact_settings(self.engine)
+            elif kind is h2.events.PingAckReceived:
+                if self.ping_deadline and event.ping_data == self._ping_payload():
+                    self.ping_deadline = 0.0
             elif kind in FLOOD_EVENTS:
                 if self._counts_as_flood(now):
                     return events + [self._calm_down(f"{kind.__name__} flood")]
@@ -377,20 +426,44 @@ class Http2Connection:
             pass  # the engine credits the connection window for a closed stream itself
 
     # -- output ----------------------------------------------------------
-    def send_headers(self, stream_id, headers, end_stream):
+    def send_headers(self, stream_id, headers, end_stream, checked=False):
         """A response head (or a 1xx with end_stream False and no effect on the stream's end).
 
         `headers`: (name, value) bytes pairs, ":status" first.  ValueError if
-        the engine refuses them (the caller has not sent anything yet)."""
+        the engine refuses them (the caller has not sent anything yet).
+        `checked`: a final response head the caller made valid already
+        (names lowercase tokens, values without CR, LF, NUL or surrounding
+        whitespace, no connection-specific field): with fastasgi's codec it
+        is encoded and framed here, not by the engine."""
         stream = self.streams.get(stream_id)
         if stream is None:
             return
-        try:
-            self.engine.send_headers(stream_id, headers, end_stream=end_stream)
-        except h2.exceptions.ProtocolError as exc:
-            raise ValueError(f"Invalid HTTP/2 response headers: {exc}") from None
+        if not (checked and self.limits.codec is not None and self._send_checked_headers(stream_id, headers,
+                                                                                          end_stream)):
+            try:
+                self.engine.send_headers(stream_id, headers, end_stream=end_stream)
+            except h2.exceptions.ProtocolError as exc:
+                raise ValueError(f"Invalid HTTP/2 response headers: {exc}") from None
         if end_stream:
             del self.streams[stream_id]
+
+    def _send_checked_headers(self, stream_id, headers, end_stream):
+        """A final response head as HEADERS (and CONTINUATION) frames written
+        here, with the stream's state steps the engine's send_headers takes;
+        False where the engine must write it itself."""
+        engine = self.engine
+        h2_stream = engine.streams.get(stream_id) if DIRECT_DATA else None
+        if (h2_stream is None or h2_stream.state_machine.state not in SENDABLE_STREAM_STATES
+                or h2_stream.state_machine.headers_sent
+                or engine.state_machine.state is h2.connection.ConnectionState.CLOSED):
+            return False
+        h2_stream.state_machine.process_input(h2.stream.StreamInputs.SEND_HEADERS)
+        block = engine.encoder.encode(headers)
+        if end_stream:
+            h2_stream.state_machine.process_input(h2.stream.StreamInputs.SEND_END_STREAM)
+        engine._data_to_send += self.limits.codec.headers_frames(stream_id, block, end_stream,
+                                                                 engine.max_outbound_frame_size)
+        return True
 
     def send(self, stream_id, data, end_stream, now=0.0):
         """Body bytes for the stream: sent as far as the windows allow, the rest held.
@@ -447,7 +520,7 @@ class Http2Connection:
                 chunk = chunk[:room]
             stream.size -= len(chunk)
             ended = stream.end and not chunks and stream.trailers is None
-            engine.send_data(stream_id, chunk, end_stream=ended)
+            self._send_data(engine, stream_id, chunk, ended)
         stream.blocked_since = 0.0
         self.held.discard(stream_id)
         if stream.end:
@@ -457,6 +530,25 @@ class Http2Connection:
             elif not ended:  # nothing was held: END_STREAM goes on an empty DATA frame
                 engine.end_stream(stream_id)
         return True
+
+    def _send_data(self, engine, stream_id, chunk, end_stream):
+        """One DATA frame, within the windows.  Written here where the engine
+        allows (the engine's send_data makes a frame object, steps two state
+        machines and copies the data, per 16 KiB), with its window accounting
+        and the stream's END_STREAM transition kept as it keeps them."""
+        h2_stream = engine.streams.get(stream_id) if DIRECT_DATA else None
+        if (h2_stream is None or h2_stream.state_machine.state not in SENDABLE_STREAM_STATES
+                or engine.state_machine.state is h2.connection.ConnectionState.CLOSED):
+            engine.send_data(stream_id, chunk, end_stream=end_stream)  # it raises what applies
+            return
+        size = len(chunk)
+        h2_stream.outbound_flow_control_window -= size
+        engine.outbound_flow_control_window -= size
+        if end_stream:
+            h2_stream.state_machine.process_input(h2.stream.StreamInputs.SEND_END_STREAM)
+        buffer = engine._data_to_send
+        buffer += size.to_bytes(3, "big") + (END_STREAM_DATA if end_stream else DATA) + stream_id.to_bytes(4, "big")
+        buffer += chunk
 
     def _pump_held(self, stream_ids, events, now):
         """A window opened: send what it lets go of these streams' held output."""
@@ -495,6 +587,10 @@ class Http2Connection:
         stream = self.streams.get(stream_id)
         if stream is not None and not stream.end:
             self.reset(stream_id, INTERNAL_ERROR)
+        if not self.streams and self.state is not State.CLOSED:
+            # Going idle: the engine forgets its closed streams only when it
+            # counts the open ones, which it otherwise does at the next request.
+            self.engine.open_inbound_streams  # noqa: B018 - read for its clean-up
 
     def start_shutdown(self):
         """Graceful GOAWAY: no stream above last_stream_id will be served; the
@@ -517,6 +613,36 @@ class Http2Connection:
         self.held.clear()
         self.engine.close_connection(error_code=error_code, last_stream_id=self.last_stream_id)
 
+    # -- deadlines -------------------------------------------------------
+    def next_deadline(self):
+        """When check_deadlines() has something to do (0.0: never)."""
+        deadlines = [deadline for deadline in (self.settings_deadline, self.ping_deadline or self.ping_due)
+                     if deadline]
+        return min(deadlines) if deadlines else 0.0
+
+    def check_deadlines(self, now):
+        """Act on the deadlines that passed: a ConnectionClosed (and our GOAWAY
+        queued) when the client missed one, else None (a keep-alive PING may
+        be queued)."""
+        if self.state is State.CLOSED:
+            return None
+        if self.settings_deadline and now >= self.settings_deadline:
+            self.close(SETTINGS_TIMEOUT)
+            return ConnectionClosed(SETTINGS_TIMEOUT, "the client never acknowledged our SETTINGS")
+        if self.ping_deadline:
+            if now >= self.ping_deadline:
+                self.close(NO_ERROR)
+                return ConnectionClosed(NO_ERROR, "the client did not answer a keep-alive PING")
+        elif self.ping_due and now >= self.ping_due:
+            self.pings_sent += 1
+            self.engine.ping(self._ping_payload())
+            self.ping_deadline = now + (self.limits.ping_timeout or self.limits.ping_interval)
+            self.ping_due = now + self.limits.ping_interval
+        return None
+
+    def _ping_payload(self):
+        return self.pings_sent.to_bytes(8, "big")
+
     def stalled_streams(self, now, timeout):
         """The streams whose output has waited on a closed window for `timeout` seconds."""
         return [stream_id for stream_id in self.held if stream_id in self.streams
@@ -536,19 +662,135 @@ class Http2Connection:
         return data
 
 
+class EngineHpackEncoder:
+    """fastasgi's HPACK encoder (http2_codec) where the engine expects hpack's Encoder."""
+    __slots__ = ("encoder",)
+
+    def __init__(self, codec):
+        self.encoder = codec.HpackEncoder()
+
+    def encode(self, headers, huffman=True):
+        return self.encoder.encode(headers)
+
+    @property
+    def header_table_size(self):
+        return 0  # the encoder never indexes: any table the peer allows is large enough
+
+    @header_table_size.setter
+    def header_table_size(self, value):
+        pass
+
+
+class CompressionError(h2.exceptions.ProtocolError):
+    """A header block that does not decode: RFC 9113 4.3's COMPRESSION_ERROR
+    (the engine would answer hpack's own errors with PROTOCOL_ERROR)."""
+    error_code = h2.errors.ErrorCodes.COMPRESSION_ERROR
+
+
+class EngineHpackDecoder:
+    """fastasgi's HPACK decoder (http2_codec) where the engine expects hpack's
+    Decoder: a block past the header list limit becomes the hpack error the
+    engine answers with ENHANCE_YOUR_CALM, any other refusal a COMPRESSION_ERROR."""
+    __slots__ = ("decoder", "codec")
+
+    def __init__(self, codec):
+        self.codec = codec
+        self.decoder = codec.HpackDecoder()
+
+    def decode(self, data, raw=False):
+        try:
+            return self.decoder.decode(data)
+        except self.codec.HeaderListTooLarge as exc:
+            raise hpack.OversizedHeaderListError(str(exc)) from None
+        except self.codec.HpackError as exc:
+            raise CompressionError(f"Error decoding header block: {exc}") from None
+
+    @property
+    def max_header_list_size(self):
+        return self.decoder.max_header_list_size
+
+    @max_header_list_size.setter
+    def max_header_list_size(self, value):
+        self.decoder.max_header_list_size = value
+
+    @property
+    def max_allowed_table_size(self):
+        return self.decoder.max_allowed_table_size
+
+    @max_allowed_table_size.setter
+    def max_allowed_table_size(self, value):
+        self.decoder.max_allowed_table_size = value
+
+    @property
+    def header_table_size(self):
+        return self.decoder.max_table_size
+
+    @header_table_size.setter
+    def header_table_size(self, value):
+        self.decoder.max_table_size = value
+
+
+# DATA frames written by Http2Connection._send_data: the engine's pieces it
+# relies on (its output buffer, its streams' windows and state machines),
+# checked once; without them the engine's send_data writes every frame.
+SENDABLE_STREAM_STATES = frozenset((h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_REMOTE))
+
+
+def _engine_allows_direct_data():
+    probe = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    return (isinstance(getattr(probe, "_data_to_send", None), bytearray)
+            and isinstance(getattr(probe, "streams", None), dict)
+            and hasattr(probe, "outbound_flow_control_window"))
+
+
+DIRECT_DATA = _engine_allows_direct_data()
+DATA = b"\x00\x00"  # DATA's type and flags
+END_STREAM_DATA = b"\x00\x01"
+
+
+# The engine's configuration, the same for every connection (the engine only reads it).
+# Request headers are validated by Http2Connection, not by the engine, which
+# would end the whole connection for one malformed request (see feed()).
+ENGINE_CONFIG = h2.config.H2Configuration(client_side=False, header_encoding=None,
+                                          validate_inbound_headers=False, normalize_inbound_headers=True)
+
+
+class SettingValues(list):
+    """A setting's values, current first, as the engine keeps them, in a
+    list: the engine's deque costs about 600 bytes each, a dozen of them per
+    idle connection."""
+    __slots__ = ()
+
+    def popleft(self):
+        return self.pop(0)
+
+
+def compact_settings(engine):
+    """Swap the engine's settings deques for SettingValues (the engine only
+    indexes, appends to and pops the left of them)."""
+    for settings in (engine.local_settings, engine.remote_settings):
+        values = getattr(settings, "_settings", None)
+        if values is None:
+            return  # an engine whose settings are kept otherwise: nothing to compact
+        for key, items in values.items():
+            if type(items) is not SettingValues:
+                values[key] = SettingValues(items)
+
+
 # How the engine's header validation (RFC 9113 8.2, 8.3) is told what it checks.
 REQUEST_HEADERS = h2.utilities.HeaderValidationFlags(
     is_client=False, is_trailer=False, is_response_header=False, is_push_promise=False)
 TRAILERS = REQUEST_HEADERS._replace(is_trailer=True)
 
 
-def header_error(headers, flags):
-    """Why a received header list is malformed, or None when it is well-formed:
-    names lowercase tokens, pseudo-headers known, once each and first, no
-    connection-specific fields, `te` only "trailers", :method/:scheme/:path
-    present, :path not empty."""
+def engine_header_error(headers, trailers):
+    """Why a received header list (or its trailers) is malformed by the
+    engine's rules, or None when it is well-formed: names lowercase tokens,
+    pseudo-headers known, once each and first, no connection-specific
+    fields, `te` only "trailers", :method/:scheme/:path present, :path not
+    empty.  (http2_codec.header_error is fastasgi's own, with --http2-codec fastasgi.)"""
     try:
-        for _ in h2.utilities.validate_headers(headers, flags):
+        for _ in h2.utilities.validate_headers(headers, TRAILERS if trailers else REQUEST_HEADERS):
             pass
     except h2.exceptions.ProtocolError as exc:
         return str(exc)

@@ -10,6 +10,7 @@ protocol runs.
 """
 import asyncio
 import logging
+import re
 import sys
 from urllib.parse import unquote
 
@@ -17,6 +18,8 @@ from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
 from .cycle import http_extensions
+from .http2_websocket import WebSocketStream
+from .websocket import WebSocketProtocol
 from .http2 import (
     CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
@@ -32,7 +35,10 @@ CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connectio
                                  b"upgrade"))
 # Responses that never have a body (RFC 9110 6.4.1), besides those to HEAD.
 NO_BODY_STATUSES = frozenset((204, 304))
-INVALID_FIELD_BYTES = (b"\r", b"\n", b"\x00")  # in a response header name or value (RFC 9113 8.2.1)
+INVALID_FIELD_BYTES = (b"\r", b"\n", b"\x00")  # in a response header value (RFC 9113 8.2.1)
+# A lowercased response header name RFC 9113 8.2.1 allows: no control octet,
+# space, uppercase, DEL, non-ASCII octet, nor colon.
+VALID_NAME = re.compile(rb"[^\x00-\x20A-Z\x7f-\xff:]+\Z").match
 
 
 class StreamMethods:
@@ -97,11 +103,10 @@ class StreamMethods:
         own = set()
         for name, value in headers:
             name = bytes(name).lower()
-            value = bytes(value)
+            value = bytes(value).strip(b" \t")  # RFC 9113 8.2.1: no surrounding whitespace
             if name in CONNECTION_SPECIFIC:
                 continue
-            if (not name or name[:1] == b":" or b" " in name or any(c in name for c in INVALID_FIELD_BYTES)
-                    or any(c in value for c in INVALID_FIELD_BYTES)):
+            if VALID_NAME(name) is None or any(c in value for c in INVALID_FIELD_BYTES):
                 raise ValueError(f"Invalid response header {name!r}: {value!r}")
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
@@ -112,7 +117,7 @@ class StreamMethods:
                 fields.append((name, value))
         no_body = self.no_body or status in NO_BODY_STATUSES or status < 200
         end_now = no_body or (not body and not more_body)
-        protocol.conn.send_headers(self.stream_id, fields, end_now)
+        protocol.conn.send_headers(self.stream_id, fields, end_now, status >= 200)
         if protocol.access_log:
             scope = cycle.scope
             query = scope["query_string"]
@@ -250,7 +255,7 @@ class Http2Protocol:
     __slots__ = (
         "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
         "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
-        "flush_queued", "stream_class", "cycle_class", "closed_at", "upgrade_request",
+        "flush_queued", "stream_class", "cycle_class", "closed_at", "upgrade_request", "idle_at",
     )
 
     def __init__(self, http, connection_base, cycle_class, upgrade_head=None):
@@ -261,9 +266,9 @@ class Http2Protocol:
         self.upgrade_request = None
         if upgrade_head is not None:
             self.upgrade_request, settings_header = h2c_request(upgrade_head, http.tls)
-            self.conn = Http2Connection(settings.http2_limits, settings_header)
+            self.conn = Http2Connection(settings.http2_limits, settings_header, http.server_state.clock)
         else:
-            self.conn = Http2Connection(settings.http2_limits)
+            self.conn = Http2Connection(settings.http2_limits, None, http.server_state.clock)
         self.transport = http.transport
         self.loop = http.loop
         self.server_state = http.server_state
@@ -276,6 +281,7 @@ class Http2Protocol:
         self.access_log = http.access_log
         self.streams = {}  # stream id -> stream, while its app runs or its response goes out
         self.deadline = 0.0
+        self.idle_at = 0.0  # when an idle connection has waited --timeout-keep-alive
         self.write_paused = False
         self.write_paused_at = 0.0
         self.closed_at = 0.0
@@ -314,6 +320,8 @@ class Http2Protocol:
                 stream = self.streams.get(event.stream_id)
                 if stream is not None and stream.cycle is not None:
                     stream.cycle.body_complete()
+                elif type(stream) is WebSocketStream:
+                    stream.ended()
             elif kind is StreamWritable:
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
@@ -335,12 +343,16 @@ class Http2Protocol:
         stream.setup(self, event.stream_id, False)
         self.streams[event.stream_id] = stream
         self.server_state.total_requests += 1
-        self.deadline = self.server_state.clock + self.settings.watch_interval  # the streams' watchdog
+        self.idle_at = 0.0
+        self._arm(self.server_state.clock + self.settings.watch_interval)  # the streams' watchdog
         try:
             scope, expect_continue, content_length = self._scope(event.headers)
         except ValueError as exc:
             logger.warning("Invalid HTTP/2 request from %s: %s", _format_addr(self.client), exc)
             self._answer_without_app(stream, 400)
+            return
+        if scope["type"] == "websocket":
+            self._on_websocket(stream, scope)
             return
         stream.no_body = scope["method"] == "HEAD"
         cycle = stream.cycle = self.cycle_class(scope, stream, expect_continue)
@@ -363,6 +375,16 @@ class Http2Protocol:
             self.server_state.tasks.add(task)
             task.add_done_callback(self.server_state.tasks.discard)
 
+    def _on_websocket(self, http_stream, scope):
+        """RFC 8441: an extended CONNECT for a websocket, served by the websocket layer on this stream."""
+        stream = WebSocketStream(self, http_stream.stream_id)
+        self.streams[stream.stream_id] = stream
+        config = self.settings.config
+        websocket = stream.websocket = WebSocketProtocol(config, self.server_state, self.app_state, self.loop)
+        websocket.start_on_stream(stream, scope)
+        if self.server_state.shutting_down:
+            websocket.shutdown()
+
     def _answer_without_app(self, stream, status):
         """An error answer for a request its app never sees."""
         body = ERROR_BODIES.get(status, b"")
@@ -375,7 +397,7 @@ class Http2Protocol:
 
     def _scope(self, headers):
         """The ASGI scope of a request's header list; ValueError when it cannot be served."""
-        method = path = authority = None
+        method = path = authority = tunnel = None
         scheme = self.scheme
         fields = []
         cookies = []
@@ -391,6 +413,8 @@ class Http2Protocol:
                     path = value
                 elif name == b":authority":
                     authority = value
+                elif name == b":protocol":
+                    tunnel = value  # RFC 8441's extended CONNECT
                 continue  # :scheme is what the client says, the transport is what counts
             if name == b"cookie":
                 cookies.append(value)  # RFC 9113 8.2.3: one header again for the app
@@ -408,8 +432,11 @@ class Http2Protocol:
             fields.append((b"cookie", b"; ".join(cookies)))
         if authority is not None and not has_host:
             fields.insert(0, (b"host", authority))
+        if method == b"CONNECT" and (tunnel != b"websocket" or self.settings.config.ws == "none"):
+            raise ValueError("CONNECT requests are not served" if tunnel is None else
+                             f"no {tunnel.decode('latin-1')!r} over extended CONNECT")
         if method is None or path is None:
-            raise ValueError("CONNECT requests are not served" if method == b"CONNECT" else "no :path")
+            raise ValueError("no :path")
         raw_path, _, query_string = path.partition(b"?")
         raw_path = raw_path.partition(b"#")[0]
         if raw_path[:1] != b"/" and raw_path != b"*":
@@ -440,6 +467,13 @@ class Http2Protocol:
             "state": self.app_state.copy(),
             "extensions": extensions,
         }
+        if tunnel is not None:  # a websocket: method and body are HTTP/2's business, not the app's
+            del scope["method"]
+            scope["type"] = "websocket"
+            scope["scheme"] = "wss" if scheme == "https" else "ws"
+            scope["extensions"] = {"websocket.http.response": {}}
+            if self.tls is not None:
+                scope["extensions"]["tls"] = self.tls
         if self.forwarded is not None and proxied:
             self.forwarded.apply(scope)
         return scope, expect_continue, content_length
@@ -450,6 +484,9 @@ class Http2Protocol:
         padding = event.flow_length - len(data)
         if padding:
             self.conn.consumed(event.stream_id, padding)  # padding is never the app's to read
+        if type(stream) is WebSocketStream:
+            stream.data_received(data, len(data))
+            return
         cycle = stream.cycle if stream is not None else None
         if cycle is None or cycle.response_complete or cycle.disconnected:
             self.conn.consumed(event.stream_id, len(data))  # nobody will read it
@@ -513,7 +550,13 @@ class Http2Protocol:
                 self._idle()
 
     def _idle(self):
-        self.deadline = self.server_state.clock + self.settings.timeout_keep_alive
+        self.idle_at = self.server_state.clock + self.settings.timeout_keep_alive
+        self._arm(self.idle_at)
+
+    def _arm(self, deadline):
+        """Wake at `deadline`, or sooner for the connection's own (SETTINGS ACK, keep-alive PING)."""
+        own = self.conn.next_deadline()
+        self.deadline = own if own and own < deadline else deadline
 
     def default_headers(self):
         """The server's own response headers: server, --header ones, and date."""
@@ -556,7 +599,17 @@ class Http2Protocol:
                 return
             self.deadline = now + settings.watch_interval
             return
+        missed = self.conn.check_deadlines(now)
+        if missed is not None:
+            if missed.error_code == NO_ERROR:  # else _connection_closed logs it as an error
+                logger.info("HTTP/2 connection from %s closed: %s.", _format_addr(self.client), missed.reason)
+            self._connection_closed(missed)
+            return
         if not self.streams:
+            if now < self.idle_at:  # the connection's own deadline woke us: a keep-alive PING went out
+                self.flush()
+                self._arm(self.idle_at)
+                return
             self.conn.close(NO_ERROR)  # idle past --timeout-keep-alive
             self.flush()
             transport.close()
@@ -579,8 +632,8 @@ class Http2Protocol:
                     stream.reset(CANCEL)
                 else:
                     self.conn.reset(stream_id, CANCEL)
-            self.flush()
-        self.deadline = now + settings.watch_interval
+        self.flush()
+        self._arm(now + settings.watch_interval)
 
     def _watch_body(self, stream, now):
         """--timeout-request-body for one stream: a body that stopped coming."""

@@ -16,6 +16,7 @@ import logging
 from collections import deque
 from http import HTTPStatus
 
+from websockets.datastructures import Headers
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Opcode
 from websockets.protocol import State
@@ -89,6 +90,32 @@ class WebSocketProtocol(asyncio.Protocol):
         self.max_queue = config.ws_max_queue
         self.ping_interval = config.ws_ping_interval
         self.ping_timeout = config.ws_ping_timeout
+        self.stream = None  # the HTTP/2 stream this websocket runs on (RFC 8441), else None
+
+    # -- hand-over from the HTTP/2 protocol (RFC 8441) ----------------------
+    def start_on_stream(self, stream, scope):
+        """Serve an extended CONNECT: `stream` (http2_websocket.WebSocketStream)
+        is the transport and the flow.  There is no HTTP/1.1 handshake: the
+        library starts open, and accept answers 200 on the stream."""
+        self.transport = self.flow = self.stream = stream
+        self.server_state.connections.add(self)
+        if self.config.observer is not None:
+            self.config.observer.websocket_opened()
+        self.protocol = ServerProtocol(extensions=deflate_extensions(self.config), state=State.OPEN,
+                                       max_size=self.config.ws_max_size)
+        self.request = Headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"])
+        versions = self.request.get_all("Sec-WebSocket-Version")
+        if versions != ["13"]:
+            self._refuse(scope, 400, f"unsupported Sec-WebSocket-Version {versions!r}")
+            return
+        subprotocols = []
+        for value in self.request.get_all("Sec-WebSocket-Protocol"):
+            subprotocols.extend(token.strip() for token in value.split(",") if token.strip())
+        scope["subprotocols"] = subprotocols
+        self.scope = scope
+        self.messages.append(CONNECT)
+        self.task = self.loop.create_task(self.run_asgi())
+        self.server_state.tasks.add(self.task)
 
     # -- hand-over from the HTTP/1.1 protocol -----------------------------
     def start(self, transport, flow, head, scope, trailing):
@@ -158,6 +185,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self.handshake_complete = True
         self.closed = True
         body = reason.encode("ascii", "replace")
+        if self.stream is not None:
+            self.stream.respond(status, [(b"content-type", b"text/plain; charset=utf-8")], body)
+            return
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
                              b"content-length: %d\r\nconnection: close\r\n\r\n%b"
                              % (status, HTTPStatus(status).phrase.encode("ascii"), len(body), body))
@@ -417,18 +447,21 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _accept(self, message):
         self.subprotocol = message.get("subprotocol")
-        response = self.protocol.accept(self.request)
-        # The default headers every response gets (server, --header), then the app's.
-        for line in (self.config.server_line + self.config.encoded_headers).split(b"\r\n"):
-            if line:
-                name, _, value = line.decode("latin-1").partition(": ")
-                response.headers[name] = value
-        for name, value in message.get("headers") or ():
-            response.headers[name.decode("latin-1")] = value.decode("latin-1")
-        self.protocol.send_response(response)
-        self.handshake_complete = True
-        self.accepted = self.protocol.state is State.OPEN
-        self._flush()
+        if self.stream is not None:
+            self._accept_on_stream(message)
+        else:
+            response = self.protocol.accept(self.request)
+            # The default headers every response gets (server, --header), then the app's.
+            for line in (self.config.server_line + self.config.encoded_headers).split(b"\r\n"):
+                if line:
+                    name, _, value = line.decode("latin-1").partition(": ")
+                    response.headers[name] = value
+            for name, value in message.get("headers") or ():
+                response.headers[name.decode("latin-1")] = value.decode("latin-1")
+            self.protocol.send_response(response)
+            self.handshake_complete = True
+            self.accepted = self.protocol.state is State.OPEN
+            self._flush()
         if self.accepted and not self.protocol.extensions:
             hot_paths = self.config.hot_paths
             self.frames = hot_paths.FrameReader(self.config.ws_max_size)
@@ -443,6 +476,20 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.read_paused and len(self.messages) < self.max_queue and not self.transport.is_closing():
             self.read_paused = False  # paused for the early data, which the app may now have
             self.transport.resume_reading()
+
+    def _accept_on_stream(self, message):
+        """RFC 8441's accept: 200 on the stream (the server's headers added there),
+        with the subprotocol and the extensions agreed."""
+        headers = []
+        if self.subprotocol:
+            headers.append((b"sec-websocket-protocol", self.subprotocol.encode("latin-1")))
+        extensions_header, self.protocol.extensions = self.protocol.process_extensions(self.request)
+        if extensions_header:
+            headers.append((b"sec-websocket-extensions", extensions_header.encode("latin-1")))
+        headers.extend(message.get("headers") or ())
+        self.stream.respond(200, headers, b"", True)
+        self.handshake_complete = True
+        self.accepted = not self.stream.is_closing()
 
     def _close(self, code, reason):
         if self.close_sent or self.transport.is_closing():
@@ -460,6 +507,9 @@ class WebSocketProtocol(asyncio.Protocol):
     def _send_http_error(self, status):
         self.handshake_complete = True
         self.closed = True
+        if self.stream is not None:
+            self.stream.respond(status, [(b"content-type", b"text/plain; charset=utf-8")])
+            return
         encoder = self._encoder()
         self.transport.write(encoder.encode_head(status, [(b"content-type", b"text/plain; charset=utf-8")],
                                                  b"", False, self.config.encoded_headers,
@@ -469,13 +519,20 @@ class WebSocketProtocol(asyncio.Protocol):
     def _start_http_response(self, message):
         self.handshake_complete = True
         self.closed = True
-        self.http_response = self._encoder()
+        self.http_response = self.stream or self._encoder()
         self.http_start = (message["status"], message.get("headers", ()))
 
     def _http_response_body(self, message):
         body = message.get("body", b"")
         more_body = message.get("more_body", False)
         start = self.http_start
+        if self.stream is not None:  # HEADERS, then DATA
+            self.http_start = None
+            if start is not None:
+                self.stream.respond(start[0], start[1], body, more_body)
+            else:
+                self.stream.respond_body(body, more_body)
+            return
         if start is not None:
             self.http_start = None
             data = self.http_response.encode_head(start[0], start[1], body, more_body,
