@@ -72,6 +72,19 @@ def server_commands(python, port, pypy=None, pypy_jit=None):
                                *logging_flags], {}),
         "granian": ([python, "-m", "granian", "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                      "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "app:app"], {}),
+        # Rust, HTTP/1.1 and HTTP/2 (`pip install h2corn`): one worker on uvloop, as the others.
+        "h2corn": ([python, "-m", "h2corn", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                    "--loop", "uvloop", "--no-access-log", "app:app"], {}),
+        # fastasgi's own transport (fastasgi/protocols/transport.py) forced on uvloop,
+        # against the default (uvloop's transport).
+        "fastasgi-own-transport": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags],
+                                   {"FASTASGI_TRANSPORT": "own"}),
+        # asyncio's own loop (what --loop asyncio and PyPy run): its default
+        # (fastasgi's own transport), then with the loop's selector transport.
+        "fastasgi-asyncio": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", "--loop", "asyncio",
+                              *common_flags], {}),
+        "fastasgi-asyncio-loop-transport": ([python, "-m", "fastasgi", "app:app", "--http", "httptools",
+                                             "--loop", "asyncio", *common_flags], {"FASTASGI_TRANSPORT": "loop"}),
         "raw-uvloop": ([python, "raw_server.py", str(port)], {}),
     }
     if pypy:  # the pure twin where PyPy users run it, against uvicorn's pure-Python path
