@@ -24,6 +24,7 @@ Results go to bench/results/latest.json and latest.md, and the chart of
 the ratios to latest.svg (bench/chart.py, with matplotlib installed).
 """
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -127,11 +128,108 @@ SCENARIOS = {
     "stream-100x1KiB": ["-c", "64", "http://127.0.0.1:{port}/stream"],
     # not wrk: bench/ws_load.py, 64 connections each with one message in flight
     "ws-echo-32B": ["--connections", "64"],
+    # wrk -> nginx (on wrk's core) -> the server: nginx's default proxy settings
+    # (HTTP/1.0, a new upstream connection per request), then HTTP/1.1 with
+    # upstream keep-alive.  wrk keeps its connections to nginx alive in both.
+    "nginx-default": ["-c", "64", "http://127.0.0.1:{port}/"],
+    "nginx-keepalive": ["-c", "64", "http://127.0.0.1:{port}/"],
 }
 # The canned ceilings (bench/raw_server.py) and the scenarios they answer.
 RAW_SERVERS = {"raw-uvloop", "raw-asyncio-pypy"}
-RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection", "1MiB-response", "ws-echo-32B"}
+RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection", "1MiB-response", "ws-echo-32B", "nginx-default",
+                 "nginx-keepalive"}
 WS_SCENARIOS = {"ws-echo-32B"}
+# The scenarios with nginx in front: what goes in its upstream block and its location.
+NGINX_SCENARIOS = {
+    "nginx-default": ("", ""),
+    "nginx-keepalive": ("keepalive 64;", 'proxy_http_version 1.1;\n            proxy_set_header Connection "";'),
+}
+
+
+def nginx_binary():
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+class Nginx:
+    """Debian's nginx in front of a server on `upstream_port`, for one load:
+    one worker pinned to the load generator's core, loopback only, its
+    config and logs in a temp dir removed on stop()."""
+
+    def __init__(self, scenario, upstream_port):
+        upstream_extra, location_extra = NGINX_SCENARIOS[scenario]
+        self.directory = tempfile.mkdtemp(prefix="bench-nginx-")
+        self.port = free_port()
+        # As root its worker would switch to a user that cannot use the temp dir.
+        user = "user root;" if os.geteuid() == 0 else ""
+        config = os.path.join(self.directory, "nginx.conf")
+        with open(config, "w") as file:
+            file.write(NGINX_CONFIG.format(user=user, directory=self.directory, port=self.port,
+                                           upstream_port=upstream_port, upstream_extra=upstream_extra,
+                                           location_extra=location_extra))
+        self.process = subprocess.Popen(["taskset", "-c", CLIENT_CPU, nginx_binary(), "-c", config,
+                                         "-p", self.directory, "-e", os.path.join(self.directory, "error.log")],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        if not wait_for_port(self.port, timeout=10) or self.process.poll() is not None:
+            log = self.error_log()
+            self.stop()
+            raise RuntimeError(f"nginx did not start: {log}")
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.directory, "error.log")) as file:
+                return file.read()[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()  # nginx's fast shutdown
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+NGINX_CONFIG = """\
+{user}
+daemon off;
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+
+events {{ worker_connections 4096; }}
+
+http {{
+    access_log off;
+    client_body_temp_path {directory}/client_body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+
+    upstream app {{
+        server 127.0.0.1:{upstream_port};
+        {upstream_extra}
+    }}
+
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            {location_extra}
+        }}
+    }}
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for_port(port, timeout=15):
@@ -255,6 +353,18 @@ def stop_server(process):
     process.log.close()
 
 
+# Peers installed separately (bench/requirements.txt): a run without one skips it.
+PEER_MODULES = {"granian": "granian", "h2corn": "h2corn"}
+
+
+def installed(name):
+    module = PEER_MODULES.get(name)
+    if module is None or importlib.util.find_spec(module) is not None:
+        return True
+    print(f"skipping {name}: it is not installed (pip install {module})", file=sys.stderr, flush=True)
+    return False
+
+
 def linux_tools_missing():
     """Why this machine cannot run the benchmark (None when it can): the
     servers and the load are pinned with taskset, CPU time is read from /proc."""
@@ -270,7 +380,7 @@ def main():
     if missing:
         sys.exit(f"bench/run.py cannot run here: {missing}")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers", default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian,raw-uvloop")
+    parser.add_argument("--servers", default="fastasgi,fastasgi-pure,uvicorn,uvicorn-h11,granian,h2corn,raw-uvloop")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
@@ -289,7 +399,7 @@ def main():
     python = sys.executable
     if options.pypy:
         options.pypy = os.path.abspath(options.pypy)  # the servers run from bench/
-    servers = options.servers.split(",")
+    servers = [name for name in options.servers.split(",") if installed(name)]
     if options.pypy:
         pypy_servers = ["fastasgi-pypy", "uvicorn-h11-pypy"]
         if "raw-uvloop" in servers:
@@ -298,6 +408,10 @@ def main():
     ports = {name: PORT + index for index, name in enumerate(servers)}
     commands = {name: server_commands(python, ports[name], options.pypy, options.pypy_jit)[name] for name in servers}
     scenarios = options.scenarios.split(",")
+    if nginx_binary() is None and any(scenario in NGINX_SCENARIOS for scenario in scenarios):
+        print("skipping the nginx scenarios: nginx is not installed (Debian: apt-get install nginx)",
+              file=sys.stderr, flush=True)
+        scenarios = [scenario for scenario in scenarios if scenario not in NGINX_SCENARIOS]
     samples = {}  # (scenario, server) -> list of results, each with its round
     for round_number in range(options.rounds):
         shift = round_number % len(servers)
@@ -330,21 +444,30 @@ def measure(name, scenario, processes, commands, port, options):
     process = processes[name]
     args = SCENARIOS[scenario]
     load = run_ws_load if scenario in WS_SCENARIOS else run_wrk
+    nginx = None
     try:
+        target = port
+        if scenario in NGINX_SCENARIOS:
+            nginx = Nginx(scenario, port)
+            target = nginx.port  # the load goes to nginx; the server's CPU is still the one counted
         if name.endswith("-pypy"):
             warmup = PYPY_WS_WARMUP if scenario in WS_SCENARIOS else PYPY_WARMUP
         else:
             warmup = options.warmup
-        load(args, warmup, port)
+        load(args, warmup, target)
         cpu_before = cpu_seconds(process.pid)
-        result = load(args, options.duration, port)
+        result = load(args, options.duration, target)
+        server_cpu = cpu_seconds(process.pid) - cpu_before
     except Exception as exc:  # noqa: BLE001 - one failure must not lose the run
         print(f"{scenario:16} {name:14} FAILED: {exc}\n{server_log(process)}", file=sys.stderr, flush=True)
         stop_server(process)
         processes[name] = start_server(name, commands, port)  # a fresh one for the next scenario
         return None
+    finally:
+        if nginx is not None:
+            nginx.stop()
     loaded = options.duration + (WS_WARMUP if scenario in WS_SCENARIOS else 0)
-    result["server_cpu"] = (cpu_seconds(process.pid) - cpu_before) / loaded
+    result["server_cpu"] = server_cpu / loaded
     # The server's CPU time per request: unlike req/s, it does not depend on
     # whether the client kept up (the 1 MiB response saturates wrk first).
     result["cpu_us"] = result["server_cpu"] * 1e6 / result["rps"] if result["rps"] else None

@@ -5,6 +5,7 @@ Nothing here judges speed (that is the benchmark's job); it checks that
 the harness starts its servers, loads them and reports every row, so a
 change to the harness cannot quietly break the figures the README quotes.
 """
+import importlib.util
 import json
 import os
 import platform
@@ -33,17 +34,25 @@ def run_bench_script(script, *args, timeout):
     return result
 
 
+def has_nginx():
+    return shutil.which("nginx") is not None or os.path.exists("/usr/sbin/nginx")
+
+
 @pytest.mark.timeout(150)
 @needs_proc
 @needs_taskset
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
 def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
-    result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios", "hello,ws-echo-32B",
+    result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios",
+                              "hello,ws-echo-32B,nginx-default,nginx-keepalive",
                               "--rounds", "2", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
                               timeout=140)
     rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    scenarios = ["hello", "ws-echo-32B"] + (["nginx-default", "nginx-keepalive"] if has_nginx() else [])
     assert [(row["scenario"], row["server"]) for row in rows] == [
-        ("hello", "fastasgi"), ("hello", "uvicorn"), ("ws-echo-32B", "fastasgi"), ("ws-echo-32B", "uvicorn")]
+        (scenario, server) for scenario in scenarios for server in ("fastasgi", "uvicorn")]
+    if not has_nginx():
+        assert "skipping the nginx scenarios: nginx is not installed" in result.stderr
     for row in rows:
         assert row["rps"] > 0 and row["errors"] == 0, row
         assert len(row["round_ratios"]) == 2, row  # each round paired with the baseline's same round
@@ -53,7 +62,24 @@ def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
     assert all(row["cpu_ratio_to_uvicorn"] == 1 for row in rows if row["server"] == "uvicorn")
     table = (tmp_path / "latest.md").read_text()
     assert "| hello | fastasgi |" in table and "per round" in table and "CPU µs/req" in table
-    assert result.stderr.count("round ") == 8
+    assert result.stderr.count("round ") == 2 * 2 * len(scenarios)
+
+
+@pytest.mark.timeout(60)
+@needs_proc
+@needs_taskset
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
+def test_h2corn_is_a_peer_or_skipped_with_a_reason(tmp_path):
+    result = run_bench_script("run.py", "--servers", "uvicorn,h2corn", "--scenarios", "new-connection",
+                              "--rounds", "1", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              timeout=50)
+    rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    if importlib.util.find_spec("h2corn") is None:
+        assert "skipping h2corn: it is not installed (pip install h2corn)" in result.stderr
+        assert [row["server"] for row in rows] == ["uvicorn"]
+    else:
+        assert [row["server"] for row in rows] == ["uvicorn", "h2corn"]
+        assert all(row["rps"] > 0 and row["errors"] == 0 for row in rows), rows
 
 
 @pytest.mark.timeout(90)
