@@ -68,6 +68,12 @@ def wait_for_port(port, timeout):
     raise RuntimeError("the server did not start")
 
 
+def traced_pid(pid):
+    """The process strace started (its first child)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as file:
+        return int(file.read().split()[0])
+
+
 def measure(options, count, tool):
     """Run the server under `tool` ("callgrind" or "strace"), load it with `count` connections."""
     port = free_port()
@@ -85,7 +91,9 @@ def measure(options, count, tool):
         wait_for_port(port, timeout=120)
         connections(port, count)
     finally:
-        process.send_signal(2)  # SIGINT: the server shuts down and valgrind writes its counts
+        # SIGINT to the server (strace's child; valgrind runs in its place):
+        # it shuts down, and the tool writes its counts.
+        os.kill(traced_pid(process.pid) if tool == "strace" else process.pid, 2)
         process.wait(120)
     with open(out) as file:
         text = file.read()

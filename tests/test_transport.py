@@ -22,8 +22,7 @@ BIG = 8 * 1024 * 1024  # more than the kernel's socket buffers hold: writes go p
 
 def new_loop(kind):
     if kind == "uvloop":
-        import uvloop
-
+        uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed for this interpreter (PyPy)")
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
 
@@ -321,7 +320,7 @@ def test_a_closed_listener_refuses_new_connections_and_keeps_the_established(kin
 
 
 def test_the_switch(monkeypatch):
-    uvloop_loop, asyncio_loop = new_loop("uvloop"), new_loop("asyncio")
+    uvloop_loop, asyncio_loop = new_loop("uvloop"), new_loop("asyncio")  # noqa: F841 - both closed below
     try:
         monkeypatch.delenv("FASTASGI_TRANSPORT", raising=False)
         assert own_transport_enabled(asyncio_loop) and not own_transport_enabled(uvloop_loop)
@@ -345,6 +344,8 @@ SERVER_SETUPS = {
 @pytest.mark.parametrize("setup", SERVER_SETUPS)
 def test_a_server_answers_keep_alive_pipelined_and_closing_requests(start_server, implementation, setup):
     args, env = SERVER_SETUPS[setup]
+    if "uvloop" in args:
+        pytest.importorskip("uvloop", reason="uvloop is not installed for this interpreter (PyPy)")
     server = start_server("tests.apps:app", implementation, *args, env=env)
     with server.connect() as client:
         client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
