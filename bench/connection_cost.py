@@ -13,6 +13,7 @@ calls are counted with --syscalls (strace -c -f, where installed).
     python bench/connection_cost.py --loop asyncio
     python bench/connection_cost.py --env FASTASGI_TRANSPORT=loop
     python bench/connection_cost.py --server raw             # bench/raw_server.py
+    python bench/connection_cost.py --host 0.0.0.0           # bound to every address
 """
 import argparse
 import os
@@ -39,7 +40,7 @@ def server_command(options, port):
         command = [sys.executable, os.path.join(HERE, "raw_server.py"), str(port)]
         return command + (["--loop", "asyncio"] if options.loop == "asyncio" else [])
     return [sys.executable, "-m", "fastasgi", "app:app", "--http", "httptools", "--loop", options.loop,
-            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+            "--host", options.host, "--port", str(port), "--no-access-log", "--log-level", "warning"]
 
 
 def connections(port, count):
@@ -109,6 +110,8 @@ def main():
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for the server (repeatable)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address fastasgi binds (0.0.0.0: every connection's own address is asked for)")
     parser.add_argument("-n", type=int, nargs=2, default=(200, 1000), metavar=("N1", "N2"))
     parser.add_argument("--syscalls", action="store_true", help="also count system calls (strace -c -f)")
     options = parser.parse_args()

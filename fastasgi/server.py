@@ -160,6 +160,7 @@ class Server:
             logger.error(exc)
             await self.lifespan.shutdown()
             sys.exit(STARTUP_FAILURE)
+        self._share_local_address(create_protocol)
         if sockets is None:
             self._log_started()  # a supervisor that bound the sockets has said where
         self.started = True
@@ -175,6 +176,18 @@ class Server:
         else:
             self.servers.append(await loop.create_server(create_protocol, sock=sock, ssl=tls,
                                                          backlog=self.config.backlog))
+
+    def _share_local_address(self, create_protocol):
+        """A server on one TCP address tells its connections that address
+        once (ConnectionSettings.local_address), instead of each asking its
+        transport.  Not behind the PROXY protocol: its header names our end."""
+        settings = getattr(create_protocol, "settings", None)
+        listening = [sock for server in self.servers for sock in server.sockets]
+        if settings is None or len(listening) != 1 or not takes_socket(listening[0]):
+            return
+        address = listening[0].getsockname()
+        if address[0] not in ("0.0.0.0", "::"):  # bound to every address: each connection's own differs
+            settings.local_address = (str(address[0]), int(address[1]))
 
     def _log_started(self):
         config = self.config
