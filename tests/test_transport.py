@@ -285,6 +285,54 @@ def test_a_peer_reset_ends_the_connection_once(kind):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
+def test_sendfile_goes_after_pending_output_and_waits_for_a_slow_reader(kind, tmp_path):
+    path = tmp_path / "file.bin"
+    content = bytes(range(256)) * (BIG // 256)
+    path.write_bytes(content)
+
+    async def scenario(loop):
+        listener, port, protocols = await serve(loop)
+        client = await connect(loop, port)
+        transport = await accepted(protocols)
+        transport.write(b"head" * (BIG // 4))  # more than the kernel takes: pending when sendfile starts
+        assert transport.get_write_buffer_size() > 0
+        with open(path, "rb") as file:
+            sending = asyncio.ensure_future(transport.sendfile(file, 10, BIG))  # runs past the end: BIG - 10 sent
+            received = await read_exactly(loop, client, BIG + BIG - 10)
+            assert await sending == BIG - 10
+        assert received == b"head" * (BIG // 4) + content[10:]
+        transport.close()
+        assert await read_to_end(loop, client) == (b"", False)
+        await until_lost(protocols[0])
+        client.close()
+        listener.close()
+
+    run(kind, scenario)
+
+
+@pytest.mark.parametrize("kind", LOOPS)
+def test_sendfile_to_a_client_that_left_raises_connection_error(kind, tmp_path):
+    path = tmp_path / "file.bin"
+    path.write_bytes(b"x" * BIG)
+
+    async def scenario(loop):
+        listener, port, protocols = await serve(loop)
+        client = await connect(loop, port)
+        transport = await accepted(protocols)
+        with open(path, "rb") as file:
+            sending = asyncio.ensure_future(transport.sendfile(file, 0, BIG))
+            await asyncio.sleep(0.05)  # the kernel's buffers are full: it waits
+            assert not sending.done()
+            client.close()
+            with pytest.raises(ConnectionError):
+                await sending
+        await until_lost(protocols[0])
+        listener.close()
+
+    run(kind, scenario)
+
+
+@pytest.mark.parametrize("kind", LOOPS)
 def test_write_buffer_limits(kind):
     async def scenario(loop):
         listener, port, protocols = await serve(loop)

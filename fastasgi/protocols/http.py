@@ -586,15 +586,19 @@ class HttpProtocol(Connection):
         loop = self.loop
         transport = self.transport
         sent = 0
-        if self.tls is None and type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile:
+        native = getattr(transport, "sendfile", None)  # fastasgi's own transport (transport.py) sends files itself
+        if self.tls is None and (native is not None or type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile):
             # In pieces, each within --timeout-write: the kernel's copy never
             # pauses the transport, so a client that stops reading is caught here.
             timeout = self.settings.timeout_write or None
             try:
                 while sent < count:
                     piece = count - sent if count - sent < SENDFILE_PIECE else SENDFILE_PIECE
-                    done = await asyncio.wait_for(
-                        loop.sendfile(transport, file, offset + sent, piece, fallback=False), timeout)
+                    if native is not None:
+                        sending = native(file, offset + sent, piece)
+                    else:
+                        sending = loop.sendfile(transport, file, offset + sent, piece, fallback=False)
+                    done = await asyncio.wait_for(sending, timeout)
                     sent += done
                     if done < piece:
                         return sent  # the file shrank
