@@ -255,6 +255,9 @@ def test_a_half_closed_client_still_gets_the_answer_when_the_protocol_keeps_it_o
         client.shutdown(socket.SHUT_WR)
         await protocols[0].got_eof.wait()
         assert protocols[0].received == b"question" and not transport.is_closing()
+        transport.resume_reading()  # nothing more to read after the peer's eof: no second eof_received
+        await asyncio.sleep(0.02)
+        assert protocols[0].calls.count("eof") == 1
         transport.write(b"answer")
         transport.write_eof()
         assert await read_to_end(loop, client) == (b"answer", False)

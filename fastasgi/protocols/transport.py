@@ -185,7 +185,7 @@ class SocketTransport:
 
     __slots__ = ("loop", "sock", "fd", "protocol", "peername", "sockname", "read_buffer", "pending",
                  "pending_size", "reading", "writing", "closing", "lost", "eof_pending", "high_water",
-                 "low_water", "protocol_paused", "read_ready", "writable_waiter")
+                 "low_water", "protocol_paused", "read_ready", "writable_waiter", "at_eof")
 
     def __init__(self, loop, sock, peername, sockname, read_buffer):
         self.loop = loop
@@ -207,6 +207,7 @@ class SocketTransport:
         self.protocol_paused = False
         self.read_ready = self._read_ready  # one bound method for every add_reader
         self.writable_waiter = None  # sendfile() waiting for the socket to take more
+        self.at_eof = False  # the peer sent its FIN: nothing more to read
 
     def start(self, protocol):
         self.protocol = protocol
@@ -239,6 +240,7 @@ class SocketTransport:
             self._force_close(exc)
 
     def _eof_received(self):
+        self.at_eof = True
         self._stop_reading()
         keep_open = self.protocol.eof_received()
         if not keep_open:
@@ -249,7 +251,7 @@ class SocketTransport:
             self._stop_reading()
 
     def resume_reading(self):
-        if not self.reading and not self.closing:
+        if not self.reading and not self.closing and not self.at_eof:
             self.reading = True
             self.loop.add_reader(self.fd, self.read_ready)
 
@@ -498,7 +500,8 @@ class SocketTransport:
 
     def _connection_lost(self, exc):
         try:
-            self.protocol.connection_lost(exc)
+            if self.protocol is not None:  # None: the protocol factory itself failed
+                self.protocol.connection_lost(exc)
         finally:
             self.sock.close()
             self.protocol = None  # no cycle left between the two: freed by refcount, not the GC
