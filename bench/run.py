@@ -97,6 +97,9 @@ def server_commands(python, port, pypy=None, pypy_jit=None):
         # The same JIT parameters, if any, for every PyPy server, as the nursery.
         pypy_command = [pypy, "--jit", pypy_jit] if pypy_jit else [pypy]
         commands["fastasgi-pypy"] = ([*pypy_command, "-m", "fastasgi", "app:app", *common_flags], pypy_env)
+        # On the loop's selector transport instead of fastasgi's own (not in the default list).
+        commands["fastasgi-loop-transport-pypy"] = ([*pypy_command, "-m", "fastasgi", "app:app", *common_flags],
+                                                    dict(pypy_env, FASTASGI_TRANSPORT="loop"))
         commands["uvicorn-h11-pypy"] = ([*pypy_command, "-m", "uvicorn", "app:app", "--http", "h11",
                                          "--loop", "asyncio", *common_flags], pypy_env)
         commands["raw-asyncio-pypy"] = ([*pypy_command, "raw_server.py", str(port), "--loop", "asyncio"], pypy_env)
@@ -107,6 +110,7 @@ def server_commands(python, port, pypy=None, pypy_jit=None):
 # except on PyPy, where the peer is uvicorn's h11 path on the same PyPy, and
 # with the access log on, where it is uvicorn with its access log on.
 BASELINE = {"fastasgi-pypy": "uvicorn-h11-pypy", "uvicorn-h11-pypy": "uvicorn-h11-pypy",
+            "fastasgi-loop-transport-pypy": "uvicorn-h11-pypy",
             "raw-asyncio-pypy": "uvicorn-h11-pypy",
             "fastasgi-accesslog": "uvicorn-accesslog", "uvicorn-accesslog": "uvicorn-accesslog"}
 # PyPy's JIT needs a longer warm-up before its figures mean anything; its
