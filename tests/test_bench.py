@@ -70,7 +70,7 @@ def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
 @needs_taskset
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
 def test_h2corn_is_a_peer_or_skipped_with_a_reason(tmp_path):
-    # h2corn first: it takes the port found free; the next one, uvicorn's, may be taken, and uvicorn reports it.
+    # h2corn first, on the port found free: in one full-suite run the port after it was taken when h2corn bound it.
     result = run_bench_script("run.py", "--servers", "h2corn,uvicorn", "--scenarios", "new-connection",
                               "--rounds", "1", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
                               timeout=50)
