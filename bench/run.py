@@ -99,6 +99,16 @@ def server_commands(python, port, pypy=None, pypy_jit=None, tls=("", "")):
         # ratio to fastasgi on plain TCP is what the TLS copy costs.
         "fastasgi-tls": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags,
                           "--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]], {}),
+        # fastasgi's own transport (fastasgi/protocols/transport.py) forced on uvloop,
+        # against the default (uvloop's transport).
+        "fastasgi-own-transport": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", *common_flags],
+                                   {"FASTASGI_TRANSPORT": "own"}),
+        # asyncio's own loop (what --loop asyncio and PyPy run): its default
+        # (fastasgi's own transport), then with the loop's selector transport.
+        "fastasgi-asyncio": ([python, "-m", "fastasgi", "app:app", "--http", "httptools", "--loop", "asyncio",
+                              *common_flags], {}),
+        "fastasgi-asyncio-loop-transport": ([python, "-m", "fastasgi", "app:app", "--http", "httptools",
+                                             "--loop", "asyncio", *common_flags], {"FASTASGI_TRANSPORT": "loop"}),
         "raw-uvloop": ([python, "raw_server.py", str(port)], {}),
     }
     if pypy:  # the pure twin where PyPy users run it, against uvicorn's pure-Python path
@@ -110,6 +120,9 @@ def server_commands(python, port, pypy=None, pypy_jit=None, tls=("", "")):
         # The same JIT parameters, if any, for every PyPy server, as the nursery.
         pypy_command = [pypy, "--jit", pypy_jit] if pypy_jit else [pypy]
         commands["fastasgi-pypy"] = ([*pypy_command, "-m", "fastasgi", "app:app", *common_flags], pypy_env)
+        # On the loop's selector transport instead of fastasgi's own (not in the default list).
+        commands["fastasgi-loop-transport-pypy"] = ([*pypy_command, "-m", "fastasgi", "app:app", *common_flags],
+                                                    dict(pypy_env, FASTASGI_TRANSPORT="loop"))
         commands["uvicorn-h11-pypy"] = ([*pypy_command, "-m", "uvicorn", "app:app", "--http", "h11",
                                          "--loop", "asyncio", *uvicorn_flags], pypy_env)
         commands["raw-asyncio-pypy"] = ([*pypy_command, "raw_server.py", str(port), "--loop", "asyncio"], pypy_env)
@@ -120,6 +133,7 @@ def server_commands(python, port, pypy=None, pypy_jit=None, tls=("", "")):
 # except on PyPy, where the peer is uvicorn's h11 path on the same PyPy, and
 # with the access log on, where it is uvicorn with its access log on.
 BASELINE = {"fastasgi-pypy": "uvicorn-h11-pypy", "uvicorn-h11-pypy": "uvicorn-h11-pypy",
+            "fastasgi-loop-transport-pypy": "uvicorn-h11-pypy",
             "raw-asyncio-pypy": "uvicorn-h11-pypy",
             "fastasgi-accesslog": "uvicorn-accesslog", "uvicorn-accesslog": "uvicorn-accesslog",
             "fastasgi-tls": "fastasgi"}
@@ -146,10 +160,16 @@ SCENARIOS = {
     "file-100MiB": ["-c", "16", "--timeout", "20s", "{scheme}://127.0.0.1:{port}/file-100MiB"],
     # not wrk: bench/ws_load.py, 64 connections each with one message in flight
     "ws-echo-32B": ["--connections", "64"],
+    # wrk -> nginx (on wrk's core) -> the server: nginx's default proxy settings
+    # (HTTP/1.0, a new upstream connection per request), then HTTP/1.1 with
+    # upstream keep-alive.  wrk keeps its connections to nginx alive in both.
+    "nginx-default": ["-c", "64", "http://127.0.0.1:{port}/"],
+    "nginx-keepalive": ["-c", "64", "http://127.0.0.1:{port}/"],
 }
 # The canned ceilings (bench/raw_server.py) and the scenarios they answer.
 RAW_SERVERS = {"raw-uvloop", "raw-asyncio-pypy"}
-RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection", "1MiB-response", "ws-echo-32B"}
+RAW_SCENARIOS = {"hello", "pipelined-16", "new-connection", "1MiB-response", "ws-echo-32B", "nginx-default",
+                 "nginx-keepalive"}
 WS_SCENARIOS = {"ws-echo-32B"}
 # The TLS server and the scenarios it runs; the scenarios that sample the
 # server's memory while loaded.
@@ -174,6 +194,97 @@ SCENARIOS.update(H2_SCENARIOS)
 H2_SERVERS = {"fastasgi", "fastasgi-pure", "fastasgi-pypy", "granian", "hypercorn", "h2corn", "uvicorn-zttp"}
 H2_ONLY_SERVERS = {"hypercorn", "uvicorn-zttp"}
 H2_BASELINE = "hypercorn"
+# The scenarios with nginx in front: what goes in its upstream block and its location.
+NGINX_SCENARIOS = {
+    "nginx-default": ("", ""),
+    "nginx-keepalive": ("keepalive 64;", 'proxy_http_version 1.1;\n            proxy_set_header Connection "";'),
+}
+
+
+def nginx_binary():
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+class Nginx:
+    """Debian's nginx in front of a server on `upstream_port`, for one load:
+    one worker pinned to the load generator's core, loopback only, its
+    config and logs in a temp dir removed on stop()."""
+
+    def __init__(self, scenario, upstream_port):
+        upstream_extra, location_extra = NGINX_SCENARIOS[scenario]
+        self.directory = tempfile.mkdtemp(prefix="bench-nginx-")
+        self.port = free_port()
+        # As root its worker would switch to a user that cannot use the temp dir.
+        user = "user root;" if os.geteuid() == 0 else ""
+        config = os.path.join(self.directory, "nginx.conf")
+        with open(config, "w") as file:
+            file.write(NGINX_CONFIG.format(user=user, directory=self.directory, port=self.port,
+                                           upstream_port=upstream_port, upstream_extra=upstream_extra,
+                                           location_extra=location_extra))
+        self.process = subprocess.Popen(["taskset", "-c", CLIENT_CPU, nginx_binary(), "-c", config,
+                                         "-p", self.directory, "-e", os.path.join(self.directory, "error.log")],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        if not wait_for_port(self.port, timeout=10) or self.process.poll() is not None:
+            log = self.error_log()
+            self.stop()
+            raise RuntimeError(f"nginx did not start: {log}")
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.directory, "error.log")) as file:
+                return file.read()[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()  # nginx's fast shutdown
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+NGINX_CONFIG = """\
+{user}
+daemon off;
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+
+events {{ worker_connections 4096; }}
+
+http {{
+    access_log off;
+    client_body_temp_path {directory}/client_body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+
+    upstream app {{
+        server 127.0.0.1:{upstream_port};
+        {upstream_extra}
+    }}
+
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            {location_extra}
+        }}
+    }}
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for_port(port, timeout=15):
@@ -310,7 +421,7 @@ def parse_h2load(output):
     }
 
 
-def run_h2load(args, duration, port):
+def run_h2load(args, duration, port, scheme="http"):
     if not shutil.which("h2load"):
         raise RuntimeError("h2load is not installed (Debian: apt-get install nghttp2-client)")
     with tempfile.NamedTemporaryFile(prefix="h2-body-", suffix=".bin") as body:
@@ -459,6 +570,10 @@ def main():
         servers += [name for name in pypy_servers if name not in servers]
     ports = {name: PORT + index for index, name in enumerate(servers)}
     scenarios = options.scenarios.split(",")
+    if nginx_binary() is None and any(scenario in NGINX_SCENARIOS for scenario in scenarios):
+        print("skipping the nginx scenarios: nginx is not installed (Debian: apt-get install nginx)",
+              file=sys.stderr, flush=True)
+        scenarios = [scenario for scenario in scenarios if scenario not in NGINX_SCENARIOS]
     files = tempfile.mkdtemp(prefix="fastasgi-bench-files-")
     os.environ["FASTASGI_BENCH_FILES"] = files  # every server serves the same files
     try:
@@ -511,16 +626,22 @@ def measure(name, scenario, processes, commands, port, options):
     load = run_ws_load if scenario in WS_SCENARIOS else run_h2load if scenario in H2_SCENARIOS else run_wrk
     scheme = "https" if name in TLS_SERVERS else "http"
     sampler = None
+    nginx = None
     try:
+        target = port
+        if scenario in NGINX_SCENARIOS:
+            nginx = Nginx(scenario, port)
+            target = nginx.port  # the load goes to nginx; the server's CPU is still the one counted
         if name.endswith("-pypy"):
             warmup = PYPY_WS_WARMUP if scenario in WS_SCENARIOS else PYPY_WARMUP
         else:
             warmup = options.warmup
         if scenario in MEMORY_SCENARIOS:  # from before the first load of it: the warm-up counts too
             sampler = RssSampler(process.pid)
-        load(args, warmup, port, scheme)
+        load(args, warmup, target, scheme)
         cpu_before = cpu_seconds(process.pid)
-        result = load(args, options.duration, port, scheme)
+        result = load(args, options.duration, target, scheme)
+        server_cpu = cpu_seconds(process.pid) - cpu_before  # before nginx stops
     except Exception as exc:  # noqa: BLE001 - one failure must not lose the run
         if sampler is not None:
             sampler.growth_mib()
@@ -528,8 +649,11 @@ def measure(name, scenario, processes, commands, port, options):
         stop_server(process)
         processes[name] = start_server(name, commands, port)  # a fresh one for the next scenario
         return None
+    finally:
+        if nginx is not None:
+            nginx.stop()
     loaded = options.duration + (WS_WARMUP if scenario in WS_SCENARIOS else 0)
-    result["server_cpu"] = (cpu_seconds(process.pid) - cpu_before) / loaded
+    result["server_cpu"] = server_cpu / loaded
     # The server's CPU time per request: unlike req/s, it does not depend on
     # whether the client kept up (the 1 MiB response saturates wrk first).
     result["cpu_us"] = result["server_cpu"] * 1e6 / result["rps"] if result["rps"] else None

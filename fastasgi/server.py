@@ -22,6 +22,7 @@ from .allocator import large_nursery_warning, pypy_nursery_size, tune_malloc
 from .config import STARTUP_FAILURE
 from .lifespan import Lifespan
 from .protocols import http_module, new_server_state, state_module
+from .protocols.transport import TcpListener, bind_tcp, own_transport_enabled, takes_socket
 from .pypy_jit import tune_jit
 
 logger = logging.getLogger("fastasgi.error")
@@ -128,16 +129,18 @@ class Server:
             # The header comes before any TLS bytes: the gate starts TLS after it.
             create_protocol = ProxyProtocolFactory(create_protocol, config, loop)
             tls = None
+        # Plain TCP on asyncio's loops goes through fastasgi's own accept path and transport
+        # (protocols/transport.py); TLS (PROXY protocol's too), Unix sockets, a custom --http class
+        # keep the loop's, and so does uvloop unless FASTASGI_TRANSPORT says otherwise.
+        own = config.ssl is None and config.http_protocol_class is None and own_transport_enabled(loop)
         try:
             if sockets is not None:
                 for sock in sockets:
-                    self.servers.append(await loop.create_server(
-                        create_protocol, sock=sock, ssl=tls, backlog=config.backlog))
+                    await self._listen(loop, create_protocol, own, tls, sock=sock)
             elif config.fd is not None:
                 # A dup, so its family and type are read from the descriptor itself.
                 sock = socket.socket(fileno=os.dup(config.fd))
-                self.servers.append(await loop.create_server(
-                    create_protocol, sock=sock, ssl=tls, backlog=config.backlog))
+                await self._listen(loop, create_protocol, own, tls, sock=sock)
             elif config.uds is not None:
                 mode = 0o666
                 if os.path.exists(config.uds):
@@ -145,6 +148,11 @@ class Server:
                 self.servers.append(await loop.create_unix_server(
                     create_protocol, path=config.uds, ssl=tls, backlog=config.backlog))
                 os.chmod(config.uds, mode)
+            elif own:
+                listener = TcpListener(loop, bind_tcp(config.host, config.port, config.backlog), create_protocol,
+                                       config.backlog)
+                listener.start()
+                self.servers.append(listener)
             else:
                 self.servers.append(await loop.create_server(
                     create_protocol, host=config.host, port=config.port, ssl=tls, backlog=config.backlog))
@@ -152,11 +160,34 @@ class Server:
             logger.error(exc)
             await self.lifespan.shutdown()
             sys.exit(STARTUP_FAILURE)
+        self._share_local_address(create_protocol)
         if sockets is None:
             self._log_started()  # a supervisor that bound the sockets has said where
         self.started = True
         if self.metrics is not None:
             self.metrics.serving()
+
+    async def _listen(self, loop, create_protocol, own, tls, sock):
+        """Serve connections accepted on the bound socket `sock`."""
+        if own and takes_socket(sock):
+            listener = TcpListener(loop, [sock], create_protocol, self.config.backlog)
+            listener.start()
+            self.servers.append(listener)
+        else:
+            self.servers.append(await loop.create_server(create_protocol, sock=sock, ssl=tls,
+                                                         backlog=self.config.backlog))
+
+    def _share_local_address(self, create_protocol):
+        """A server on one TCP address tells its connections that address
+        once (ConnectionSettings.local_address), instead of each asking its
+        transport.  Not behind the PROXY protocol: its header names our end."""
+        settings = getattr(create_protocol, "settings", None)
+        listening = [sock for server in self.servers for sock in server.sockets]
+        if settings is None or len(listening) != 1 or not takes_socket(listening[0]):
+            return
+        address = listening[0].getsockname()
+        if address[0] not in ("0.0.0.0", "::"):  # bound to every address: each connection's own differs
+            settings.local_address = (str(address[0]), int(address[1]))
 
     def _log_started(self):
         config = self.config

@@ -5,9 +5,11 @@ Nothing here judges speed (that is the benchmark's job); it checks that
 the harness starts its servers, loads them and reports every row, so a
 change to the harness cannot quietly break the figures the README quotes.
 """
+import importlib.util
 import json
 import os
 import platform
+import random
 import shutil
 import socket
 import subprocess
@@ -24,13 +26,43 @@ pytestmark = pytest.mark.skipif(platform.python_implementation() != "CPython",
                                 reason="the benchmark's servers run on CPython with uvloop and httptools")
 
 
+def free_ports_below_ephemeral(count=4):
+    """The first of `count` consecutive free ports, below the kernel's range
+    of ephemeral ports: bench/run.py gives its servers consecutive ports, and
+    one in that range may meanwhile become a client's source port."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as file:
+            ephemeral_low = int(file.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return free_port()
+    for _ in range(100):
+        base = random.randrange(10000, ephemeral_low - count)
+        probes = []
+        try:
+            for port in range(base, base + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    return free_port()
+
+
 def run_bench_script(script, *args, timeout):
-    # A free port, not the bench's default: another run on the machine may hold that.
-    env = dict(os.environ, FASTASGI_BENCH_PORT=str(free_port()))
+    # Free ports, not the bench's default: another run on the machine may hold that.
+    env = dict(os.environ, FASTASGI_BENCH_PORT=str(free_ports_below_ephemeral()))
     result = subprocess.run([sys.executable, os.path.join(BENCH, script), *args], cwd=BENCH,
                             capture_output=True, text=True, timeout=timeout, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def has_nginx():
+    return shutil.which("nginx") is not None or os.path.exists("/usr/sbin/nginx")
 
 
 @pytest.mark.timeout(150)
@@ -38,12 +70,16 @@ def run_bench_script(script, *args, timeout):
 @needs_taskset
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
 def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
-    result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios", "hello,ws-echo-32B",
+    result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios",
+                              "hello,ws-echo-32B,nginx-default,nginx-keepalive",
                               "--rounds", "2", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
                               timeout=140)
     rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    scenarios = ["hello", "ws-echo-32B"] + (["nginx-default", "nginx-keepalive"] if has_nginx() else [])
     assert [(row["scenario"], row["server"]) for row in rows] == [
-        ("hello", "fastasgi"), ("hello", "uvicorn"), ("ws-echo-32B", "fastasgi"), ("ws-echo-32B", "uvicorn")]
+        (scenario, server) for scenario in scenarios for server in ("fastasgi", "uvicorn")]
+    if not has_nginx():
+        assert "skipping the nginx scenarios: nginx is not installed" in result.stderr
     for row in rows:
         assert row["rps"] > 0 and row["errors"] == 0, row
         assert len(row["round_ratios"]) == 2, row  # each round paired with the baseline's same round
@@ -53,7 +89,24 @@ def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
     assert all(row["cpu_ratio_to_uvicorn"] == 1 for row in rows if row["server"] == "uvicorn")
     table = (tmp_path / "latest.md").read_text()
     assert "| hello | fastasgi |" in table and "per round" in table and "CPU µs/req" in table
-    assert result.stderr.count("round ") == 8
+    assert result.stderr.count("round ") == 2 * 2 * len(scenarios)
+
+
+@pytest.mark.timeout(60)
+@needs_proc
+@needs_taskset
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
+def test_h2corn_is_a_peer_or_skipped_with_a_reason(tmp_path):
+    result = run_bench_script("run.py", "--servers", "h2corn,uvicorn", "--scenarios", "new-connection",
+                              "--rounds", "1", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              timeout=50)
+    rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    if importlib.util.find_spec("h2corn") is None:
+        assert "skipping h2corn: it is not installed (pip install h2corn)" in result.stderr
+        assert [row["server"] for row in rows] == ["uvicorn"]
+    else:
+        assert [row["server"] for row in rows] == ["h2corn", "uvicorn"]
+        assert all(row["rps"] > 0 and row["errors"] == 0 for row in rows), rows
 
 
 @pytest.mark.timeout(60)

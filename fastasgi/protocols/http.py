@@ -181,7 +181,8 @@ class HttpProtocol(Connection):
         self.transport = transport
         self.large_body = LARGE_BODY if writes_vectors(transport) else OWN_WRITE_BODY
         self.flow = self.settings.FlowControl(transport)
-        self.server = get_local_addr(transport)
+        local = self.settings.local_address
+        self.server = local if local is not None else get_local_addr(transport)
         self.client = get_remote_addr(transport)
         self.scheme = "https" if is_ssl(transport) else "http"
         self.tls = tls_extension(transport, self.settings.ssl_server_cert) if self.scheme == "https" else None

@@ -66,7 +66,7 @@ class ConnectionSettings:
         "status_line", "root_path", "raw_root_path", "default_lines", "server_line", "date_header",
         "timeout_keep_alive", "timeout_request_header", "timeout_request_body", "timeout_request_body_total",
         "timeout_write", "watch_interval", "upgrade_token", "ssl_server_cert", "forwarded_policy", "access_log",
-        "observer", "limit_request_body", "http2_limits", "static_fields",
+        "observer", "limit_request_body", "http2_limits", "static_fields", "local_address",
     )
 
     def __init__(self, config):
@@ -108,6 +108,11 @@ class ConnectionSettings:
         self.limit_request_body = config.limit_request_body
         self.http2_limits = config.http2_limits
         self.static_fields = header_fields(self.server_line + self.default_lines)
+        # Our end of every connection, (host, port), when the server listens
+        # on one address (set by the server once bound): the scope's `server`
+        # without asking each connection's transport, which on uvloop is a
+        # getsockname() call per connection.  None: ask the transport.
+        self.local_address = None
 
 
 class ProtocolFactory:

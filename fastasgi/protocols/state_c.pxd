@@ -29,6 +29,7 @@ cdef class ConnectionSettings:
     cdef public RequestObserver observer
     cdef public object limit_request_body, http2_limits
     cdef public list static_fields
+    cdef public object local_address
 
 
 cdef class ProtocolFactory:
