@@ -12,6 +12,7 @@ import socket
 
 import pytest
 
+from fastasgi.protocols.sendfile import sendfile_to_socket
 from fastasgi.protocols.transport import TcpListener, bind_tcp, own_transport_enabled
 
 from .conftest import read_response, recv_until_closed
@@ -289,6 +290,8 @@ def test_a_peer_reset_ends_the_connection_once(kind):
 
 @pytest.mark.parametrize("kind", LOOPS)
 def test_sendfile_goes_after_pending_output_and_waits_for_a_slow_reader(kind, tmp_path):
+    # The server sends files with sendfile.py on every transport: on this one
+    # it must wait for the transport's pending output and see its socket.
     path = tmp_path / "file.bin"
     content = bytes(range(256)) * (BIG // 256)
     path.write_bytes(content)
@@ -300,7 +303,7 @@ def test_sendfile_goes_after_pending_output_and_waits_for_a_slow_reader(kind, tm
         transport.write(b"head" * (BIG // 4))  # more than the kernel takes: pending when sendfile starts
         assert transport.get_write_buffer_size() > 0
         with open(path, "rb") as file:
-            sending = asyncio.ensure_future(transport.sendfile(file, 10, BIG))  # runs past the end: BIG - 10 sent
+            sending = asyncio.ensure_future(sendfile_to_socket(loop, transport, file.fileno(), 10, BIG, 5))  # runs past the end: BIG - 10 sent
             received = await read_exactly(loop, client, BIG + BIG - 10)
             assert await sending == BIG - 10
         assert received == b"head" * (BIG // 4) + content[10:]
@@ -314,7 +317,7 @@ def test_sendfile_goes_after_pending_output_and_waits_for_a_slow_reader(kind, tm
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_sendfile_to_a_client_that_left_raises_connection_error(kind, tmp_path):
+def test_sendfile_to_a_client_that_left_stops_short(kind, tmp_path):
     path = tmp_path / "file.bin"
     path.write_bytes(b"x" * BIG)
 
@@ -323,12 +326,17 @@ def test_sendfile_to_a_client_that_left_raises_connection_error(kind, tmp_path):
         client = await connect(loop, port)
         transport = await accepted(protocols)
         with open(path, "rb") as file:
-            sending = asyncio.ensure_future(transport.sendfile(file, 0, BIG))
+            sending = asyncio.ensure_future(sendfile_to_socket(loop, transport, file.fileno(), 0, BIG, 5))
             await asyncio.sleep(0.05)  # the kernel's buffers are full: it waits
             assert not sending.done()
             client.close()
-            with pytest.raises(ConnectionError):
-                await sending
+            # The transport notices the peer first (it closes) or the kernel
+            # refuses the next piece: either way the file stops short.
+            try:
+                sent = await sending
+            except ConnectionError:
+                sent = None
+            assert sent is None or sent < BIG
         await until_lost(protocols[0])
         listener.close()
 

@@ -51,9 +51,6 @@ IOV_MAX = 1024
 ACCEPT_RETRY_DELAY = 1.0
 ACCEPT_RESOURCE_ERRORS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 
-# os.sendfile() errors that say "not for this file": nothing was sent.
-SENDFILE_UNSUPPORTED = frozenset((errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP))
-
 ENV_SWITCH = "FASTASGI_TRANSPORT"
 
 
@@ -185,7 +182,7 @@ class SocketTransport:
 
     __slots__ = ("loop", "sock", "fd", "protocol", "peername", "sockname", "read_buffer", "pending",
                  "pending_size", "reading", "writing", "closing", "lost", "eof_pending", "high_water",
-                 "low_water", "protocol_paused", "read_ready", "writable_waiter", "at_eof")
+                 "low_water", "protocol_paused", "read_ready", "at_eof")
 
     def __init__(self, loop, sock, peername, sockname, read_buffer):
         self.loop = loop
@@ -206,7 +203,6 @@ class SocketTransport:
         self.low_water = WRITE_HIGH_WATER // 4
         self.protocol_paused = False
         self.read_ready = self._read_ready  # one bound method for every add_reader
-        self.writable_waiter = None  # sendfile() waiting for the socket to take more
         self.at_eof = False  # the peer sent its FIN: nothing more to read
 
     def start(self, protocol):
@@ -335,9 +331,6 @@ class SocketTransport:
 
     def _write_ready(self):
         pending = self.pending
-        if not pending:  # sendfile() waited for the socket, with no output of ours pending
-            self._stop_writing()
-            return
         try:
             sent = self.sock.sendmsg(pending[:IOV_MAX]) if len(pending) > 1 else self.sock.send(pending[0])
         except (BlockingIOError, InterruptedError):
@@ -370,51 +363,6 @@ class SocketTransport:
     def _stop_writing(self):
         self.writing = False
         self.loop.remove_writer(self.fd)
-        self._wake_writable_waiter()
-
-    def _wake_writable_waiter(self):
-        waiter = self.writable_waiter
-        if waiter is not None:
-            self.writable_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def sendfile(self, file, offset, count):
-        """Send `count` bytes of `file` from `offset` with os.sendfile(), after
-        the output already written: the kernel copies them, the process
-        never reads them.  Returns the bytes sent, fewer if the file ended
-        first.  Nothing else is to be written until it returns; the caller
-        bounds the wait for a client that stops reading (--timeout-write)."""
-        fd = file.fileno()
-        sent = 0
-        while sent < count:
-            if self.closing:
-                raise ConnectionError("The connection closed while a file was sent")
-            if self.pending:
-                await self._writable()  # our pending output goes first
-                continue
-            try:
-                done = os.sendfile(self.fd, fd, offset + sent, count - sent)
-            except (BlockingIOError, InterruptedError):
-                await self._writable()
-                continue
-            except OSError as exc:
-                if exc.errno in SENDFILE_UNSUPPORTED:  # not this kind of file: the caller reads it instead
-                    raise asyncio.SendfileNotAvailableError(f"os.sendfile() cannot send {file!r}") from exc
-                self._force_close(exc)
-                raise ConnectionError("The connection failed while a file was sent") from exc
-            if not done:
-                break  # the file ended
-            sent += done
-        return sent
-
-    async def _writable(self):
-        """Until the socket takes more (or the connection closes)."""
-        waiter = self.writable_waiter = self.loop.create_future()
-        if not self.writing:
-            self.writing = True
-            self.loop.add_writer(self.fd, self._write_ready)
-        await waiter
 
     def _maybe_pause_protocol(self):
         if not self.protocol_paused and self.pending_size > self.high_water:
@@ -488,7 +436,6 @@ class SocketTransport:
         self._stop_reading()
         if self.writing:
             self._stop_writing()
-        self._wake_writable_waiter()
         self.pending.clear()
         self.pending_size = 0
         self._schedule_lost(exc)
