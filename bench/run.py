@@ -638,7 +638,8 @@ def measure(name, scenario, processes, commands, port, options):
             warmup = options.warmup
         if scenario in MEMORY_SCENARIOS:  # from before the first load of it: the warm-up counts too
             sampler = RssSampler(process.pid)
-        load(args, warmup, target, scheme)
+        if warmup:  # --warmup 0: straight to the measured load (the smoke tests)
+            load(args, warmup, target, scheme)
         cpu_before = cpu_seconds(process.pid)
         result = load(args, options.duration, target, scheme)
         server_cpu = cpu_seconds(process.pid) - cpu_before  # before nginx stops

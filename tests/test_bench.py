@@ -72,7 +72,7 @@ def has_nginx():
 def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
     result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios",
                               "hello,ws-echo-32B,nginx-default,nginx-keepalive",
-                              "--rounds", "2", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              "--rounds", "2", "--duration", "1", "--warmup", "0", "--results", str(tmp_path),
                               timeout=140)
     rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
     scenarios = ["hello", "ws-echo-32B"] + (["nginx-default", "nginx-keepalive"] if has_nginx() else [])
@@ -98,7 +98,7 @@ def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
 def test_h2corn_is_a_peer_or_skipped_with_a_reason(tmp_path):
     result = run_bench_script("run.py", "--servers", "h2corn,uvicorn", "--scenarios", "new-connection",
-                              "--rounds", "1", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              "--rounds", "1", "--duration", "1", "--warmup", "0", "--results", str(tmp_path),
                               timeout=50)
     rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
     if importlib.util.find_spec("h2corn") is None:
@@ -115,7 +115,7 @@ def test_h2corn_is_a_peer_or_skipped_with_a_reason(tmp_path):
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load is not installed (Debian: nghttp2-client)")
 def test_the_http2_rows_run_on_h2load(tmp_path):
     result = run_bench_script("run.py", "--servers", "fastasgi,uvicorn", "--scenarios", "h2-hello,h2-echo-16KiB",
-                              "--rounds", "1", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              "--rounds", "1", "--duration", "1", "--warmup", "0", "--results", str(tmp_path),
                               timeout=50)
     rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
     # uvicorn without zttp speaks no HTTP/2: it sits the h2 rows out.
@@ -177,7 +177,7 @@ def test_the_raw_ceiling_answers_what_the_scenarios_ask(loop):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the TLS row's certificate is made with openssl")
 def test_the_file_rows_serve_files_and_sample_memory(tmp_path):
     result = run_bench_script("run.py", "--servers", "fastasgi,fastasgi-tls", "--scenarios", "file-1MiB,file-100MiB",
-                              "--rounds", "1", "--duration", "1", "--warmup", "1", "--results", str(tmp_path),
+                              "--rounds", "1", "--duration", "1", "--warmup", "0", "--results", str(tmp_path),
                               timeout=80)
     rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
     # The TLS server runs the 100 MiB row only, its ratio taken to fastasgi's.
