@@ -4,7 +4,7 @@
 from fastasgi._speedups.chunks_c cimport ChunkFraming
 from fastasgi._speedups.headscan_c cimport HeadScanner
 # RequestHead is request_c's; named here too for the modules that cimport it from the parser
-from fastasgi._speedups.request_c cimport RequestHead
+from fastasgi._speedups.request_c cimport RequestHead, RequestLimits
 
 # What the glue is feeding llhttp right now.
 cdef enum Mode:
@@ -14,10 +14,8 @@ cdef enum Mode:
 
 
 cdef class RequestParser:
-    cdef public Py_ssize_t max_head_size
-    cdef public Py_ssize_t max_request_line   # 0: no limit
-    cdef public Py_ssize_t max_header_count   # 0: no limit
-    cdef public unsigned long long max_body_size  # 0: no limit
+    cdef readonly RequestLimits limits
+    cdef unsigned long long max_body_size  # limits.max_body_size, read per body piece; 0: no limit
     cdef public unsigned long long bytes_received  # every byte fed: progress for timeouts
     cdef public object upgrade_token
     cdef public object trailing  # bytes after an upgrade request, for the next protocol
@@ -29,7 +27,7 @@ cdef class RequestParser:
     cdef HeadScanner _scanner    # finds the end of each head, checking its limits
     cdef unsigned long long _body_size  # body bytes of the current message so far
     # the framing of the chunked body being read, as the pure twin follows
-    # it: chunk-size lines and the trailer section bounded by max_head_size
+    # it: chunk-size lines and the trailer section bounded by limits.max_head_size
     cdef ChunkFraming _chunks
     cdef bytearray _partial      # bytes of a head not complete yet
     cdef list _events

@@ -29,9 +29,7 @@ import httptools
 from .errors import HttpParseError
 from .grammar_c cimport check_head
 from .headers_c cimport check_request_headers, short_number
-from .request_c cimport absolute_form_host, replace_host, split_target
-
-from .request_c import DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_REQUEST_LINE  # noqa: I001
+from .request_c cimport RequestLimits, absolute_form_host, replace_host, split_target
 
 cdef enum:
     CR = 13
@@ -86,18 +84,14 @@ cdef object _llhttp_error(object exc):
 cdef class RequestParser:
     # Fields and C methods are declared in parser_c.pxd.
 
-    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None,
-                 max_request_line=DEFAULT_MAX_REQUEST_LINE,
-                 max_header_count=DEFAULT_MAX_HEADER_COUNT, max_body_size=0):
-        self.max_head_size = max_head_size
-        self.max_request_line = max_request_line or 0
-        self.max_header_count = max_header_count or 0
-        self.max_body_size = max_body_size or 0
+    def __init__(self, RequestLimits limits not None, upgrade_token=None):
+        self.limits = limits
+        self.max_body_size = limits.max_body_size
         self.bytes_received = 0
         self.upgrade_token = upgrade_token
         self.trailing = None
         self._parser = _HttpRequestParser(self)
-        self._scanner = HeadScanner(max_head_size, self.max_request_line, self.max_header_count)
+        self._scanner = HeadScanner(limits.max_head_size, limits.max_request_line, limits.max_header_count)
         self._mode = HEAD
         self._partial = bytearray()
         self._headers = []
@@ -321,7 +315,7 @@ cdef class RequestParser:
             if not self._complete:
                 if self._has_chunked:
                     self._mode = CHUNKED
-                    self._chunks = ChunkFraming(self.max_head_size)
+                    self._chunks = ChunkFraming(self.limits.max_head_size)
                 else:
                     self._mode = LENGTH
                     self._remaining = self._length
@@ -372,7 +366,7 @@ cdef class RequestParser:
             if chunked:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
                 self._mode = CHUNKED
-                self._chunks = ChunkFraming(self.max_head_size)
+                self._chunks = ChunkFraming(self.limits.max_head_size)
                 self._match = 0
             else:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % length)

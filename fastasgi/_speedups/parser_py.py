@@ -24,21 +24,15 @@ from .errors import HttpParseError
 from .grammar import check_head
 from .headscan import HeadScanner
 from .headers import check_request_headers
-from .request import (DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_REQUEST_LINE, RequestHead,
-                      absolute_form_host, replace_host, split_target)
+from .request import RequestHead, absolute_form_host, replace_host, split_target
 
 class RequestParser:
-    __slots__ = ("max_head_size", "max_request_line", "max_header_count", "max_body_size",
-                 "bytes_received", "upgrade_token", "trailing", "_buffer", "_body", "_body_size",
+    __slots__ = ("limits", "max_body_size", "bytes_received", "upgrade_token", "trailing", "_buffer", "_body", "_body_size",
                  "_chunks", "_length", "_scanner", "_scanned")
 
-    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None,
-                 max_request_line=DEFAULT_MAX_REQUEST_LINE,
-                 max_header_count=DEFAULT_MAX_HEADER_COUNT, max_body_size=0):
-        self.max_head_size = max_head_size
-        self.max_request_line = max_request_line or 0  # 0: no limit
-        self.max_header_count = max_header_count or 0  # 0: no limit
-        self.max_body_size = max_body_size or 0  # 0: no limit
+    def __init__(self, limits, upgrade_token=None):
+        self.limits = limits  # a RequestLimits
+        self.max_body_size = limits.max_body_size  # read per body piece; 0: no limit
         self.bytes_received = 0  # every byte fed: progress for the body timeout
         self.upgrade_token = upgrade_token
         self.trailing = None  # bytes after an upgrade request, for the next protocol
@@ -47,7 +41,7 @@ class RequestParser:
         self._length = -1  # body bytes still due of a Content-Length request; -1: none
         self._body_size = 0
         self._chunks = None  # the ChunkFraming of a chunked body being read
-        self._scanner = HeadScanner(max_head_size, self.max_request_line, self.max_header_count)
+        self._scanner = HeadScanner(limits.max_head_size, limits.max_request_line, limits.max_header_count)
         self._scanned = 0  # bytes at the front of the buffer the scanner has seen
 
     def feed(self, data):
@@ -136,7 +130,7 @@ class RequestParser:
         length = 0
         for name, value in headers:
             if name == b"transfer-encoding":  # checked above: it ends in chunked
-                chunks = ChunkFraming(self.max_head_size)
+                chunks = ChunkFraming(self.limits.max_head_size)
             elif name == b"content-length":  # checked above: digits only
                 length = int(value)
                 if self.max_body_size and length > self.max_body_size:
@@ -147,7 +141,7 @@ class RequestParser:
             # request is its largest cost).  ChunkFraming bounds chunk lines
             # and trailers (split-independent, unlike h11's buffer check,
             # which this size never reaches).
-            body = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_size + 64)
+            body = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_head_size + 64)
             body.receive_data(head)
             try:
                 body.next_event()
