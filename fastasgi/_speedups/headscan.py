@@ -43,9 +43,9 @@ class HeadScanner:
                  "_match", "_size", "_line_done", "_lines", "_pending_cr")
 
     def __init__(self, max_head_size, max_request_line=0, max_header_count=0):
-        self.max_head_size = max_head_size
-        self.max_request_line = max_request_line if max_request_line > 0 else NO_LIMIT
-        self.max_header_count = max_header_count if max_header_count > 0 else NO_LIMIT
+        self.set_limits(max_head_size, max_request_line, max_header_count)
+        # Every field below starts at zero: the compiled parser makes its
+        # scanner with HeadScanner.__new__ (zeroed C fields) and set_limits().
         self.head_start = 0  # where the head's bytes start in the last piece scanned
         self.restarted = False  # the last scan dropped the bytes kept so far: see the docstring
         self._match = 0  # how much of CRLFCRLF the last bytes matched (0-4)
@@ -53,6 +53,12 @@ class HeadScanner:
         self._line_done = False  # the request line of the current head ended
         self._lines = 0  # line ends (CRLF) seen in the current head
         self._pending_cr = False  # a CR before any head byte, waiting for its LF
+
+    def set_limits(self, max_head_size, max_request_line, max_header_count):
+        """The limits to check; 0 for the request line or the field count means none."""
+        self.max_head_size = max_head_size
+        self.max_request_line = max_request_line if max_request_line > 0 else NO_LIMIT
+        self.max_header_count = max_header_count if max_header_count > 0 else NO_LIMIT
 
     def scan(self, data, start, end):
         """Take data[start:end] (not empty) as the next bytes of the stream.

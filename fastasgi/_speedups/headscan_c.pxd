@@ -25,6 +25,7 @@ cdef class HeadScanner:
     cdef Py_ssize_t _lines
     cdef bint _pending_cr
 
+    cpdef void set_limits(self, Py_ssize_t max_head_size, Py_ssize_t max_request_line, Py_ssize_t max_header_count)
     @cython.locals(p=byte_array, i=Py_ssize_t, s=int, size=Py_ssize_t, line_done=bint, lines=Py_ssize_t,
                    max_head=Py_ssize_t, max_line=Py_ssize_t, max_fields=Py_ssize_t, c=int, run=Py_ssize_t)
     cpdef Py_ssize_t scan(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2

@@ -91,7 +91,9 @@ cdef class RequestParser:
         self.upgrade_token = upgrade_token
         self.trailing = None
         self._parser = _HttpRequestParser(self)
-        self._scanner = HeadScanner(limits.max_head_size, limits.max_request_line, limits.max_header_count)
+        # Made without a Python-level call: its state fields start at zero (see HeadScanner.__init__).
+        self._scanner = HeadScanner.__new__(HeadScanner)
+        self._scanner.set_limits(limits.max_head_size, limits.max_request_line, limits.max_header_count)
         self._mode = HEAD
         self._partial = bytearray()
         self._headers = []
