@@ -13,8 +13,8 @@ leaves every byte after that request in `trailing` for the new protocol.
 
 llhttp does the parsing, but its callbacks carry no byte offsets, so this
 glue finds the message boundaries itself and hands llhttp one piece at a
-time: a complete head (found by its CRLFCRLF, which also gives the exact
-head size for the 431 limit), then the body (counted for Content-Length,
+time: a complete head (its end found, and its limits checked, by
+headscan.HeadScanner, as in the pure parser), then the body (counted for Content-Length,
 cut after every CRLFCRLF for chunked, since a chunked body always ends
 with one).  Before llhttp sees a head, grammar.check_head checks it
 against the strict RFC 9112 grammar, as the pure parser does, which closes

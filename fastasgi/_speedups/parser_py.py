@@ -11,9 +11,10 @@ Bad bytes raise `HttpParseError` carrying the status to answer with.
 After a head whose Upgrade token is `upgrade_token` the parser stops and
 leaves every byte after that request in `trailing` for the new protocol.
 
-h11 is more lenient than llhttp in a few places, so the head is checked
-here first against the strict RFC 9112 grammar (grammar.check_head) and a
-chunked body's framing followed by chunks.ChunkFraming, as the compiled
+headscan.HeadScanner finds where each head ends and checks its limits.
+h11 is more lenient than llhttp in a few places, so the head is then
+checked here against the strict RFC 9112 grammar (grammar.check_head) and
+a chunked body's framing followed by chunks.ChunkFraming, as the compiled
 parser does with the same modules; both then apply the same policy
 (`check_request_headers`) and give the same events.
 """
@@ -27,8 +28,8 @@ from .headers import check_request_headers
 from .request import RequestHead, absolute_form_host, replace_host, split_target
 
 class RequestParser:
-    __slots__ = ("limits", "max_body_size", "bytes_received", "upgrade_token", "trailing", "_buffer", "_body", "_body_size",
-                 "_chunks", "_length", "_scanner", "_scanned")
+    __slots__ = ("limits", "max_body_size", "bytes_received", "upgrade_token", "trailing", "_buffer", "_body",
+                 "_body_size", "_chunks", "_length", "_scanner", "_scanned")
 
     def __init__(self, limits, upgrade_token=None):
         self.limits = limits  # a RequestLimits
