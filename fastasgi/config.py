@@ -398,10 +398,12 @@ class Config:
         self.observer = new_observer(self)
         # Every connection makes its parser and watchdog from these: worked
         # out once here, not per connection.
-        max_head_size = (self.h11_max_incomplete_event_size or self.limit_request_header_size
-                         or _speedups.DEFAULT_MAX_HEAD_SIZE)
-        self.parser_args = (max_head_size, self.upgrade_token, self.limit_request_line or 0,
-                            self.limit_request_fields or 0, self.limit_request_body or 0)
+        self.request_limits = self.hot_paths.RequestLimits(
+            max_head_size=(self.h11_max_incomplete_event_size or self.limit_request_header_size
+                           or config_defaults()["limit_request_header_size"]),
+            max_request_line=self.limit_request_line or 0, max_header_count=self.limit_request_fields or 0,
+            max_body_size=self.limit_request_body or 0)
+        self.parser_args = (self.request_limits, self.upgrade_token)
         # How often the watchdog of a running request looks at its connection
         # (body progress, a client that stopped reading): a quarter of the
         # shortest of --timeout-request-body and --timeout-write, 0.1 to 1 s.

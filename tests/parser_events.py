@@ -4,6 +4,7 @@ Shared by the differential tests, the hypothesis properties and the atheris
 harness (bench/fuzz_parser.py), so all three compare the same thing.
 """
 from fastasgi._speedups import HttpParseError
+from fastasgi.config import config_defaults
 
 # Requests the fuzzers start from (the bounded one in tests/test_parser_fuzz.py
 # and bench/fuzz_parser.py): every shape the two twins once disagreed on is here.
@@ -30,6 +31,22 @@ TOKENS = [b"GET ", b"POST ", b"HEAD ", b"CONNECT ", b"PRI ", b" HTTP/1.1\r\n", b
           b"Upgrade: websocket\r\n", b"Expect: 100-continue\r\n", b"\r\n\r\n", b"\r\n", b"0\r\n\r\n",
           b";a=\"q\"", b"http://h", b"https://", b"://", b"%2F", b"\t", b"\x00", b"\xff", b"[", b"]", b"@",
           b"#", b"<", b"\\", b"^", b"`", b"{", b"|", b"}", b"\"", b"Content-Length: 0\r\n", b"chunked\t"]
+
+
+def limits(ns, **changes):
+    """Twin `ns`'s RequestLimits: Config's defaults (their one declaration), with `changes`."""
+    defaults = config_defaults()
+    values = dict(max_head_size=defaults["limit_request_header_size"],
+                  max_request_line=defaults["limit_request_line"],
+                  max_header_count=defaults["limit_request_fields"],
+                  max_body_size=defaults["limit_request_body"] or 0)
+    values.update(changes)
+    return ns.RequestLimits(**values)
+
+
+def new_parser(ns, upgrade_token=None, **changes):
+    """A RequestParser of twin `ns` with Config's default limits but `changes`."""
+    return ns.RequestParser(limits(ns, **changes), upgrade_token)
 
 
 def head_fields(head):
@@ -61,7 +78,7 @@ def parse_all(ns, pieces, answered=False, **limits):
     HttpParseError; with `answered`, ("error", status, the whole requests
     before it): those a server still answers, which the twins must agree on too.
     """
-    parser = ns.RequestParser(**limits)
+    parser = new_parser(ns, **limits)
     events = []
     try:
         for piece in pieces:

@@ -15,7 +15,7 @@ from fastasgi import _speedups
 from fastasgi._speedups import HttpParseError
 from fastasgi.middleware.proxy_headers import ForwardedPolicy
 
-from .parser_events import head_fields, parse_all
+from .parser_events import head_fields, new_parser, parse_all
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -258,7 +258,7 @@ def test_corpus_chunked_across_both_twins_small_pieces():
 def test_upgrade_trailing_and_later_feeds():
     data = (b"GET /ws HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\nABC")
     for ns in (PURE, COMPILED):
-        parser = ns.RequestParser(MAX_HEAD, b"websocket")
+        parser = new_parser(ns, b"websocket", max_head_size=MAX_HEAD)
         events = parser.feed(data)
         assert [type(e).__name__ for e in events] == ["RequestHead", "NoneType"]
         assert events[0].upgrade == b"websocket"
@@ -266,7 +266,7 @@ def test_upgrade_trailing_and_later_feeds():
         assert parser.feed(b"DEF") == []
         assert parser.trailing == b"ABCDEF"
         # with no upgrade token configured the same request is plain HTTP
-        parser = ns.RequestParser(MAX_HEAD, None)
+        parser = new_parser(ns, None, max_head_size=MAX_HEAD)
         events = parser.feed(data[:-3] + b"GET / HTTP/1.1\r\n" + H + b"\r\n")
         assert [type(e).__name__ for e in events] == ["RequestHead", "NoneType"] * 2
         assert parser.trailing is None
@@ -275,12 +275,11 @@ def test_upgrade_trailing_and_later_feeds():
 def test_head_types():
     data = b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
     for ns in (PURE, COMPILED):
-        head = ns.RequestParser().feed(data)[0]
+        head = new_parser(ns).feed(data)[0]
         assert isinstance(head, ns.RequestHead)
         assert head_fields(head) == ("GET", "/a b", b"/a%20b", b"x=1", [(b"host", b"h")], "1.1",
                                      True, False, None, False)
         assert type(head.keep_alive) is bool and repr(head) == "RequestHead(GET b'/a%20b' HTTP/1.1)"
-        assert ns.DEFAULT_MAX_HEAD_SIZE == 64 * 1024
 
 
 @pytest.mark.parametrize("header, proxied", [
@@ -294,7 +293,7 @@ def test_head_tells_whether_forwarding_headers_came(header, proxied):
     # The protocol skips the proxy-headers policy for a head without them.
     data = b"GET / HTTP/1.1\r\nHost: h\r\n" + header + b"\r\n\r\n"
     for ns in (PURE, COMPILED):
-        head = ns.RequestParser().feed(data)[0]
+        head = new_parser(ns).feed(data)[0]
         assert head.proxied is proxied
 
 
@@ -304,7 +303,7 @@ def test_one_letter_header_names_leave_the_interpreters_bytes_alone():
     letters = bytes(range(65, 91))
     data = b"GET / HTTP/1.1\r\n" + H + b"".join(bytes([c]) + b": v\r\n" for c in letters) + b"\r\n"
     for ns in (PURE, COMPILED):
-        head = ns.RequestParser().feed(data)[0]
+        head = new_parser(ns).feed(data)[0]
         assert [name for name, _ in head.headers[1:]] == [bytes([c + 32]) for c in letters]
         assert [bytes([c]) for c in letters] == [letters[i:i + 1] for i in range(26)]
         assert b"".join(bytes([c]) for c in letters) == letters
@@ -536,7 +535,7 @@ def test_a_closed_parser_is_freed_without_the_garbage_collector(ns):
     gc.disable()
     try:
         for _ in range(20):
-            parser = ns.RequestParser(65536, b"websocket")
+            parser = new_parser(ns, b"websocket", max_head_size=65536)
             assert parser.feed(requests)
             parser.close()
             del parser
@@ -547,7 +546,7 @@ def test_a_closed_parser_is_freed_without_the_garbage_collector(ns):
 
 @pytest.mark.parametrize("ns", TWINS)
 def test_bytes_received_counts_every_byte_fed(ns):
-    parser = ns.RequestParser(65536, b"websocket")
+    parser = new_parser(ns, b"websocket", max_head_size=65536)
     upgrade = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
     parser.feed(upgrade + b"frame")
     parser.feed(bytearray(b"more"))  # after the upgrade: the next protocol's, still counted
@@ -557,7 +556,7 @@ def test_bytes_received_counts_every_byte_fed(ns):
 
 @pytest.mark.parametrize("ns", TWINS)
 def test_feed_after_close_is_an_error(ns):
-    parser = ns.RequestParser(65536, b"websocket")
+    parser = new_parser(ns, b"websocket", max_head_size=65536)
     parser.close()
     with pytest.raises(RuntimeError):
         parser.feed(b"GET / HTTP/1.1\r\n")

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 from .errors import ClientDisconnected, HttpParseError  # noqa: I001 -- bound first (see above)
 from .compiled import COMPILED_MODULES, NO_EXTENSIONS, flag
 
-NAMES = ("RequestParser", "RequestHead", "split_target", "DEFAULT_MAX_HEAD_SIZE",
+NAMES = ("RequestParser", "RequestLimits", "RequestHead", "split_target",
          "check_request_headers", "encode_response_headers",
          "ResponseEncoder", "status_line", "FlowControl", "FrameReader", "encode_frame")
 IMPLEMENTATIONS = ("compiled", "pure")
@@ -153,7 +153,7 @@ IMPLEMENTATION = active.IMPLEMENTATION
 RequestParser = active.RequestParser
 RequestHead = active.RequestHead
 split_target = active.split_target
-DEFAULT_MAX_HEAD_SIZE = active.DEFAULT_MAX_HEAD_SIZE
+RequestLimits = active.RequestLimits
 check_request_headers = active.check_request_headers
 encode_response_headers = active.encode_response_headers
 ResponseEncoder = active.ResponseEncoder

@@ -45,3 +45,12 @@ def header_lines(headers, size):
 def content_length_line(size):
     """b"content-length: <size>\\r\\n"."""
     return b"content-length: %d\r\n" % size
+
+
+def line_break(data, start, end):
+    """The offset of the first CR or LF in data[start:end], or `end`."""
+    cr = data.find(b"\r", start, end)
+    lf = data.find(b"\n", start, end if cr < 0 else cr)
+    if lf >= 0:
+        return lf
+    return end if cr < 0 else cr

@@ -21,6 +21,7 @@ COMPILED_MODULES = {
     "request": ("fastasgi._speedups.request_c", "fastasgi/_speedups/request.py", "fastasgi._speedups.request"),
     "grammar": ("fastasgi._speedups.grammar_c", "fastasgi/_speedups/grammar.py", "fastasgi._speedups.grammar"),
     "chunks": ("fastasgi._speedups.chunks_c", "fastasgi/_speedups/chunks.py", "fastasgi._speedups.chunks"),
+    "headscan": ("fastasgi._speedups.headscan_c", "fastasgi/_speedups/headscan.py", "fastasgi._speedups.headscan"),
     "flow": ("fastasgi._speedups.flow_c", "fastasgi/_speedups/flow.py", "fastasgi._speedups.flow"),
     "byteloops": ("fastasgi._speedups.byteloops_c", "fastasgi/_speedups/byteloops_c.pyx",
                   "fastasgi._speedups.byteloops"),

@@ -2,8 +2,9 @@
 # to read a head's fields and call feed() without Python attribute lookups.
 
 from fastasgi._speedups.chunks_c cimport ChunkFraming
+from fastasgi._speedups.headscan_c cimport HeadScanner
 # RequestHead is request_c's; named here too for the modules that cimport it from the parser
-from fastasgi._speedups.request_c cimport RequestHead
+from fastasgi._speedups.request_c cimport RequestHead, RequestLimits
 
 # What the glue is feeding llhttp right now.
 cdef enum Mode:
@@ -13,10 +14,8 @@ cdef enum Mode:
 
 
 cdef class RequestParser:
-    cdef public Py_ssize_t max_head_size
-    cdef public Py_ssize_t max_request_line   # 0: no limit
-    cdef public Py_ssize_t max_header_count   # 0: no limit
-    cdef public unsigned long long max_body_size  # 0: no limit
+    cdef readonly RequestLimits limits
+    cdef unsigned long long max_body_size  # limits.max_body_size, read per body piece; 0: no limit
     cdef public unsigned long long bytes_received  # every byte fed: progress for timeouts
     cdef public object upgrade_token
     cdef public object trailing  # bytes after an upgrade request, for the next protocol
@@ -24,14 +23,11 @@ cdef class RequestParser:
     cdef object _parser          # the httptools.HttpRequestParser
     cdef Mode _mode
     cdef unsigned long long _remaining  # Content-Length bytes still due
-    cdef int _match              # how much of CRLFCRLF the last bytes matched (0-3)
-    cdef Py_ssize_t _head_size   # bytes of the current head seen so far
-    cdef bint _pending_cr        # a lone CR before a head, waiting for its LF
-    cdef bint _line_done         # the request line of the current head ended
-    cdef Py_ssize_t _lines       # line ends (CRLF) seen in the current head
+    cdef int _match              # how much of CRLFCRLF the last chunked-body bytes matched (0-3)
+    cdef HeadScanner _scanner    # finds the end of each head, checking its limits
     cdef unsigned long long _body_size  # body bytes of the current message so far
     # the framing of the chunked body being read, as the pure twin follows
-    # it: chunk-size lines and the trailer section bounded by max_head_size
+    # it: chunk-size lines and the trailer section bounded by limits.max_head_size
     cdef ChunkFraming _chunks
     cdef bytearray _partial      # bytes of a head not complete yet
     cdef list _events

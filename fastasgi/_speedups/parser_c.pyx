@@ -13,8 +13,8 @@ leaves every byte after that request in `trailing` for the new protocol.
 
 llhttp does the parsing, but its callbacks carry no byte offsets, so this
 glue finds the message boundaries itself and hands llhttp one piece at a
-time: a complete head (found by its CRLFCRLF, which also gives the exact
-head size for the 431 limit), then the body (counted for Content-Length,
+time: a complete head (its end found, and its limits checked, by
+headscan.HeadScanner, as in the pure parser), then the body (counted for Content-Length,
 cut after every CRLFCRLF for chunked, since a chunked body always ends
 with one).  Before llhttp sees a head, grammar.check_head checks it
 against the strict RFC 9112 grammar, as the pure parser does, which closes
@@ -23,18 +23,13 @@ CR/LF before it); chunks.ChunkFraming does the same for a chunked body.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memchr, memcmp
-from libc.stdint cimport SIZE_MAX
-
-cdef Py_ssize_t PY_SSIZE_T_MAX = <Py_ssize_t>(SIZE_MAX >> 1)
 
 import httptools
 
 from .errors import HttpParseError
 from .grammar_c cimport check_head
 from .headers_c cimport check_request_headers, short_number
-from .request_c cimport absolute_form_host, replace_host, split_target
-
-from .request_c import DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_REQUEST_LINE  # noqa: I001
+from .request_c cimport RequestLimits, absolute_form_host, replace_host, split_target
 
 cdef enum:
     CR = 13
@@ -89,17 +84,16 @@ cdef object _llhttp_error(object exc):
 cdef class RequestParser:
     # Fields and C methods are declared in parser_c.pxd.
 
-    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None,
-                 max_request_line=DEFAULT_MAX_REQUEST_LINE,
-                 max_header_count=DEFAULT_MAX_HEADER_COUNT, max_body_size=0):
-        self.max_head_size = max_head_size
-        self.max_request_line = max_request_line or 0
-        self.max_header_count = max_header_count or 0
-        self.max_body_size = max_body_size or 0
+    def __init__(self, RequestLimits limits not None, upgrade_token=None):
+        self.limits = limits
+        self.max_body_size = limits.max_body_size
         self.bytes_received = 0
         self.upgrade_token = upgrade_token
         self.trailing = None
         self._parser = _HttpRequestParser(self)
+        # Made without a Python-level call: its state fields start at zero (see HeadScanner.__init__).
+        self._scanner = HeadScanner.__new__(HeadScanner)
+        self._scanner.set_limits(limits.max_head_size, limits.max_request_line, limits.max_header_count)
         self._mode = HEAD
         self._partial = bytearray()
         self._headers = []
@@ -257,14 +251,7 @@ cdef class RequestParser:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data), i = 0, start, end
         cdef unsigned long long take
         cdef int s
-        cdef unsigned char c
         cdef Py_ssize_t v
-        cdef bint line_done
-        cdef Py_ssize_t size, lines, run
-        cdef const unsigned char* found
-        cdef Py_ssize_t max_head = self.max_head_size
-        cdef Py_ssize_t max_line = self.max_request_line if self.max_request_line > 0 else PY_SSIZE_T_MAX
-        cdef Py_ssize_t max_fields = self.max_header_count if self.max_header_count > 0 else PY_SSIZE_T_MAX
         cdef bytes head
         while i < n:
             if self._mode == LENGTH:
@@ -304,92 +291,16 @@ cdef class RequestParser:
                     return 0
                 i = end
                 continue
-            # HEAD ------------------------------------------------------
-            if self._head_size == 0:
-                # RFC 9112 2.2: ignore empty lines (CRLF) before a request
-                if self._pending_cr:
-                    self._pending_cr = False
-                    if p[i] == LF:
-                        i += 1
-                        continue
-                    self._partial.append(CR)  # a lone CR starts the head
-                    self._head_size = 1
-                    self._match = 1
-                    continue
-                if p[i] == CR:
-                    if i + 1 == n:
-                        self._pending_cr = True
-                        return 0
-                    if p[i + 1] == LF:
-                        i += 2
-                        continue
-            # find the CRLFCRLF that ends the head, checking the limits and
-            # line ends byte by byte: the first bad byte decides the error,
-            # however the stream was split
-            start = i
-            s = self._match
-            size = self._head_size  # bytes of this head before p[i]
-            line_done = self._line_done
-            lines = self._lines
-            while i < n:
-                c = p[i]
-                if c != CR and c != LF:
-                    # A run of other bytes, up to the next CR or LF, moves
-                    # nothing but the counts: skipped with memchr() as far
-                    # as no limit is reached (the byte that reaches one
-                    # goes through the loop below, which raises).
-                    run = n - i
-                    found = <const unsigned char*>memchr(p + i, CR, run)
-                    if found != NULL:
-                        run = found - (p + i)
-                    found = <const unsigned char*>memchr(p + i, LF, run)
-                    if found != NULL:
-                        run = found - (p + i)
-                    if run > max_head - size:
-                        run = max_head - size
-                    if not line_done and run > max_line - size:
-                        run = max_line - size
-                    if run > 0:
-                        s = 0
-                        size += run
-                        i += run
-                        continue
-                if size >= max_head:
-                    raise HttpParseError("Request head too large", 431)
-                if c == CR:
-                    s = 3 if s == 2 else 1
-                elif c == LF:
-                    if s == 1:
-                        s = 2
-                        lines += 1
-                    elif s == 3:
-                        s = 4
-                    else:
-                        raise HttpParseError("Invalid line ending in request head")
-                else:
-                    s = 0
-                if not line_done:
-                    if s == 2:
-                        line_done = True
-                    elif size >= max_line and not (size == max_line and c == CR):
-                        raise HttpParseError("Request line too long", 414)
-                elif s == 2 and lines - 1 > max_fields:
-                    raise HttpParseError("Too many header fields", 431)
-                size += 1
-                i += 1
-                if s == 4:
-                    break
-            self._head_size = size
-            self._line_done = line_done
-            self._lines = lines
-            if s != 4:
-                self._match = s
-                self._partial += data[start:]
+            # HEAD: the scanner finds its end and checks the limits on the way
+            end = self._scanner.scan(data, i, n)
+            if self._scanner.restarted:
+                self._partial.clear()
+            start = self._scanner.head_start
+            if end < 0:
+                if start < n:
+                    self._partial += data[start:]
                 return 0
-            self._match = 0
-            self._head_size = 0
-            self._line_done = False
-            self._lines = 0
+            i = end
             if self._partial:
                 self._partial += data[start:i]
                 head = bytes(self._partial)
@@ -406,7 +317,7 @@ cdef class RequestParser:
             if not self._complete:
                 if self._has_chunked:
                     self._mode = CHUNKED
-                    self._chunks = ChunkFraming(self.max_head_size)
+                    self._chunks = ChunkFraming(self.limits.max_head_size)
                 else:
                     self._mode = LENGTH
                     self._remaining = self._length
@@ -457,7 +368,7 @@ cdef class RequestParser:
             if chunked:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
                 self._mode = CHUNKED
-                self._chunks = ChunkFraming(self.max_head_size)
+                self._chunks = ChunkFraming(self.limits.max_head_size)
                 self._match = 0
             else:
                 self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % length)

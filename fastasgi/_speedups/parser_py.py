@@ -11,40 +11,29 @@ Bad bytes raise `HttpParseError` carrying the status to answer with.
 After a head whose Upgrade token is `upgrade_token` the parser stops and
 leaves every byte after that request in `trailing` for the new protocol.
 
-h11 is more lenient than llhttp in a few places, so the head is checked
-here first against the strict RFC 9112 grammar (grammar.check_head) and a
-chunked body's framing followed by chunks.ChunkFraming, as the compiled
+headscan.HeadScanner finds where each head ends and checks its limits.
+h11 is more lenient than llhttp in a few places, so the head is then
+checked here against the strict RFC 9112 grammar (grammar.check_head) and
+a chunked body's framing followed by chunks.ChunkFraming, as the compiled
 parser does with the same modules; both then apply the same policy
 (`check_request_headers`) and give the same events.
 """
-import re
-
 import h11
 
 from .chunks import ChunkFraming
 from .errors import HttpParseError
 from .grammar import check_head
+from .headscan import HeadScanner
 from .headers import check_request_headers
-from .request import (DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_REQUEST_LINE, RequestHead,
-                      absolute_form_host, replace_host, split_target)
-
-_LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
-# A LF without its CR: llhttp (the compiled twin) rejects it at once, so an
-# incomplete head holding one is rejected here too instead of waiting.
-_BARE_LF = re.compile(rb"(?<!\r)\n")
+from .request import RequestHead, absolute_form_host, replace_host, split_target
 
 class RequestParser:
-    __slots__ = ("max_head_size", "max_request_line", "max_header_count", "max_body_size",
-                 "bytes_received", "upgrade_token", "trailing", "_buffer", "_body", "_body_size",
-                 "_chunks", "_length")
+    __slots__ = ("limits", "max_body_size", "bytes_received", "upgrade_token", "trailing", "_buffer", "_body",
+                 "_body_size", "_chunks", "_length", "_scanner", "_scanned")
 
-    def __init__(self, max_head_size=DEFAULT_MAX_HEAD_SIZE, upgrade_token=None,
-                 max_request_line=DEFAULT_MAX_REQUEST_LINE,
-                 max_header_count=DEFAULT_MAX_HEADER_COUNT, max_body_size=0):
-        self.max_head_size = max_head_size
-        self.max_request_line = max_request_line or 0  # 0: no limit
-        self.max_header_count = max_header_count or 0  # 0: no limit
-        self.max_body_size = max_body_size or 0  # 0: no limit
+    def __init__(self, limits, upgrade_token=None):
+        self.limits = limits  # a RequestLimits
+        self.max_body_size = limits.max_body_size  # read per body piece; 0: no limit
         self.bytes_received = 0  # every byte fed: progress for the body timeout
         self.upgrade_token = upgrade_token
         self.trailing = None  # bytes after an upgrade request, for the next protocol
@@ -53,6 +42,8 @@ class RequestParser:
         self._length = -1  # body bytes still due of a Content-Length request; -1: none
         self._body_size = 0
         self._chunks = None  # the ChunkFraming of a chunked body being read
+        self._scanner = HeadScanner(limits.max_head_size, limits.max_request_line, limits.max_header_count)
+        self._scanned = 0  # bytes at the front of the buffer the scanner has seen
 
     def feed(self, data):
         self.bytes_received += len(data)
@@ -98,16 +89,23 @@ class RequestParser:
         self._chunks = None
 
     def _take_head(self, buffer):
-        if buffer[:2] == b"\r\n":  # RFC 9112 2.2: ignore empty lines before a request
-            del buffer[:_LEADING_EMPTY_LINES.match(buffer).end()]
-            if not buffer:
-                return None
-        end = buffer.find(b"\r\n\r\n")
-        if end < 0:
-            self._check_head_bytes(buffer, len(buffer), False)
+        """The next request head off the front of `buffer`, or None until it is complete.
+
+        buffer[:self._scanned] went through the scanner already: the start
+        of this head (or a lone CR that may start it)."""
+        scanned = self._scanned
+        if scanned == len(buffer):
             return None
-        end += 4
-        self._check_head_bytes(buffer, end, True)
+        scanner = self._scanner
+        end = scanner.scan(buffer, scanned, len(buffer))
+        skipped = scanner.head_start if scanned == 0 or scanner.restarted else 0
+        if skipped:  # empty lines before the head
+            del buffer[:skipped]
+        if end < 0:
+            self._scanned = len(buffer)
+            return None
+        end -= skipped
+        self._scanned = 0
         head = bytes(buffer[:end])
         http11 = check_head(head)
         method, target, _ = head[:head.index(b"\r\n")].split(b" ")  # check_head: exactly two spaces
@@ -133,7 +131,7 @@ class RequestParser:
         length = 0
         for name, value in headers:
             if name == b"transfer-encoding":  # checked above: it ends in chunked
-                chunks = ChunkFraming(self.max_head_size)
+                chunks = ChunkFraming(self.limits.max_head_size)
             elif name == b"content-length":  # checked above: digits only
                 length = int(value)
                 if self.max_body_size and length > self.max_body_size:
@@ -144,7 +142,7 @@ class RequestParser:
             # request is its largest cost).  ChunkFraming bounds chunk lines
             # and trailers (split-independent, unlike h11's buffer check,
             # which this size never reaches).
-            body = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_size + 64)
+            body = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_head_size + 64)
             body.receive_data(head)
             try:
                 body.next_event()
@@ -157,42 +155,6 @@ class RequestParser:
         del buffer[:end]
         return RequestHead(method.decode("ascii"), path, raw_path, query_string, headers,
                            "1.1" if http11 else "1.0", keep_alive, expect_continue, upgrade, proxied)
-
-    def _check_head_bytes(self, buffer, limit, complete):
-        """Raise for the first byte of the head buffer[:limit] that breaks a limit.
-
-        The compiled twin checks these byte by byte as they arrive, so the
-        first offending byte decides the error however the stream was split:
-        find each rule's first offending offset and raise the earliest (ties
-        in the compiled twin's order: size, bare LF, request line, field count).
-        """
-        found = []
-        max_head = self.max_head_size
-        if limit > max_head:
-            found.append((max_head, 0, "Request head too large", 431))
-        max_line = self.max_request_line
-        if max_line:
-            first = buffer.find(b"\r\n", 0, limit)
-            if first > max_line or (first < 0 and limit > max_line):
-                offset = max_line + 1 if buffer[max_line] == 13 else max_line
-                if offset < limit:
-                    found.append((offset, 2, "Request line too long", 414))
-        max_fields = self.max_header_count
-        if max_fields:
-            line_ends = buffer.count(b"\r\n", 0, limit) - (1 if complete else 0)
-            if line_ends - 1 > max_fields:
-                offset = -2
-                for _ in range(max_fields + 2):
-                    offset = buffer.find(b"\r\n", offset + 2, limit)
-                found.append((offset + 1, 3, "Too many header fields", 431))
-        if found or not complete:
-            # A complete head with a bare LF fails the grammar check anyway.
-            bare = _BARE_LF.search(buffer, 0, limit)
-            if bare is not None:
-                found.append((bare.start(), 1, "Invalid line ending in request head", 400))
-        if found:
-            _, _, reason, status = min(found)
-            raise HttpParseError(reason, status)
 
     def _read_length(self, buffer, events):
         """Move Content-Length body bytes from the buffer; True once the request ended."""

@@ -1,5 +1,8 @@
-"""What both parsers make of a request head: a RequestHead, its target split.
+"""What both parsers take and make of a request head: its limits, a
+RequestHead, its target split.
 
+RequestLimits holds what a request may hold before a parser refuses it;
+Config builds it once from its options (their one declaration).
 RequestHead is the event a parser returns for a complete head, what the
 ASGI scope is built from.  split_target takes the request target apart
 (RFC 9112 3.2); an absolute-form target's host replaces the Host header
@@ -11,17 +14,28 @@ RequestHead, and the target is read as C bytes.
 """
 from .errors import HttpParseError
 
-DEFAULT_MAX_HEAD_SIZE = 64 * 1024
-# Request line bytes (CRLF excluded) before a 414: nginx's 8 KiB header buffer.
-DEFAULT_MAX_REQUEST_LINE = 8190
-# Header fields per request head before a 431: Apache's and gunicorn's 100.
-DEFAULT_MAX_HEADER_COUNT = 100
-
 # What the authority of an absolute-form target may hold (RFC 3986 3.2.2,
 # no userinfo): unreserved, pct-encoded, sub-delims, ":" and IP-literal
 # brackets.  The host goes into the scope as `host`: `a<b` must not.
 AUTHORITY_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                    b"-._~%!$&'()*+,;=:[]")
+
+
+class RequestLimits:
+    """What a request may hold before the parser refuses it; 0 means no limit
+    (except for the head size, which always has one)."""
+
+    __slots__ = ("max_head_size", "max_request_line", "max_header_count", "max_body_size")
+
+    def __init__(self, max_head_size, max_request_line, max_header_count, max_body_size):
+        self.max_head_size = max_head_size  # bytes of a head (and of a chunked body's trailers): 431
+        self.max_request_line = max_request_line  # bytes of the request line, CRLF excluded: 414
+        self.max_header_count = max_header_count  # field lines of a head: 431
+        self.max_body_size = max_body_size  # bytes of a body: 413
+
+    def __repr__(self):
+        return (f"RequestLimits(max_head_size={self.max_head_size}, max_request_line={self.max_request_line}, "
+                f"max_header_count={self.max_header_count}, max_body_size={self.max_body_size})")
 
 
 class RequestHead:

@@ -1,10 +1,17 @@
 # C types for request.py compiled as request_c (Cython's pure Python mode):
-# RequestHead is a C type whose fields the compiled parser fills and the
-# compiled protocol reads without attribute lookups; the target is split
-# in one C loop over its bytes.
+# RequestLimits and RequestHead are C types, whose fields the compiled
+# parser and protocol read and fill without attribute lookups; the target
+# is split in one C loop over its bytes.
 cimport cython
 
 ctypedef const unsigned char *byte_array
+
+
+cdef class RequestLimits:
+    cdef public Py_ssize_t max_head_size
+    cdef public Py_ssize_t max_request_line
+    cdef public Py_ssize_t max_header_count
+    cdef public unsigned long long max_body_size
 
 
 cdef class RequestHead:
