@@ -36,11 +36,11 @@ except ImportError:  # no Cython installed: this module runs as Python
 # compiled server state and settings.
 if cython.compiled:
     from .cycle_c import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
-    from .http11_c import Http11Connection
+    from .http11_c import connection_for
     from .state_c import ConnectionSettings
 else:
     from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
-    from .http11 import Http11Connection
+    from .http11 import connection_for
     from .state import ConnectionSettings
 # The states and deadline kinds are http11's (the same ints in both twins).
 from .http11 import (  # noqa: E402
@@ -136,8 +136,7 @@ class HttpProtocol(Connection):
         # call costs less than a new object.
         self.response_encoder = self.settings.ResponseEncoder(False, True, True)
         # The connection's state, request count and deadline (http11.py).
-        self.conn = Http11Connection(settings.timeout_keep_alive, settings.timeout_request_header,
-                                     settings.timeout_write, settings.watch_interval)
+        self.conn = connection_for(settings)
         self.scope_template = None  # from the second request on: see _next_scope
         self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
         self.watch_since = 0.0  # ... and the loop time it saw it

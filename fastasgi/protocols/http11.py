@@ -61,6 +61,9 @@ class Http11Connection:
     )
 
     def __init__(self, timeout_keep_alive, timeout_request_header, timeout_write, watch_interval):
+        self._start(timeout_keep_alive, timeout_request_header, timeout_write, watch_interval)
+
+    def _start(self, timeout_keep_alive, timeout_request_header, timeout_write, watch_interval):
         self.timeout_keep_alive = timeout_keep_alive
         self.timeout_request_header = timeout_request_header
         self.timeout_write = timeout_write  # 0: a client that reads nothing is not timed out
@@ -176,8 +179,9 @@ class Http11Connection:
         """The deadline passed at `now`: what to do (a kind above).
 
         NO_DEADLINE: nothing yet, the deadline moved on (a closing
-        transport still flushing, or a stalled write whose timeout has not
-        run out, while the state's own deadline is further off).
+        transport still flushing, or a stalled write's check that found
+        the stall not run out or over, while the state's own deadline is
+        further off).
         CLOSE_FLUSH and WRITE_STALL: abort the transport.  Otherwise the
         state's deadline; the caller acts on it and arms what comes next.
         """
@@ -189,15 +193,29 @@ class Http11Connection:
                 return CLOSE_FLUSH
             self.deadline = now + self.watch_interval
             return NO_DEADLINE
-        if self.write_paused and self.timeout_write:
-            if now - self.write_paused_at >= self.timeout_write:
-                self.close_requests()
-                return WRITE_STALL
-            if self.due > now:  # the stall's check came first: the state's deadline is still ahead
-                self.set_deadline(self.due)
-                return NO_DEADLINE
+        if self.write_paused and self.timeout_write and now - self.write_paused_at >= self.timeout_write:
+            self.close_requests()
+            return WRITE_STALL
+        if self.due > now:
+            # The deadline was a stalled write's check, earlier than the
+            # state's; the stall has not run out or the client read since:
+            # the state's deadline is still ahead.
+            self.set_deadline(self.due)
+            return NO_DEADLINE
         return self.state_deadline(closing, draining, busy)
 
     @property
     def state_name(self):
         return STATE_NAMES[self.state]
+
+
+def connection_for(settings):
+    """A new connection (NEW) with the timeouts of `settings` (a ConnectionSettings).
+
+    Made without a call to __init__: compiled, that is a C allocation and
+    a C call, where calling the class would go through Python's call
+    protocol on every accepted connection."""
+    conn = Http11Connection.__new__(Http11Connection)
+    conn._start(settings.timeout_keep_alive, settings.timeout_request_header, settings.timeout_write,
+                settings.watch_interval)
+    return conn

@@ -2,6 +2,9 @@
 # connection's state and deadlines become C struct members, and the calls
 # the compiled protocol (http_c) makes on every request are C calls.  The
 # source stays http11.py.
+cimport cython
+
+from fastasgi.protocols.state_c cimport ConnectionSettings
 
 # The connection states and the deadline kinds: C constants here, ints in the pure twin.
 cdef int NEW, IDLE, HEAD, BUSY, UPGRADING, MUST_ERROR, CLOSING, SWITCHED, CLOSED
@@ -16,6 +19,8 @@ cdef class Http11Connection:
     cdef public bint write_paused
     cdef public double timeout_keep_alive, timeout_request_header, timeout_write, watch_interval
 
+    cdef _start(self, double timeout_keep_alive, double timeout_request_header, double timeout_write,
+                double watch_interval)
     cpdef set_deadline(self, double when)
     cpdef accepted(self, double now)
     cpdef head_started(self, double now)
@@ -31,3 +36,7 @@ cdef class Http11Connection:
     cpdef int pending_deadline(self, bint closing, bint draining, bint busy)
     cpdef int state_deadline(self, bint closing, bint draining, bint busy)
     cpdef int on_deadline(self, double now, bint closing, bint draining, bint busy)
+
+
+@cython.locals(conn=Http11Connection)
+cpdef Http11Connection connection_for(ConnectionSettings settings)

@@ -6,7 +6,7 @@ cimport cython
 from fastasgi._speedups.parser_c cimport RequestHead, RequestParser
 from fastasgi._speedups.response_c cimport ResponseEncoder
 from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
-from fastasgi.protocols.http11_c cimport Http11Connection
+from fastasgi.protocols.http11_c cimport Http11Connection, connection_for
 from fastasgi.protocols.state_c cimport ConnectionSettings, ServerState
 
 cdef dict HTTP_EXTENSIONS
