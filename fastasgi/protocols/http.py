@@ -136,7 +136,7 @@ class HttpProtocol(Connection):
         # call costs less than a new object.
         self.response_encoder = self.settings.ResponseEncoder(False, True, True)
         # The connection's state, request count and deadline (http11.py).
-        self.conn = connection_for(settings)
+        self.conn = connection_for(settings, self.parser)
         self.scope_template = None  # from the second request on: see _next_scope
         self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
         self.watch_since = 0.0  # ... and the loop time it saw it
@@ -222,25 +222,17 @@ class HttpProtocol(Connection):
 
     def data_received(self, data):
         conn = self.conn
-        if conn.state <= IDLE:
-            if conn.state == NEW and data[:4] == b"PRI " and self.settings.config.http2:
-                self.handle_http2(data)  # the HTTP/2 preface (h2c with prior knowledge)
-                return
-            # A new head starts: it must be complete within the header timeout.
-            conn.head_started(self.server_state.clock)
-        try:
-            events = self.parser.feed(data)
-        except self.settings.ParseError as exc:
-            # Whole requests before the bad bytes are answered, in order, before the error.
-            parsed = exc.events
-            end = len(parsed)
-            while end and parsed[end - 1] is not None:
-                end -= 1
-            if end:
-                self._handle_events(list(parsed[:end]))
-            self._parse_error(exc)
+        events = conn.feed(data, self.server_state.clock)
+        if events is None:
+            self.handle_http2(data)  # the HTTP/2 preface (h2c with prior knowledge)
             return
         self._handle_events(events)
+        if conn.error is not None:
+            # The whole requests before the bad bytes were answered, in order, before the error.
+            exc = conn.error
+            conn.error = None
+            self._parse_error(exc)
+            return
         if self.parser.trailing is not None:
             self.handle_upgrade()
 

@@ -1,13 +1,13 @@
 """Where an HTTP/1.1 connection stands, and its deadlines: no I/O here.
 
 Http11Connection holds the connection's one `state` (NEW, IDLE, HEAD,
-BUSY, ... below), the request it holds back (an upgrade or a parse error
-waiting for the responses before it), the request count, and the
-connection's deadline.  It is told what happened (a head started, a
-request was parsed, a response completed, writing paused) with the loop
-time as an argument, and answers what a passed deadline means
-(on_deadline() returns its kind); it never reads a clock, a transport or a
-task.  HttpProtocol (http.py) is the asyncio side: it does what the
+BUSY, ... below), the request parser it feeds (feed(bytes) -> the parser's
+events), the request it holds back (an upgrade or a parse error waiting for
+the responses before it), the request count, and the connection's
+deadline.  It is told what happened (a request was parsed, a response
+completed, writing paused) with the loop time as an argument, and answers
+what a passed deadline means (on_deadline() returns its kind); it never
+reads a clock, a transport or a task.  HttpProtocol (http.py) is the asyncio side: it does what the
 answers say (writes the 408, closes, aborts) and logs why.
 
 Tests drive this object directly, without a loop or a transport
@@ -55,15 +55,22 @@ class Http11Connection:
     being drained) comes in as arguments of the calls that need it."""
 
     __slots__ = (
-        "closed_at", "deadline", "due", "pending_error", "requests", "state", "timeout_keep_alive",
-        "timeout_request_header", "timeout_write", "upgrade_head", "watch_interval", "write_paused",
-        "write_paused_at",
+        "closed_at", "deadline", "due", "error", "http2", "parse_error", "parser", "pending_error", "requests",
+        "state", "timeout_keep_alive", "timeout_request_header", "timeout_write", "upgrade_head",
+        "watch_interval", "write_paused", "write_paused_at",
     )
 
-    def __init__(self, timeout_keep_alive, timeout_request_header, timeout_write, watch_interval):
-        self._start(timeout_keep_alive, timeout_request_header, timeout_write, watch_interval)
+    def __init__(self, parser, parse_error, timeout_keep_alive, timeout_request_header, timeout_write,
+                 watch_interval, http2=False):
+        self._start(parser, parse_error, timeout_keep_alive, timeout_request_header, timeout_write,
+                    watch_interval, http2)
 
-    def _start(self, timeout_keep_alive, timeout_request_header, timeout_write, watch_interval):
+    def _start(self, parser, parse_error, timeout_keep_alive, timeout_request_header, timeout_write,
+               watch_interval, http2):
+        self.parser = parser  # the request parser (either twin's): feed() -> events
+        self.parse_error = parse_error  # the exception class it raises for bad bytes
+        self.error = None  # the parse error of the last feed(), for the caller to answer
+        self.http2 = http2  # an HTTP/2 preface may open the connection (h2c with prior knowledge)
         self.timeout_keep_alive = timeout_keep_alive
         self.timeout_request_header = timeout_request_header
         self.timeout_write = timeout_write  # 0: a client that reads nothing is not timed out
@@ -77,6 +84,31 @@ class Http11Connection:
         self.write_paused = False  # the transport paused writing: the client is behind ...
         self.write_paused_at = 0.0  # ... since this loop time
         self.closed_at = 0.0  # loop time a deadline first found the transport closing
+
+    # -- bytes in -------------------------------------------------------------
+    def feed(self, data, now):
+        """Bytes from the client, at loop time `now`: the parser's events in
+        order (a RequestHead per head, body bytes, None where a body ends).
+
+        None instead when they open a new connection with HTTP/2's preface
+        (and `http2` is on): the caller hands the connection over.  Bad
+        bytes set `error` and give the events of the whole requests before
+        them: the caller answers those first, then the error."""
+        if self.state <= IDLE:
+            if self.state == NEW and data[:4] == b"PRI " and self.http2:
+                return None
+            # A new head starts: it must be complete within the request-head timeout.
+            self.state = HEAD
+            self.set_deadline(now + self.timeout_request_header)
+        try:
+            return self.parser.feed(data)
+        except self.parse_error as exc:
+            parsed = exc.events
+            end = len(parsed)
+            while end and parsed[end - 1] is not None:  # up to the end of the last whole request
+                end -= 1
+            self.error = exc
+            return list(parsed[:end])
 
     # -- what happened ------------------------------------------------------
     def set_deadline(self, when):
@@ -92,13 +124,6 @@ class Http11Connection:
     def accepted(self, now):
         """The transport is there: the first request has the keep-alive timeout to come."""
         self.set_deadline(now + self.timeout_keep_alive)
-
-    def head_started(self, now):
-        """Bytes came while waiting for a request: a head must be complete
-        within the request-head timeout."""
-        if self.state <= IDLE:
-            self.state = HEAD
-            self.set_deadline(now + self.timeout_request_header)
 
     def request_started(self, now):
         """A request head was parsed: the request's watchdog is armed, never
@@ -209,13 +234,13 @@ class Http11Connection:
         return STATE_NAMES[self.state]
 
 
-def connection_for(settings):
-    """A new connection (NEW) with the timeouts of `settings` (a ConnectionSettings).
+def connection_for(settings, parser):
+    """A new connection (NEW) feeding `parser`, with the timeouts of `settings` (a ConnectionSettings).
 
     Made without a call to __init__: compiled, that is a C allocation and
     a C call, where calling the class would go through Python's call
     protocol on every accepted connection."""
     conn = Http11Connection.__new__(Http11Connection)
-    conn._start(settings.timeout_keep_alive, settings.timeout_request_header, settings.timeout_write,
-                settings.watch_interval)
+    conn._start(parser, settings.ParseError, settings.timeout_keep_alive, settings.timeout_request_header,
+                settings.timeout_write, settings.watch_interval, settings.http2_limits is not None)
     return conn

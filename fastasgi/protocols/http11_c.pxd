@@ -4,6 +4,7 @@
 # source stays http11.py.
 cimport cython
 
+from fastasgi._speedups.parser_c cimport RequestParser
 from fastasgi.protocols.state_c cimport ConnectionSettings
 
 # The connection states and the deadline kinds: C constants here, ints in the pure twin.
@@ -18,12 +19,16 @@ cdef class Http11Connection:
     cdef public double deadline, due, write_paused_at, closed_at
     cdef public bint write_paused
     cdef public double timeout_keep_alive, timeout_request_header, timeout_write, watch_interval
+    cdef public RequestParser parser
+    cdef public object parse_error, error
+    cdef public bint http2
 
-    cdef _start(self, double timeout_keep_alive, double timeout_request_header, double timeout_write,
-                double watch_interval)
+    cdef _start(self, RequestParser parser, parse_error, double timeout_keep_alive, double timeout_request_header,
+                double timeout_write, double watch_interval, bint http2)
+    @cython.locals(end=Py_ssize_t)
+    cpdef list feed(self, data, double now)
     cpdef set_deadline(self, double when)
     cpdef accepted(self, double now)
-    cpdef head_started(self, double now)
     cpdef request_started(self, double now)
     cpdef upgrading(self, head)
     cpdef must_error(self, exc)
@@ -39,4 +44,4 @@ cdef class Http11Connection:
 
 
 @cython.locals(conn=Http11Connection)
-cpdef Http11Connection connection_for(ConnectionSettings settings)
+cpdef Http11Connection connection_for(ConnectionSettings settings, RequestParser parser)
