@@ -1,16 +1,20 @@
 """The asyncio Protocol for HTTP/1.1.
 
-Bytes from the transport go through the sans-I/O parser (compiled or pure
-twin); each request head becomes a RequestResponseCycle.  Requests on one
+Bytes from the transport go to the connection's Http11Connection
+(http11.py, no I/O), which feeds them to the parser (compiled or pure twin)
+and gives back its events; each request head becomes a
+RequestResponseCycle.  Requests on one
 connection are answered in order: a pipelined request's app starts when
 the response before it is complete.  Timeouts are deadlines checked by the
 server's tick, not one loop timer per request.
 
-Where the connection stands, and its deadline, is held by an
-Http11Connection (http11.py, no I/O): its one `state` (NEW, IDLE, HEAD,
-BUSY, ...) says which deadline is armed (pending_deadline()), whether a
-request may start, and what ends the connection; on_deadline() asks it what
-a passed deadline means and does what it says.
+Where the connection stands, and its deadline, is held by that
+Http11Connection too: its one `state` (NEW, IDLE, HEAD, BUSY, ...) says
+which deadline is armed (pending_deadline()), whether a request may start,
+and what ends the connection; on_deadline() asks it what a passed deadline
+means and does what it says.  This module keeps the asyncio side: the
+transport, flow control, the request tasks and their hand-off, the
+response bytes held until the end of the loop turn, and files.
 """
 import asyncio
 import logging
@@ -42,9 +46,10 @@ else:
     from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
     from .http11 import connection_for
     from .state import ConnectionSettings
-# The states and deadline kinds are http11's (the same ints in both twins).
-from .http11 import (  # noqa: E402
-    BODY_DRAIN, CLOSE_FLUSH, CLOSING, DEADLINE_NAMES, HEAD, IDLE, KEEP_ALIVE, MUST_ERROR, NEW,
+# The states and deadline kinds are http11's (the same ints in both twins);
+# their names are here too, for whoever holds a protocol rather than its connection.
+from .http11 import (  # noqa: E402, F401 (DEADLINE_NAMES)
+    BODY_DRAIN, CLOSE_FLUSH, CLOSING, DEADLINE_NAMES, HEAD, KEEP_ALIVE, MUST_ERROR, NEW,
     NO_DEADLINE, REQUEST_HEAD, STATE_NAMES, UPGRADING, WRITE_STALL,
 )
 

@@ -12,7 +12,7 @@ from fastasgi.protocols.state_c cimport ConnectionSettings, ServerState
 cdef dict HTTP_EXTENSIONS
 # The connection states and deadline kinds http.py reads (http11.py's): C
 # constants here, ints in the pure twin.
-cdef int NEW, IDLE, HEAD, UPGRADING, MUST_ERROR, CLOSING
+cdef int NEW, HEAD, UPGRADING, MUST_ERROR, CLOSING
 cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WRITE_STALL, CLOSE_FLUSH
 
 
