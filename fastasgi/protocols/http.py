@@ -3,10 +3,10 @@
 Bytes from the transport go to the connection's Http11Connection
 (http11.py, no I/O), which feeds them to the parser (compiled or pure twin)
 and gives back its events; each request head becomes a
-RequestResponseCycle.  Requests on one
-connection are answered in order: a pipelined request's app starts when
-the response before it is complete.  Timeouts are deadlines checked by the
-server's tick, not one loop timer per request.
+RequestResponseCycle.  Requests on one connection are answered in order: a
+pipelined request's app starts when the response before it is complete.
+Timeouts are deadlines checked by the server's tick, not one loop timer
+per request.
 
 Where the connection stands, and its deadline, is held by that
 Http11Connection too: its one `state` (NEW, IDLE, HEAD, BUSY, ...) says

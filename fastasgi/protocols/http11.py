@@ -241,6 +241,8 @@ def connection_for(settings, parser):
     a C call, where calling the class would go through Python's call
     protocol on every accepted connection."""
     conn = Http11Connection.__new__(Http11Connection)
+    # http2_limits: set by Config.load() when --http2 is on, None otherwise
+    # (a C comparison here, where config.http2 would be a Python lookup).
     conn._start(parser, settings.ParseError, settings.timeout_keep_alive, settings.timeout_request_header,
                 settings.timeout_write, settings.watch_interval, settings.http2_limits is not None)
     return conn
