@@ -598,3 +598,15 @@ def test_a_connection_alone_leaves_http2s_preface_to_its_caller(http11):
     conn = new_connection(http11)
     assert conn.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 100.0) is None
     assert conn.state_name == "NEW"  # nothing was parsed: the HTTP/2 protocol takes the bytes
+
+
+def test_a_connection_alone_holds_response_bytes_until_they_are_taken(http11):
+    conn = new_connection(http11)
+    assert conn.data_to_send() is None
+    held = [conn.hold(b"HTTP/1.1 200 OK\r\n\r\n"), conn.hold(b"a" * 1000)]
+    assert [http11.module.HOLD_NAMES[what] for what in held] == ["first", "held"]
+    assert conn.data_to_send() == [b"HTTP/1.1 200 OK\r\n\r\n", b"a" * 1000]
+    assert conn.data_to_send() is None  # taken: the next bytes start a batch again
+    conn.hold(b"b")
+    assert http11.module.HOLD_NAMES[conn.hold(b"c" * http11.module.OUT_BUFFER_SIZE)] == "full"
+    assert b"".join(conn.data_to_send()) == b"b" + b"c" * http11.module.OUT_BUFFER_SIZE

@@ -49,8 +49,8 @@ else:
 # The states and deadline kinds are http11's (the same ints in both twins);
 # their names are here too, for whoever holds a protocol rather than its connection.
 from .http11 import (  # noqa: E402, F401 (DEADLINE_NAMES)
-    BODY_DRAIN, CLOSE_FLUSH, CLOSING, DEADLINE_NAMES, HEAD, KEEP_ALIVE, MUST_ERROR, NEW,
-    NO_DEADLINE, REQUEST_HEAD, STATE_NAMES, UPGRADING, WRITE_STALL,
+    BODY_DRAIN, CLOSE_FLUSH, CLOSING, DEADLINE_NAMES, FIRST_HELD, FULL, HEAD, KEEP_ALIVE, MUST_ERROR, NEW,
+    NO_DEADLINE, OUT_BUFFER_MAX, REQUEST_HEAD, STATE_NAMES, UPGRADING, WRITE_STALL,
 )
 
 # What scope["extensions"] of every HTTP request starts as: each request
@@ -61,9 +61,6 @@ logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
 
 MAX_PIPELINE = 32  # queued requests before we stop reading from the client
-# Response bytes held back to be written together (a streamed body's chunks,
-# pipelined responses) before they are written anyway.
-OUT_BUFFER_MAX = 64 * 1024
 # A first body chunk this large is not copied into the response head's buffer.
 LARGE_BODY = 16 * 1024
 # Where writelines() joins its buffers (see writes_vectors), a body goes out
@@ -103,7 +100,7 @@ class HttpProtocol(Connection):
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
         "access_log", "app_state", "body_waited", "client", "conn", "cycle", "dispatching", "encoder", "flow",
-        "forwarded", "handoff", "large_body", "last_call", "loop", "out", "out_size", "parser", "pipeline",
+        "forwarded", "handoff", "large_body", "last_call", "loop", "parser", "pipeline",
         "response_encoder", "running", "scheme", "scope_template", "server", "server_state", "settings",
         "starting", "tls", "transport", "watch_mark", "watch_since", "watched_at", "write_paused",
     )
@@ -132,8 +129,6 @@ class HttpProtocol(Connection):
         self.cycle = None  # the cycle whose request body is being read
         self.running = None  # the cycle whose response is being written
         self.pipeline = []  # requests waiting for the response before them (a few at most)
-        self.out = None  # response bytes held back, written together by flush()
-        self.out_size = 0
         self.large_body = LARGE_BODY  # first body chunks from here up are not copied (see connection_made)
         self.forwarded = None  # the ForwardedPolicy when the peer is a trusted proxy
         self.encoder = None  # while a response is being written: its encoder
@@ -472,19 +467,15 @@ class HttpProtocol(Connection):
     # -- output: held back so that small writes go out together ------------
     def _write(self, data):
         """Hold `data` until the end of this loop turn (or until enough is held)."""
-        out = self.out
-        if out is None:
-            if len(data) >= OUT_BUFFER_MAX:
-                self._send(data)
-                return
-            self.out = [data]
-            self.out_size = len(data)
+        conn = self.conn
+        if conn.out is None and len(data) >= OUT_BUFFER_MAX:
+            self._send(data)  # enough to go alone
+            return
+        held = conn.hold(data)
+        if held == FIRST_HELD:
             self.flush_soon(self)
-        else:
-            out.append(data)
-            self.out_size += len(data)
-            if self.out_size >= OUT_BUFFER_MAX:
-                self.flush()
+        elif held == FULL:
+            self.flush()
 
     def flush(self):
         if self.handoff is not None and not self.dispatching:
@@ -494,9 +485,8 @@ class HttpProtocol(Connection):
             self.handoff = None
             if self.pipeline and self._may_start():
                 self._dispatch(self._next_in_pipeline())
-        out = self.out
+        out = self.conn.data_to_send()
         if out is not None:
-            self.out = None
             if len(out) == 1:
                 self._send(out[0])
             elif not self.transport.is_closing():
@@ -663,18 +653,14 @@ class HttpProtocol(Connection):
         # pipelined batch): then they wait to leave with the next one.
         conn = self.conn
         hold = keep_alive and self.pipeline and conn.state < CLOSING
-        out = self.out
-        if out is None:
-            if hold:
-                self.out = [data]
-                self.out_size = len(data)
-                self.flush_soon(self)  # also gives the next request a task if this app does not return
-            elif data:
+        if conn.out is None and not hold:
+            if data:
                 self._send(data)
         else:
-            out.append(data)
-            self.out_size += len(data)
-            if not hold or self.out_size >= OUT_BUFFER_MAX:
+            held = conn.hold(data)
+            if held == FIRST_HELD:
+                self.flush_soon(self)  # also gives the next request a task if this app does not return
+            elif not hold or held == FULL:
                 self.flush()
         if not keep_alive or conn.state >= CLOSING:
             self._close_requests()

@@ -2,7 +2,8 @@
 
 Http11Connection holds the connection's one `state` (NEW, IDLE, HEAD,
 BUSY, ... below), the request parser it feeds (feed(bytes) -> the parser's
-events), the request it holds back (an upgrade or a parse error waiting for
+events), the response bytes held to go out together (data_to_send()), the
+request it holds back (an upgrade or a parse error waiting for
 the responses before it), the request count, and the connection's
 deadline.  It is told what happened (a request was parsed, a response
 completed, writing paused) with the loop time as an argument, and answers
@@ -46,6 +47,17 @@ WRITE_STALL = 5  # before the state's: the client has read nothing for --timeout
 CLOSE_FLUSH = 6  # the transport is closing and the client read none of the rest in --timeout-write: abort
 DEADLINE_NAMES = ("none", "keep-alive", "request-head", "request-body", "watchdog", "write", "flush")
 
+# Response bytes held back to be written together (a streamed body's chunks,
+# pipelined responses) before they are written anyway.
+OUT_BUFFER_MAX = 64 * 1024
+# What hold() says the caller must see to.
+HELD = 0  # nothing: more bytes may come before they go out
+FIRST_HELD = 1  # the first bytes held: have data_to_send() written by the end of this loop turn
+FULL = 2  # enough is held: have data_to_send() written now
+HOLD_NAMES = ("held", "first", "full")
+# OUT_BUFFER_MAX, for Python code (compiled, the constant is C's alone).
+OUT_BUFFER_SIZE = OUT_BUFFER_MAX
+
 
 class Http11Connection:
     """The state and deadlines of one HTTP/1.1 connection (see the module docstring).
@@ -55,8 +67,8 @@ class Http11Connection:
     being drained) comes in as arguments of the calls that need it."""
 
     __slots__ = (
-        "closed_at", "deadline", "due", "error", "http2", "parse_error", "parser", "pending_error", "requests",
-        "state", "timeout_keep_alive", "timeout_request_header", "timeout_write", "upgrade_head",
+        "closed_at", "deadline", "due", "error", "http2", "out", "out_size", "parse_error", "parser",
+        "pending_error", "requests", "state", "timeout_keep_alive", "timeout_request_header", "timeout_write", "upgrade_head",
         "watch_interval", "write_paused", "write_paused_at",
     )
 
@@ -71,6 +83,8 @@ class Http11Connection:
         self.parse_error = parse_error  # the exception class it raises for bad bytes
         self.error = None  # the parse error of the last feed(), for the caller to answer
         self.http2 = http2  # an HTTP/2 preface may open the connection (h2c with prior knowledge)
+        self.out = None  # response bytes held back, a list until data_to_send() takes it
+        self.out_size = 0
         self.timeout_keep_alive = timeout_keep_alive
         self.timeout_request_header = timeout_request_header
         self.timeout_write = timeout_write  # 0: a client that reads nothing is not timed out
@@ -109,6 +123,24 @@ class Http11Connection:
                 end -= 1
             self.error = exc
             return list(parsed[:end])
+
+    # -- bytes out ------------------------------------------------------------
+    def hold(self, data):
+        """Hold response bytes, to go out with what follows: HELD, FIRST_HELD or FULL (above)."""
+        out = self.out
+        if out is None:
+            self.out = [data]
+            self.out_size = len(data)
+            return FIRST_HELD
+        out.append(data)
+        self.out_size += len(data)
+        return FULL if self.out_size >= OUT_BUFFER_MAX else HELD
+
+    def data_to_send(self):
+        """The response bytes held, in order (a list), and none held any more; None when none are."""
+        out = self.out
+        self.out = None
+        return out
 
     # -- what happened ------------------------------------------------------
     def set_deadline(self, when):

@@ -9,6 +9,8 @@ from fastasgi.protocols.state_c cimport ConnectionSettings
 
 # The connection states and the deadline kinds: C constants here, ints in the pure twin.
 cdef int NEW, IDLE, HEAD, BUSY, UPGRADING, MUST_ERROR, CLOSING, SWITCHED, CLOSED
+cdef Py_ssize_t OUT_BUFFER_MAX
+cdef int HELD, FIRST_HELD, FULL
 cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WATCHDOG, WRITE_STALL, CLOSE_FLUSH
 
 
@@ -22,11 +24,17 @@ cdef class Http11Connection:
     cdef public RequestParser parser
     cdef public object parse_error, error
     cdef public bint http2
+    cdef public list out
+    cdef public Py_ssize_t out_size
 
     cdef _start(self, RequestParser parser, parse_error, double timeout_keep_alive, double timeout_request_header,
                 double timeout_write, double watch_interval, bint http2)
     @cython.locals(end=Py_ssize_t)
     cpdef list feed(self, data, double now)
+    @cython.locals(out=list)
+    cpdef int hold(self, data)
+    @cython.locals(out=list)
+    cpdef list data_to_send(self)
     cpdef set_deadline(self, double when)
     cpdef accepted(self, double now)
     cpdef request_started(self, double now)

@@ -12,7 +12,8 @@ from fastasgi.protocols.state_c cimport ConnectionSettings, ServerState
 cdef dict HTTP_EXTENSIONS
 # The connection states and deadline kinds http.py reads (http11.py's): C
 # constants here, ints in the pure twin.
-cdef int NEW, HEAD, UPGRADING, MUST_ERROR, CLOSING
+cdef int NEW, HEAD, UPGRADING, MUST_ERROR, CLOSING, FIRST_HELD, FULL
+cdef Py_ssize_t OUT_BUFFER_MAX
 cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WRITE_STALL, CLOSE_FLUSH
 
 
@@ -25,8 +26,7 @@ cdef class HttpProtocol(Connection):
     cdef public bint access_log
     cdef public Cycle cycle, running, starting, handoff
     cdef public list pipeline
-    cdef public list out
-    cdef public Py_ssize_t out_size, large_body
+    cdef public Py_ssize_t large_body
     cdef public ResponseEncoder encoder, response_encoder
     cdef public object forwarded
     cdef public Http11Connection conn
@@ -50,6 +50,7 @@ cdef class HttpProtocol(Connection):
     cdef Cycle _next_in_pipeline(self)
     @cython.locals(state=ServerState)
     cpdef flush_soon(self, item)
+    @cython.locals(conn=Http11Connection)
     cdef _write(self, data)
     @cython.locals(out=list)
     cpdef flush(self)
