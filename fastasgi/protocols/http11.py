@@ -3,13 +3,13 @@
 Http11Connection holds the connection's one `state` (NEW, IDLE, HEAD,
 BUSY, ... below), the request parser it feeds (feed(bytes) -> the parser's
 events), the response bytes held to go out together (data_to_send()), the
-request it holds back (an upgrade or a parse error waiting for
-the responses before it), the request count, and the connection's
-deadline.  It is told what happened (a request was parsed, a response
-completed, writing paused) with the loop time as an argument, and answers
-what a passed deadline means (on_deadline() returns its kind); it never
-reads a clock, a transport or a task.  HttpProtocol (http.py) is the asyncio side: it does what the
-answers say (writes the 408, closes, aborts) and logs why.
+request it holds back (an upgrade or a parse error waiting for the
+responses before it), the request count, and the connection's deadline.
+It is told what happened (a request was parsed, a response completed,
+writing paused) with the loop time as an argument, and answers what a
+passed deadline means (on_deadline() returns its kind); it never reads a
+clock, a transport or a task.  HttpProtocol (http.py) is the asyncio side:
+it does what the answers say (writes the 408, closes, aborts) and logs why.
 
 Tests drive this object directly, without a loop or a transport
 (tests/test_http11_connection.py).
@@ -60,7 +60,7 @@ OUT_BUFFER_SIZE = OUT_BUFFER_MAX
 
 
 class Http11Connection:
-    """The state and deadlines of one HTTP/1.1 connection (see the module docstring).
+    """One HTTP/1.1 connection without its I/O (see the module docstring).
 
     What the protocol knows and this object does not (whether the
     transport is closing, whether a request is running or its body is
@@ -68,8 +68,8 @@ class Http11Connection:
 
     __slots__ = (
         "closed_at", "deadline", "due", "error", "http2", "out", "out_size", "parse_error", "parser",
-        "pending_error", "requests", "state", "timeout_keep_alive", "timeout_request_header", "timeout_write", "upgrade_head",
-        "watch_interval", "write_paused", "write_paused_at",
+        "pending_error", "requests", "state", "timeout_keep_alive", "timeout_request_header", "timeout_write",
+        "upgrade_head", "watch_interval", "write_paused", "write_paused_at",
     )
 
     def __init__(self, parser, parse_error, timeout_keep_alive, timeout_request_header, timeout_write,
