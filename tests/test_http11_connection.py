@@ -456,3 +456,157 @@ def test_shutdown_answers_a_request_on_its_way_then_closes(connect):
     data = conn.sent()
     assert responses(data) == [(b"HTTP/1.1 200 OK", b"/a")] and b"connection: close" in data
     assert conn.transport.closed and conn.state == "CLOSING"
+
+
+# -- the connection object alone (http11.py): no loop, no transport ---------------
+# Times are plain numbers: the connection never reads a clock, it is told.
+class Twin:
+    """One twin's http11 module, and a real request parser of the same twin."""
+
+    def __init__(self, implementation):
+        suffix = "_c" if implementation == "compiled" else ""
+        self.module = importlib.import_module("fastasgi.protocols.http11" + suffix)
+        self.DEADLINE_NAMES = self.module.DEADLINE_NAMES
+        config = Config(app, http="httptools" if implementation == "compiled" else "h11", lifespan="off",
+                        http2=True)
+        config.load()
+        self.settings = importlib.import_module("fastasgi.protocols.state" + suffix).ConnectionSettings(config)
+
+    def new_parser(self):
+        return self.settings.RequestParser(*self.settings.parser_args)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def http11(request):
+    require_implementation(request.param)
+    return Twin(request.param)
+
+
+def new_connection(http11, timeout_write=0.0):
+    # keep-alive 5 s, request head 10 s, watchdog every 1 s, HTTP/2's preface taken
+    conn = http11.module.Http11Connection(http11.new_parser(), http11.settings.ParseError, 5.0, 10.0,
+                                          timeout_write, 1.0, True)
+    conn.accepted(100.0)
+    return conn
+
+
+def on_deadline(http11, conn, now, closing, draining, busy):
+    """The name of what the connection says to do when its deadline passes at `now`
+    (compiled, the kinds are C constants: their names are what both twins export)."""
+    return http11.DEADLINE_NAMES[conn.on_deadline(now, closing, draining, busy)]
+
+
+def where(http11, conn, closing=False, draining=False, busy=False):
+    """(state name, pending deadline's name, deadline)."""
+    return (conn.state_name, http11.DEADLINE_NAMES[conn.pending_deadline(closing, draining, busy)], conn.deadline)
+
+
+def test_a_connection_alone_goes_through_one_request_and_keep_alive(http11):
+    conn = new_connection(http11)
+    assert where(http11, conn) == ("NEW", "keep-alive", 105.0)
+    assert conn.feed(b"GET / HTTP/1.1\r\nHost: a", 101.0) == []
+    assert where(http11, conn) == ("HEAD", "request-head", 111.0)
+    head, end = conn.feed(b"\r\n\r\n", 102.0)  # the rest of the same head: the deadline stays
+    assert (head.method, head.path, end) == ("GET", "/", None)
+    assert where(http11, conn) == ("HEAD", "request-head", 111.0)
+    conn.request_started(103.0)
+    assert where(http11, conn, busy=True) == ("BUSY", "watchdog", 104.0)
+    conn.idle(103.5)
+    assert where(http11, conn) == ("IDLE", "keep-alive", 108.5)
+    assert on_deadline(http11, conn, 108.5, False, False, False) == "keep-alive"
+    assert conn.deadline == 0.0  # the caller closes and arms what comes next
+
+
+def test_a_connection_alone_answers_a_head_that_is_late_with_the_request_head_kind(http11):
+    conn = new_connection(http11)
+    conn.feed(b"GET / HTTP/1.1\r\n", 100.0)
+    assert on_deadline(http11, conn, 110.0, False, False, False) == "request-head"
+    # A body still arriving for a request already answered is drained, not answered.
+    conn = new_connection(http11)
+    conn.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc", 100.0)
+    assert on_deadline(http11, conn, 110.0, False, True, False) == "request-body"
+
+
+def test_a_connection_alone_holds_an_upgrade_and_an_error_for_the_responses_before_them(http11):
+    conn = new_connection(http11)
+    conn.feed(b"GET / HTTP/1.1\r\nHost: a\r\n", 100.0)
+    conn.request_started(100.0)
+    head = object()
+    conn.upgrading(head)
+    assert (conn.state_name, conn.upgrade_head) == ("UPGRADING", head)
+    conn.switched()  # the websocket's deadlines are its own
+    assert (conn.state_name, conn.upgrade_head, conn.deadline) == ("SWITCHED", None, 0.0)
+
+    conn = new_connection(http11)
+    conn.request_started(100.0)
+    error = Exception("a parse error")  # (the protocol reads its status and reason)
+    conn.must_error(error)
+    assert (conn.state_name, conn.pending_error) == ("MUST_ERROR", error)
+    conn.close_requests()
+    assert conn.state_name == "CLOSING"
+    conn.must_error(error)  # closing already: it stays closing
+    assert conn.state_name == "CLOSING"
+    assert http11.DEADLINE_NAMES[conn.state_deadline(False, False, False)] == "keep-alive"
+    assert http11.DEADLINE_NAMES[conn.state_deadline(False, False, True)] == "watchdog"
+
+
+def test_a_stalled_write_comes_before_the_state_deadline_and_aborts(http11):
+    conn = new_connection(http11, timeout_write=1.0)
+    conn.idle(100.0)
+    conn.pause_writing(100.0)
+    assert where(http11, conn) == ("IDLE", "write", 101.0)  # before keep-alive's 105
+    assert on_deadline(http11, conn, 101.0, False, False, False) == "write"
+    assert conn.state_name == "CLOSING"
+
+    # The client read in time: the state's deadline is armed again.
+    conn = new_connection(http11, timeout_write=1.0)
+    conn.idle(100.0)
+    conn.pause_writing(100.0)
+    conn.resume_writing()
+    assert on_deadline(http11, conn, 101.0, False, False, False) == "none"
+    assert where(http11, conn) == ("IDLE", "keep-alive", 105.0)
+
+
+def test_a_closing_transport_gets_the_write_timeout_to_take_the_rest(http11):
+    conn = new_connection(http11, timeout_write=2.0)
+    conn.close_requests()
+    assert on_deadline(http11, conn, 105.0, True, False, False) == "none"  # first seen closing
+    assert conn.deadline == 106.0
+    assert http11.DEADLINE_NAMES[conn.pending_deadline(True, False, False)] == "flush"
+    assert on_deadline(http11, conn, 106.0, True, False, False) == "none"
+    assert on_deadline(http11, conn, 107.0, True, False, False) == "flush"
+    conn.connection_lost()
+    assert (conn.state_name, conn.deadline) == ("CLOSED", 0.0)
+
+
+def test_a_connection_alone_parses_pipelined_requests_and_their_bodies(http11):
+    conn = new_connection(http11)
+    events = conn.feed(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+                       b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n", 100.0)
+    assert [event.path if hasattr(event, "path") else event for event in events] == ["/a", b"abc", None, "/b", None]
+    assert (conn.state_name, conn.error) == ("HEAD", None)
+
+
+def test_a_connection_alone_gives_the_requests_before_bad_bytes_then_the_error(http11):
+    conn = new_connection(http11)
+    events = conn.feed(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nBad Field: x\r\n\r\n", 100.0)
+    assert [event.path for event in events[::2]] == ["/a"] and events[1:] == [None]
+    assert (conn.error.status_code, conn.state_name) == (400, "HEAD")
+
+
+def test_a_connection_alone_leaves_http2s_preface_to_its_caller(http11):
+    conn = new_connection(http11)
+    assert conn.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 100.0) is None
+    assert conn.state_name == "NEW"  # nothing was parsed: the HTTP/2 protocol takes the bytes
+
+
+def test_a_connection_alone_holds_response_bytes_until_they_are_taken(http11):
+    conn = new_connection(http11)
+    assert conn.data_to_send() is None
+    held = [conn.hold(b"HTTP/1.1 200 OK\r\n\r\n"), conn.hold(b"a" * 1000)]
+    assert [http11.module.HOLD_NAMES[what] for what in held] == ["first", "held"]
+    assert conn.data_to_send() == [b"HTTP/1.1 200 OK\r\n\r\n", b"a" * 1000]
+    assert conn.data_to_send() is None  # taken: the next bytes start a batch again
+    conn.hold(b"b")
+    assert http11.module.HOLD_NAMES[conn.hold(b"c" * http11.module.OUT_BUFFER_SIZE)] == "full"
+    assert b"".join(conn.data_to_send()) == b"b" + b"c" * http11.module.OUT_BUFFER_SIZE

@@ -28,6 +28,7 @@ COMPILED_MODULES = {
     "wsframes": ("fastasgi._speedups.wsframes_c", "fastasgi/_speedups/wsframes.py", "fastasgi._speedups.wsframes"),
     "cycle": ("fastasgi.protocols.cycle_c", "fastasgi/protocols/cycle.py", "fastasgi.protocols.cycle"),
     "state": ("fastasgi.protocols.state_c", "fastasgi/protocols/state.py", "fastasgi.protocols.state"),
+    "http11": ("fastasgi.protocols.http11_c", "fastasgi/protocols/http11.py", "fastasgi.protocols.http11"),
     "http": ("fastasgi.protocols.http_c", "fastasgi/protocols/http.py", "fastasgi.protocols.http"),
     "observer": ("fastasgi.observer_c", "fastasgi/observer.py", "fastasgi.observer"),
     "http2_codec": ("fastasgi.protocols.http2_codec_c", "fastasgi/protocols/http2_codec.py",

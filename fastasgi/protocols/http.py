@@ -1,15 +1,20 @@
 """The asyncio Protocol for HTTP/1.1.
 
-Bytes from the transport go through the sans-I/O parser (compiled or pure
-twin); each request head becomes a RequestResponseCycle.  Requests on one
-connection are answered in order: a pipelined request's app starts when
-the response before it is complete.  Timeouts are deadlines checked by the
-server's tick, not one loop timer per request.
+Bytes from the transport go to the connection's Http11Connection
+(http11.py, no I/O), which feeds them to the parser (compiled or pure twin)
+and gives back its events; each request head becomes a
+RequestResponseCycle.  Requests on one connection are answered in order: a
+pipelined request's app starts when the response before it is complete.
+Timeouts are deadlines checked by the server's tick, not one loop timer
+per request.
 
-Where the connection stands is one value, `state` (NEW, IDLE, HEAD, BUSY,
-... below): which deadline is armed (pending_deadline()), whether a request
-may start, and what ends the connection are read from it, not worked out
-from flags.
+Where the connection stands, and its deadline, is held by that
+Http11Connection too: its one `state` (NEW, IDLE, HEAD, BUSY, ...) says
+which deadline is armed (pending_deadline()), whether a request may start,
+and what ends the connection; on_deadline() asks it what a passed deadline
+means and does what it says.  This module keeps the asyncio side: the
+transport, flow control, the request tasks and their hand-off, the
+response bytes held until the end of the loop turn, and files.
 """
 import asyncio
 import logging
@@ -35,10 +40,18 @@ except ImportError:  # no Cython installed: this module runs as Python
 # compiled server state and settings.
 if cython.compiled:
     from .cycle_c import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
+    from .http11_c import connection_for
     from .state_c import ConnectionSettings
 else:
     from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
+    from .http11 import connection_for
     from .state import ConnectionSettings
+# The states and deadline kinds are http11's (the same ints in both twins);
+# their names are here too, for whoever holds a protocol rather than its connection.
+from .http11 import (  # noqa: E402, F401 (DEADLINE_NAMES)
+    BODY_DRAIN, CLOSE_FLUSH, CLOSING, DEADLINE_NAMES, FIRST_HELD, FULL, HEAD, KEEP_ALIVE, MUST_ERROR, NEW,
+    NO_DEADLINE, OUT_BUFFER_MAX, REQUEST_HEAD, STATE_NAMES, UPGRADING, WRITE_STALL,
+)
 
 # What scope["extensions"] of every HTTP request starts as: each request
 # gets a copy of its own, made here (a dict copy, not a call into the cycle).
@@ -48,9 +61,6 @@ logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
 
 MAX_PIPELINE = 32  # queued requests before we stop reading from the client
-# Response bytes held back to be written together (a streamed body's chunks,
-# pipelined responses) before they are written anyway.
-OUT_BUFFER_MAX = 64 * 1024
 # A first body chunk this large is not copied into the response head's buffer.
 LARGE_BODY = 16 * 1024
 # Where writelines() joins its buffers (see writes_vectors), a body goes out
@@ -71,32 +81,6 @@ EAGER_TASKS = sys.version_info >= (3, 12)
 # only when asked for it.
 Task = asyncio.Task
 
-# The connection's state: where it is between two requests, which deadline
-# is pending, and whether more requests may come.  The order matters:
-# NEW and IDLE wait for a request (the keep-alive deadline), HEAD reads one
-# (the request-head deadline), BUSY to MUST_ERROR run one (the request
-# watchdog), and from CLOSING on no request is read any more.
-NEW = 0  # accepted, no request yet (an HTTP/2 preface may still come)
-IDLE = 1  # between requests, keep-alive
-HEAD = 2  # a request head is arriving
-BUSY = 3  # a request was parsed and is being answered (others may be pipelined)
-UPGRADING = 4  # a websocket upgrade waits for the responses before it (upgrade_head)
-MUST_ERROR = 5  # a parse error is answered once the responses before it are out (pending_error)
-CLOSING = 6  # no more requests: the response running, if any, is the last
-SWITCHED = 7  # handed to the websocket or HTTP/2 protocol
-CLOSED = 8  # the transport is gone
-STATE_NAMES = ("NEW", "IDLE", "HEAD", "BUSY", "UPGRADING", "MUST_ERROR", "CLOSING", "SWITCHED", "CLOSED")
-
-# What a connection's `deadline` is for, that is what on_deadline does when it passes.
-NO_DEADLINE = 0
-KEEP_ALIVE = 1  # NEW or IDLE: close the connection
-REQUEST_HEAD = 2  # HEAD: answer 408 and close
-BODY_DRAIN = 3  # HEAD, still reading the body of a request already answered: close
-WATCHDOG = 4  # a request runs: check its body's progress (--timeout-request-body*), look again later
-WRITE_STALL = 5  # before the state's: the client has read nothing for --timeout-write? abort
-CLOSE_FLUSH = 6  # the transport is closing: abort if the client reads none of the rest in --timeout-write
-DEADLINE_NAMES = ("none", "keep-alive", "request-head", "request-body", "watchdog", "write", "flush")
-
 # The flag that raises the limit behind each refusal, named in its log line:
 # these limits are stricter than uvicorn's (docs/migration.md).
 LIMIT_FLAGS = {
@@ -115,11 +99,10 @@ class HttpProtocol(Connection):
 
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
-        "access_log", "app_state", "body_waited", "client", "closed_at", "cycle", "deadline",
-        "dispatching", "due", "encoder", "flow", "forwarded", "handoff", "large_body", "last_call", "loop",
-        "out", "out_size", "parser", "pending_error", "pipeline", "requests", "response_encoder",
-        "running", "scheme", "scope_template", "server", "server_state", "settings", "starting", "state",
-        "tls", "transport", "upgrade_head", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
+        "access_log", "app_state", "body_waited", "client", "conn", "cycle", "dispatching", "encoder", "flow",
+        "forwarded", "handoff", "large_body", "last_call", "loop", "parser", "pipeline",
+        "response_encoder", "running", "scheme", "scope_template", "server", "server_state", "settings",
+        "starting", "tls", "transport", "watch_mark", "watch_since", "watched_at", "write_paused",
     )
 
     # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
@@ -146,28 +129,22 @@ class HttpProtocol(Connection):
         self.cycle = None  # the cycle whose request body is being read
         self.running = None  # the cycle whose response is being written
         self.pipeline = []  # requests waiting for the response before them (a few at most)
-        self.out = None  # response bytes held back, written together by flush()
-        self.out_size = 0
         self.large_body = LARGE_BODY  # first body chunks from here up are not copied (see connection_made)
         self.forwarded = None  # the ForwardedPolicy when the peer is a trusted proxy
         self.encoder = None  # while a response is being written: its encoder
         # This connection's encoder, restarted for each response: a method
         # call costs less than a new object.
         self.response_encoder = self.settings.ResponseEncoder(False, True, True)
-        self.pending_error = None  # a parse error to answer once earlier responses are out
-        self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
-        self.state = NEW
-        self.requests = 0  # request heads read on this connection
+        # The connection's state, request count and deadline (http11.py).
+        self.conn = connection_for(settings, self.parser)
         self.scope_template = None  # from the second request on: see _next_scope
-        self.deadline = 0.0  # loop time the server's tick calls on_deadline(); 0: never
-        self.due = 0.0  # the deadline of the connection's state, which a stalled write may come before
         self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
         self.watch_since = 0.0  # ... and the loop time it saw it
         self.watched_at = 0.0  # loop time of the watchdog's last look ...
         self.body_waited = 0.0  # ... and the seconds it has waited on the client for this request's body
-        self.write_paused = False  # the transport paused writing: the client is behind
-        self.write_paused_at = 0.0  # ... since this loop time
-        self.closed_at = 0.0  # loop time the watchdog found the transport closing
+        # The transport paused writing (the client is behind): the cycle
+        # reads this, the connection keeps its own for its deadlines.
+        self.write_paused = False
         self.starting = None  # a cycle to start once the current data is parsed
         self.last_call = False  # shutting down: answer the request on its way, then close
         self.dispatching = False  # inside _dispatch: it starts the next request itself
@@ -194,7 +171,7 @@ class HttpProtocol(Connection):
         self.server_state.connections.add(self)
         if self.settings.observer is not None:
             self.settings.observer.connection_made()
-        self._set_deadline(self.server_state.clock + self.settings.timeout_keep_alive)
+        self.conn.accepted(self.server_state.clock)
         if self.tls is not None and self.settings.config.http2 and is_alpn_h2(transport):
             self.handle_http2(b"")
             return
@@ -203,9 +180,8 @@ class HttpProtocol(Connection):
 
     def connection_lost(self, exc):
         self.server_state.connections.discard(self)
-        self.state = CLOSED
+        self.conn.connection_lost()
         self.write_paused = False  # nothing to wait for: the cycle's drain() returns
-        self.deadline = 0.0
         for cycle in (self.running, self.cycle):
             if cycle is not None:
                 cycle.disconnect()
@@ -223,13 +199,13 @@ class HttpProtocol(Connection):
     def pause_writing(self):
         self.flow.pause_writing()
         self.write_paused = True
-        self.write_paused_at = self.server_state.clock  # --timeout-write counts from here
-        self._set_deadline(self.due if self.deadline else self.write_paused_at + self.settings.watch_interval)
+        self.conn.pause_writing(self.server_state.clock)  # --timeout-write counts from here
 
     def resume_writing(self):
         """The client read: what waited for it may go on (see _may_start)."""
         self.flow.resume_writing()
         self.write_paused = False
+        self.conn.resume_writing()
         if self.handoff is None and not self.dispatching and self._may_start() and self.pipeline:
             self._dispatch(self._next_in_pipeline())
 
@@ -237,39 +213,26 @@ class HttpProtocol(Connection):
         """Whether the next request may start now: nothing running, and the
         client reads what it was sent (a client that pipelines and never
         reads would otherwise have the server buffer every response)."""
-        return self.running is None and self.state < CLOSING and not self.write_paused
+        return self.running is None and self.conn.state < CLOSING and not self.write_paused
 
-    def _set_deadline(self, when):
-        """Arm the connection's deadline at `when`; while writing is paused,
-        the --timeout-write of the stall may come first (on_deadline sorts it out)."""
-        self.due = when
-        if self.write_paused and self.settings.timeout_write:
-            stalled = self.write_paused_at + self.settings.timeout_write
-            if stalled < when:
-                when = stalled
-        self.deadline = when
+    @property
+    def deadline(self):
+        """Loop time the server's tick calls on_deadline(); 0: never."""
+        return self.conn.deadline
 
     def data_received(self, data):
-        if self.state <= IDLE:
-            if self.state == NEW and data[:4] == b"PRI " and self.settings.config.http2:
-                self.handle_http2(data)  # the HTTP/2 preface (h2c with prior knowledge)
-                return
-            # A new head starts: it must be complete within the header timeout.
-            self.state = HEAD
-            self._set_deadline(self.server_state.clock + self.settings.timeout_request_header)
-        try:
-            events = self.parser.feed(data)
-        except self.settings.ParseError as exc:
-            # Whole requests before the bad bytes are answered, in order, before the error.
-            parsed = exc.events
-            end = len(parsed)
-            while end and parsed[end - 1] is not None:
-                end -= 1
-            if end:
-                self._handle_events(list(parsed[:end]))
-            self._parse_error(exc)
+        conn = self.conn
+        events = conn.feed(data, self.server_state.clock)
+        if events is None:
+            self.handle_http2(data)  # the HTTP/2 preface (h2c with prior knowledge)
             return
         self._handle_events(events)
+        if conn.error is not None:
+            # The whole requests before the bad bytes were answered, in order, before the error.
+            exc = conn.error
+            conn.error = None
+            self._parse_error(exc)
+            return
         if self.parser.trailing is not None:
             self.handle_upgrade()
 
@@ -355,26 +318,20 @@ class HttpProtocol(Connection):
         return scope
 
     def _on_request_head(self, head):
-        if self.state < BUSY:
-            self.state = BUSY
-        # The request watchdog; never later than a deadline already armed:
-        # heads a client keeps sending must not push back a stalled write's.
-        watch = self.server_state.clock + self.settings.watch_interval
+        conn = self.conn
+        conn.request_started(self.server_state.clock)  # arms the request's watchdog
         self.watched_at = self.server_state.clock
         self.body_waited = 0.0
-        self._set_deadline(watch if not self.deadline or watch < self.due else self.due)
         if head.upgrade == b"h2c" and self.running is None and self.settings.config.http2:
             if self.handle_http2(b"", head):
                 return  # answered on HTTP/2's stream 1
         self.server_state.total_requests += 1
         if head.upgrade is not None and head.upgrade == self.settings.upgrade_token:
-            self.upgrade_head = head  # the parser stopped: the rest is the websocket's
-            if self.state < UPGRADING:
-                self.state = UPGRADING
+            conn.upgrading(head)  # the parser stopped: the rest is the websocket's
             self.cycle = None
             return
-        self.requests += 1
-        if self.requests == 1:  # a connection with one request never makes a template
+        conn.requests += 1
+        if conn.requests == 1:  # a connection with one request never makes a template
             scope = self._scope(head, "http", self.scheme, HTTP_EXTENSIONS.copy())
         else:
             scope = self._next_scope(head)
@@ -453,11 +410,9 @@ class HttpProtocol(Connection):
             self.flow.pause_reading()
             return
         self.flush()  # earlier responses, before the websocket's first bytes
-        head = self.upgrade_head
-        self.upgrade_head = None
+        head = self.conn.upgrade_head
         self.server_state.connections.discard(self)
-        self.deadline = self.due = 0.0
-        self.state = SWITCHED
+        self.conn.switched()
         websocket = self.websocket_class(self.settings.config, self.server_state, self.app_state, self.loop)
         self.transport.set_protocol(websocket)
         scheme = "wss" if self.scheme == "https" else "ws"
@@ -484,8 +439,7 @@ class HttpProtocol(Connection):
             return False
         self.flush()  # earlier responses go out first
         self.server_state.connections.discard(self)
-        self.deadline = 0.0
-        self.state = SWITCHED
+        self.conn.switched()
         self.parser.close()
         http2.start(data)
         return True
@@ -506,26 +460,22 @@ class HttpProtocol(Connection):
         self.flush_soon(cycle)
 
     def send_continue(self):
-        if self.state < CLOSING:
+        if self.conn.state < CLOSING:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.flush()  # the client waits for it
 
     # -- output: held back so that small writes go out together ------------
     def _write(self, data):
         """Hold `data` until the end of this loop turn (or until enough is held)."""
-        out = self.out
-        if out is None:
-            if len(data) >= OUT_BUFFER_MAX:
-                self._send(data)
-                return
-            self.out = [data]
-            self.out_size = len(data)
+        conn = self.conn
+        if conn.out is None and len(data) >= OUT_BUFFER_MAX:
+            self._send(data)  # enough to go alone
+            return
+        held = conn.hold(data)
+        if held == FIRST_HELD:
             self.flush_soon(self)
-        else:
-            out.append(data)
-            self.out_size += len(data)
-            if self.out_size >= OUT_BUFFER_MAX:
-                self.flush()
+        elif held == FULL:
+            self.flush()
 
     def flush(self):
         if self.handoff is not None and not self.dispatching:
@@ -535,9 +485,8 @@ class HttpProtocol(Connection):
             self.handoff = None
             if self.pipeline and self._may_start():
                 self._dispatch(self._next_in_pipeline())
-        out = self.out
+        out = self.conn.data_to_send()
         if out is not None:
-            self.out = None
             if len(out) == 1:
                 self._send(out[0])
             elif not self.transport.is_closing():
@@ -555,12 +504,11 @@ class HttpProtocol(Connection):
 
     def _close_requests(self):
         """No more requests on this connection (the one running, if any, is the last)."""
-        if self.state < CLOSING:
-            self.state = CLOSING
+        self.conn.close_requests()
 
     @property
     def state_name(self):
-        return STATE_NAMES[self.state]
+        return STATE_NAMES[self.conn.state]
 
     def write_response_head(self, cycle, status, headers, body, more_body):
         head = cycle.wire
@@ -569,7 +517,7 @@ class HttpProtocol(Connection):
         # A client still waiting for 100 Continue may or may not send the
         # body it announced: the next bytes cannot be known to be a request.
         encoder.start(head.method == "HEAD", head.http_version == "1.1",
-                      head.keep_alive and self.state < CLOSING and not self.last_call
+                      head.keep_alive and self.conn.state < CLOSING and not self.last_call
                       and not (cycle.expect_continue and cycle.more_body))
         date_line = self.server_state.date_line if settings.date_header else b""
         if len(body) < self.large_body:
@@ -619,7 +567,7 @@ class HttpProtocol(Connection):
 
     def send_early_hint(self, cycle, links):
         """103 Early Hints, to HTTP/1.1 clients: an HTTP/1.0 one would take it for the response."""
-        if not links or self.state >= CLOSING or cycle.wire.http_version != "1.1":
+        if not links or self.conn.state >= CLOSING or cycle.wire.http_version != "1.1":
             return
         parts = [b"HTTP/1.1 103 Early Hints\r\n"]
         for link in links:
@@ -703,33 +651,29 @@ class HttpProtocol(Connection):
         self.running = None
         # The last bytes go out now, unless more responses follow at once (a
         # pipelined batch): then they wait to leave with the next one.
-        hold = keep_alive and self.pipeline and self.state < CLOSING
-        out = self.out
-        if out is None:
-            if hold:
-                self.out = [data]
-                self.out_size = len(data)
-                self.flush_soon(self)  # also gives the next request a task if this app does not return
-            elif data:
+        conn = self.conn
+        hold = keep_alive and self.pipeline and conn.state < CLOSING
+        if conn.out is None and not hold:
+            if data:
                 self._send(data)
         else:
-            out.append(data)
-            self.out_size += len(data)
-            if not hold or self.out_size >= OUT_BUFFER_MAX:
+            held = conn.hold(data)
+            if held == FIRST_HELD:
+                self.flush_soon(self)  # also gives the next request a task if this app does not return
+            elif not hold or held == FULL:
                 self.flush()
-        if not keep_alive or self.state >= CLOSING:
+        if not keep_alive or conn.state >= CLOSING:
             self._close_requests()
             self._close()
             return
         if self.pipeline:
             self.handoff = cycle  # see take_next() and flush()
-        elif self.state == UPGRADING:
+        elif conn.state == UPGRADING:
             self.handle_upgrade()
-        elif self.state == MUST_ERROR:
-            self._send_error_and_close(self.pending_error.status_code, self.pending_error.reason)
+        elif conn.state == MUST_ERROR:
+            self._send_error_and_close(conn.pending_error.status_code, conn.pending_error.reason)
         elif self.cycle is cycle or self.cycle is None:
-            self.state = IDLE
-            self._set_deadline(self.server_state.clock + self.settings.timeout_keep_alive)
+            conn.idle(self.server_state.clock)
 
     def cycle_finished(self, cycle):
         """The app of `cycle` returned: forget the body it never read."""
@@ -748,7 +692,7 @@ class HttpProtocol(Connection):
     def send_error(self, status):
         """Answer `status` for the running request and close (the app failed)."""
         cycle = self.running
-        if cycle is None or self.state >= CLOSING and self.transport.is_closing():
+        if cycle is None or self.conn.state >= CLOSING and self.transport.is_closing():
             return
         self._close_requests()
         if self.settings.observer is not None:
@@ -797,9 +741,7 @@ class HttpProtocol(Connection):
             self._send_error_and_close(exc.status_code, exc.reason)
         else:
             # Earlier requests are still being answered: answer this one after them.
-            self.pending_error = exc
-            if self.state < CLOSING:  # a connection already closing closes after its response anyway
-                self.state = MUST_ERROR
+            self.conn.must_error(exc)
             self.flow.pause_reading()
 
     def _send_error_and_close(self, status, reason):
@@ -825,30 +767,16 @@ class HttpProtocol(Connection):
     def pending_deadline(self):
         """Which deadline `deadline` is (NO_DEADLINE, KEEP_ALIVE, ...): what
         on_deadline will do when it passes."""
-        if not self.deadline:
-            return NO_DEADLINE
-        if self.write_paused and self.settings.timeout_write and self.deadline < self.due:
-            if not self.transport.is_closing():
-                return WRITE_STALL
-        return self._state_deadline()
+        return self.conn.pending_deadline(self.transport.is_closing(), self._draining(), self.running is not None)
 
-    def _state_deadline(self):
-        """The deadline of the connection's state (a stalled write's may come first)."""
-        if self.transport.is_closing():
-            return CLOSE_FLUSH
-        state = self.state
-        if state == HEAD:
-            cycle = self.cycle
-            if cycle is not None and cycle.more_body and cycle.response_complete:
-                return BODY_DRAIN
-            return REQUEST_HEAD
-        if state <= IDLE or state == CLOSING and self.running is None:
-            return KEEP_ALIVE
-        return WATCHDOG
+    def _draining(self):
+        """Whether the body being read belongs to a request already answered."""
+        cycle = self.cycle
+        return cycle is not None and cycle.more_body and cycle.response_complete
 
     def on_deadline(self):
-        """Called by the server's tick when `deadline` has passed: what it
-        does is the pending deadline's kind (pending_deadline()).
+        """Called by the server's tick when `deadline` has passed: the
+        connection (http11.py) says what it means, this does it.
 
         Between requests it is the keep-alive or the request-head timeout;
         while a request runs it is a watchdog, re-armed every watch_interval,
@@ -857,49 +785,39 @@ class HttpProtocol(Connection):
         every state, writing paused for --timeout-write (no progress: the
         client read nothing) aborts the connection.
         """
-        self.deadline = 0.0
         transport = self.transport
+        conn = self.conn
         now = self.server_state.clock
-        if transport.is_closing():
-            if not self.closed_at:
-                self.closed_at = now
-            elif self.settings.timeout_write and now - self.closed_at >= self.settings.timeout_write:
-                self._timed_out("write")
-                logger.info("Client %s did not read the end of the response within %s s: aborting.",
-                            _format_addr(self.client), self.settings.timeout_write)
-                transport.abort()
-                return
-            self.deadline = now + self.settings.watch_interval
-            return
-        if self.write_paused and self.settings.timeout_write:
-            if now - self.write_paused_at >= self.settings.timeout_write:
-                self._timed_out("write")
-                logger.info("Client %s read none of the response for %s s: aborting.",
-                            _format_addr(self.client), self.settings.timeout_write)
-                self._close_requests()
-                transport.abort()
-                return
-            if self.due > now:  # the stall's check came first: the state's deadline is still ahead
-                self._set_deadline(self.due)
-                return
-        kind = self._state_deadline()
-        if kind == BODY_DRAIN:
+        kind = conn.on_deadline(now, transport.is_closing(), self._draining(), self.running is not None)
+        if kind == NO_DEADLINE:
+            return  # re-armed: nothing to do yet
+        if kind == CLOSE_FLUSH:
+            self._timed_out("write")
+            logger.info("Client %s did not read the end of the response within %s s: aborting.",
+                        _format_addr(self.client), self.settings.timeout_write)
+            transport.abort()
+        elif kind == WRITE_STALL:
+            self._timed_out("write")
+            logger.info("Client %s read none of the response for %s s: aborting.",
+                        _format_addr(self.client), self.settings.timeout_write)
+            transport.abort()
+        elif kind == BODY_DRAIN:
             # A 408 now would read as the answer to a request never sent.
             self._timed_out("request_body")
             logger.info("Request body from %s not complete in time: closing.", _format_addr(self.client))
             self._close_requests()
             self._close()
-            self._set_deadline(now + self.settings.watch_interval)
+            conn.set_deadline(now + self.settings.watch_interval)
         elif kind == REQUEST_HEAD:
             self._timed_out("request_header")
             logger.info("Request head from %s not complete within %s s: 408.",
                         _format_addr(self.client), self.settings.timeout_request_header)
             self._send_error_and_close(408, "")
-            self._set_deadline(now + self.settings.watch_interval)
+            conn.set_deadline(now + self.settings.watch_interval)
         elif kind == KEEP_ALIVE:
             self._close_requests()
             self._close()  # idle keep-alive connection
-            self._set_deadline(now + self.settings.watch_interval)
+            conn.set_deadline(now + self.settings.watch_interval)
         else:
             self._watch(now)
 
@@ -930,7 +848,7 @@ class HttpProtocol(Connection):
                 return
         else:
             self.watch_since = now  # not waiting on the client: the idle clock restarts
-        self._set_deadline(now + settings.watch_interval)
+        self.conn.set_deadline(now + settings.watch_interval)
 
     def _timed_out(self, kind):
         if self.settings.observer is not None:
@@ -946,18 +864,19 @@ class HttpProtocol(Connection):
             self._send_error_and_close(408, "")
         cycle.disconnect()
         self.abort()
-        self._set_deadline(self.server_state.clock + self.settings.watch_interval)  # bound the flush
+        self.conn.set_deadline(self.server_state.clock + self.settings.watch_interval)  # bound the flush
 
     def shutdown(self):
         """Server shutdown: finish the running response, then close."""
         self.pipeline.clear()
-        if self.running is None and (self.state == NEW or self.state == HEAD):
+        conn = self.conn
+        if self.running is None and (conn.state == NEW or conn.state == HEAD):
             # Accepted, but its first request is not (all) here yet: closing
             # now would reset a request the client may have sent already.
             # Answer that one request, then close.
             self.last_call = True
-            if self.state == NEW:
-                self._set_deadline(self.server_state.clock + SHUTDOWN_FIRST_REQUEST_GRACE)
+            if conn.state == NEW:
+                conn.set_deadline(self.server_state.clock + SHUTDOWN_FIRST_REQUEST_GRACE)
             return
         self._close_requests()
         if self.running is None:

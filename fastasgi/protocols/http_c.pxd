@@ -6,12 +6,15 @@ cimport cython
 from fastasgi._speedups.parser_c cimport RequestHead, RequestParser
 from fastasgi._speedups.response_c cimport ResponseEncoder
 from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
+from fastasgi.protocols.http11_c cimport Http11Connection, connection_for
 from fastasgi.protocols.state_c cimport ConnectionSettings, ServerState
 
-# The connection states (see http.py): C constants here, ints in the pure twin.
 cdef dict HTTP_EXTENSIONS
-cdef int NEW, IDLE, HEAD, BUSY, UPGRADING, MUST_ERROR, CLOSING, SWITCHED, CLOSED
-cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WATCHDOG, WRITE_STALL, CLOSE_FLUSH
+# The connection states and deadline kinds http.py reads (http11.py's): C
+# constants here, ints in the pure twin.
+cdef int NEW, HEAD, UPGRADING, MUST_ERROR, CLOSING, FIRST_HELD, FULL
+cdef Py_ssize_t OUT_BUFFER_MAX
+cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WRITE_STALL, CLOSE_FLUSH
 
 
 cdef class HttpProtocol(Connection):
@@ -23,32 +26,31 @@ cdef class HttpProtocol(Connection):
     cdef public bint access_log
     cdef public Cycle cycle, running, starting, handoff
     cdef public list pipeline
-    cdef public list out
-    cdef public Py_ssize_t out_size, large_body
+    cdef public Py_ssize_t large_body
     cdef public ResponseEncoder encoder, response_encoder
-    cdef public object forwarded, pending_error, upgrade_head
-    cdef public int state
-    cdef public Py_ssize_t requests
+    cdef public object forwarded
+    cdef public Http11Connection conn
     cdef public dict scope_template
     cdef public bint last_call, dispatching
-    cdef public double deadline, due, watch_since, watched_at, body_waited, write_paused_at, closed_at
+    cdef public double watch_since, watched_at, body_waited
     cdef public object watch_mark
 
+    @cython.locals(conn=Http11Connection)
     cpdef data_received(self, data)
     @cython.locals(cycle=Cycle)
     cdef _handle_events(self, list events)
     cdef bint _may_start(self)
-    cdef _set_deadline(self, double when)
     cdef dict _scope(self, RequestHead head, scope_type, scheme, dict extensions)
     @cython.locals(template=dict, scope=dict, extensions=dict)
     cdef dict _next_scope(self, RequestHead head)
-    @cython.locals(cycle=Cycle)
+    @cython.locals(cycle=Cycle, conn=Http11Connection)
     cdef _on_request_head(self, RequestHead head)
     cdef _dispatch(self, Cycle cycle)
     cdef _resume_reading_pipeline(self)
     cdef Cycle _next_in_pipeline(self)
     @cython.locals(state=ServerState)
     cpdef flush_soon(self, item)
+    @cython.locals(conn=Http11Connection)
     cdef _write(self, data)
     @cython.locals(out=list)
     cpdef flush(self)
@@ -65,7 +67,7 @@ cdef class HttpProtocol(Connection):
     cpdef send_early_hint(self, Cycle cycle, list links)
     @cython.locals(encoder=ResponseEncoder)
     cpdef send_file(self, Cycle cycle, file, offset, count, more_body)
-    @cython.locals(out=list)
+    @cython.locals(out=list, conn=Http11Connection)
     cdef _response_complete(self, Cycle cycle, data)
     cpdef flush_head_soon(self, Cycle cycle)
     cpdef send_continue(self)
@@ -84,7 +86,7 @@ cdef class HttpProtocol(Connection):
     cdef _body_timed_out(self, Cycle cycle, why)
     cpdef int pending_deadline(self)
     @cython.locals(cycle=Cycle)
-    cdef int _state_deadline(self)
+    cdef bint _draining(self)
     cdef _timed_out(self, kind)
 
 
