@@ -8,10 +8,7 @@ Every test runs on both implementations.
 import json
 import time
 
-import h2.config
-import h2.connection
 import h2.events
-import h2.settings
 import pytest
 from websockets.client import ClientProtocol
 from websockets.frames import Opcode
@@ -19,6 +16,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from .conftest import IMPLEMENTATIONS, ServerProcess, require_implementation
+from .test_http2 import H2Client
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -31,44 +29,13 @@ def h2server(request):
     process.stop()
 
 
-class WebSocketOverH2:
+class WebSocketOverH2(H2Client):
     """One h2 connection; each websocket is a stream with its own frame codec."""
 
-    def __init__(self, server, settings=None):
-        self.sock = server.connect()
-        self.authority = f"127.0.0.1:{server.port}".encode()
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
-        self.conn.initiate_connection()
-        self.flush()
-        self.events = []
-        self.closed = False
+    def __init__(self, server):
+        super().__init__(server)
         self.wait_for(lambda e: isinstance(e, h2.events.RemoteSettingsChanged))
         self.server_settings = self.conn.remote_settings
-
-    def flush(self):
-        data = self.conn.data_to_send()
-        if data:
-            self.sock.sendall(data)
-
-    def read_once(self, timeout):
-        self.sock.settimeout(timeout)
-        data = self.sock.recv(65536)
-        if not data:
-            self.closed = True
-            return
-        for event in self.conn.receive_data(data):
-            if isinstance(event, h2.events.DataReceived) and event.flow_controlled_length:
-                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            self.events.append(event)
-        self.flush()
-
-    def wait_for(self, predicate, timeout=5):
-        deadline = time.monotonic() + timeout
-        while not any(predicate(event) for event in self.events):
-            if self.closed or time.monotonic() > deadline:
-                raise AssertionError(f"not seen; events: {self.events!r}")
-            self.read_once(max(0.05, deadline - time.monotonic()))
-        return [event for event in self.events if predicate(event)][0]
 
     def connect(self, path, headers=(), version=b"13"):
         """An extended CONNECT -> (stream id, its response headers as a dict)."""
