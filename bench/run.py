@@ -34,7 +34,6 @@ Results go to bench/results/latest.json and latest.md, and the chart of
 the ratios to latest.svg (bench/chart.py, with matplotlib installed).
 """
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -488,7 +487,7 @@ def not_installed(name, command):
     """Why server `name` cannot run here (None when it can): its program or its module is missing."""
     program = command[0]
     if not (shutil.which(program) or os.path.exists(program)):
-        return f"{program} is not installed"
+        return f"it is not installed (pip install {name})"
     if "-m" in command:
         module = command[command.index("-m") + 1]
         modules = f"{module}, zttp" if name == "uvicorn-zttp" else module
@@ -559,10 +558,6 @@ def main():
     if options.pypy:
         options.pypy = os.path.abspath(options.pypy)  # the servers run from bench/
     servers = options.servers.split(",")
-    for peer in ("granian", "h2corn"):
-        if peer in servers and importlib.util.find_spec(peer) is None:
-            print(f"skipping {peer}: it is not installed (pip install {peer})", file=sys.stderr)
-            servers.remove(peer)
     if options.pypy:
         pypy_servers = ["fastasgi-pypy", "uvicorn-h11-pypy"]
         if "raw-uvloop" in servers:
