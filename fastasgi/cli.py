@@ -118,9 +118,9 @@ def _valid_access_log_format(ctx, param, value):
 @click.option("--http2-ping-timeout", type=click.FloatRange(0), default=DEFAULTS["http2_ping_timeout"],
               show_default=True, help="Seconds a client has to answer the keep-alive PING before the "
                                       "connection is closed.")
-@click.option("--http2-codec", type=click.Choice(["h2", "fastasgi"]), default=DEFAULTS["http2_codec"],
-              show_default=True, help="Under the h2 engine, HPACK and request header validation: "
-                                      "fastasgi's own codec (compiled, or its pure twin), or h2's.")
+@click.option("--http2-engine", type=click.Choice(["fastasgi", "h2", "h2-hpack"]), default=DEFAULTS["http2_engine"],
+              show_default=True, help="The HTTP/2 engine: fastasgi's own (compiled, or its pure twin), the h2 "
+                                      "library's with fastasgi's HPACK codec, or the h2 library's with hpack.")
 @click.option("--ws", type=click.Choice(WS_CHOICES), default=DEFAULTS["ws"], show_default=True,
               help="WebSocket protocol implementation (websockets' sans-I/O protocol); "
                    "none serves upgrade requests as plain HTTP.")

@@ -144,7 +144,7 @@ class Config:
         http2_settings_timeout=10.0,
         http2_ping_interval=None,
         http2_ping_timeout=20.0,
-        http2_codec="fastasgi",
+        http2_engine="fastasgi",
         reset_contextvars=False,
         ssl_context_factory=None,
         callback_notify=None,
@@ -223,7 +223,9 @@ class Config:
         self.http2_settings_timeout = http2_settings_timeout
         self.http2_ping_interval = http2_ping_interval  # None: no keep-alive PING, as uvicorn
         self.http2_ping_timeout = http2_ping_timeout
-        self.http2_codec = http2_codec  # "h2": hpack and h2's validation; "fastasgi": http2_codec's
+        # "fastasgi": fastasgi's own engine (http2_engine); "h2": the h2 library's
+        # with fastasgi's codec (http2_codec); "h2-hpack": the h2 library's with hpack.
+        self.http2_engine = http2_engine
         self.http2_limits = None  # set by load() under --http2
         self.reset_contextvars = reset_contextvars
         # (config, default_factory) -> SSLContext, as uvicorn's: from Python only, no flag.

@@ -46,7 +46,7 @@ FASTASGI_ONLY = {
     "--http2-settings-timeout",
     "--http2-ping-interval",
     "--http2-ping-timeout",
-    "--http2-codec",
+    "--http2-engine",
 }
 # Settings whose defaults differ from uvicorn's, with the reason.
 DIFFERENT_DEFAULTS = {}

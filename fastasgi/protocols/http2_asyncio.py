@@ -26,6 +26,12 @@ from .http2 import (
 )
 
 logger = logging.getLogger("fastasgi.error")
+
+
+def engine(limits):
+    """The Http2Connection class the limits choose (--http2-engine): fastasgi's own or the h2 library's."""
+    return limits.engine if limits.engine is not None else Http2Connection
+
 access_logger = logging.getLogger("fastasgi.access")
 
 EAGER_TASKS = sys.version_info >= (3, 12)
@@ -266,9 +272,10 @@ class Http2Protocol:
         self.upgrade_request = None
         if upgrade_head is not None:
             self.upgrade_request, settings_header = h2c_request(upgrade_head, http.tls)
-            self.conn = Http2Connection(settings.http2_limits, settings_header, http.server_state.clock)
+            self.conn = engine(settings.http2_limits)(settings.http2_limits, settings_header,
+                                                      http.server_state.clock)
         else:
-            self.conn = Http2Connection(settings.http2_limits, None, http.server_state.clock)
+            self.conn = engine(settings.http2_limits)(settings.http2_limits, None, http.server_state.clock)
         self.transport = http.transport
         self.loop = http.loop
         self.server_state = http.server_state

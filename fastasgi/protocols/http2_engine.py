@@ -293,8 +293,9 @@ class Http2Connection:
             raise ConnectionError_(ENHANCE_YOUR_CALM, reason)
 
     def _idle(self, stream_id):
-        """True when the stream id was never opened by the client (RFC 9113 5.1 "idle")."""
-        return stream_id > self.last_stream_id
+        """True when the stream was never opened (RFC 9113 5.1 "idle"): one the
+        client has not opened yet, or an even one (ours, and we never push)."""
+        return stream_id > self.last_stream_id or stream_id % 2 == 0
 
     # -- DATA ------------------------------------------------------------
     def _data(self, frame, events, now):
@@ -412,7 +413,8 @@ class Http2Connection:
             self._count_reset(now, "malformed requests")
             events.append(MalformedRequest(stream_id, malformed))
             return
-        if self.state is not State.OPEN or len(self.working) >= self.limits.max_concurrent_streams:
+        limit = self.limits.max_concurrent_streams
+        if self.state is not State.OPEN or len(self.working) >= limit or len(self.streams) >= limit:
             self.out.append(self.codec.rst_stream_frame(stream_id, REFUSED_STREAM))
             self._count_reset(now, "too many refused streams")
             return
@@ -570,14 +572,13 @@ class Http2Connection:
             self._local_end(stream_id, stream)
 
     def _local_end(self, stream_id, stream):
+        """Our END_STREAM went out: closed, or half-closed (local) until the
+        client ends its request (what it still sends is read and given back;
+        such streams count against max_concurrent_streams)."""
         stream.local_ended = True
+        self.held.discard(stream_id)
         if stream.remote_ended:
-            self._forget(stream_id)
-        else:
-            # The request is not over but its answer is: RFC 9113 8.1 lets
-            # us ask the client to stop sending it (NO_ERROR).
-            self.out.append(self.codec.rst_stream_frame(stream_id, NO_ERROR))
-            self._forget(stream_id)
+            del self.streams[stream_id]
 
     def send(self, stream_id, data, end_stream, now=0.0):
         """Body bytes for the stream: sent as far as the windows allow, the rest held.
