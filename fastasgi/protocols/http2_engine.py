@@ -207,7 +207,7 @@ class Http2Connection:
         return events
 
     def _feed(self, data, events, now):
-        buffer = self.buffer + data if self.buffer else bytes(data)
+        buffer: bytes = self.buffer + data if self.buffer else bytes(data)
         position: cython.Py_ssize_t = 0
         if self.preface_pending:
             if len(buffer) < 24:
@@ -250,7 +250,7 @@ class Http2Connection:
         self.buffer = buffer[position:] if position < size else b""
 
     def _frame(self, frame, events, now):
-        kind = frame.type
+        kind: cython.int = frame.type
         if self.block_parts is not None:
             if kind != CONTINUATION or frame.stream_id != self.block_stream:
                 raise ConnectionError_(PROTOCOL_ERROR, "a header block interrupted by another frame")
@@ -430,7 +430,7 @@ class Http2Connection:
         """The request's content-length; -1 without one, -2 when it is not a number."""
         for name, value in headers:
             if name == b"content-length":
-                if not value.isdigit():
+                if not value.isdigit() or len(value) > 18:  # (past 10**18 bytes: no body is that long)
                     return -2
                 return int(value)
         return -1
@@ -645,7 +645,7 @@ class Http2Connection:
             stream.size -= sent
             if chunks:
                 if not stream.blocked_since:
-                    stream.blocked_since = now or 1e-9  # 0.0 means "not blocked"
+                    stream.blocked_since = now if now else 1e-9  # 0.0 means "not blocked"
                 self.held.add(stream_id)
                 return False
         stream.blocked_since = 0.0
