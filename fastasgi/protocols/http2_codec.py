@@ -644,6 +644,12 @@ CONNECTION_SPECIFIC = frozenset((b"connection", b"proxy-connection", b"keep-aliv
 PSEUDO_HEADERS = frozenset((b":method", b":scheme", b":authority", b":path", b":status", b":protocol"))
 
 
+# Header names found valid, shared by every connection of the process: the
+# same few dozen names come in every request, checked once each.
+VALID_NAMES = set()
+VALID_NAMES_MAX = 1024
+
+
 def header_error(headers, trailers):
     """Why a received request header list (or its trailers) is malformed,
     or None: names lowercase tokens without a colon past the first octet,
@@ -656,20 +662,35 @@ def header_error(headers, trailers):
     regular = False
     method = authority = host = None
     octet: cython.Py_ssize_t
+    size: cython.Py_ssize_t
+    field_name: bytes
+    field_value: bytes
     for name, value in headers:
         if not name:
             return "an empty header name"
-        for octet in name:
-            if 0x41 <= octet <= 0x5A or octet <= 0x20 or octet >= 0x7F:
+        if name not in VALID_NAMES:
+            field_name = name  # typed: the loop below runs over its octets in C
+            for octet in field_name:
+                if 0x41 <= octet <= 0x5A or octet <= 0x20 or octet >= 0x7F:
+                    return f"invalid header name {name!r}"
+            if name.find(b":", 1) != -1:
                 return f"invalid header name {name!r}"
-        if name.find(b":", 1) != -1:
-            return f"invalid header name {name!r}"
-        if value:
-            if b"\x00" in value or b"\r" in value or b"\n" in value:
-                return f"invalid header value {value!r}"
-            if value[0] == 0x20 or value[0] == 0x09 or value[-1] == 0x20 or value[-1] == 0x09:
+            if len(VALID_NAMES) < VALID_NAMES_MAX:
+                VALID_NAMES.add(name)
+        field_name = name
+        field_value = value
+        size = len(field_value)
+        if size:
+            for octet in field_value:
+                if octet == 0x00 or octet == 0x0D or octet == 0x0A:
+                    return f"invalid header value {value!r}"
+            octet = field_value[0]
+            if octet == 0x20 or octet == 0x09:
                 return f"header value surrounded by whitespace {value!r}"
-        if name[0] == 0x3A:
+            octet = field_value[size - 1]
+            if octet == 0x20 or octet == 0x09:
+                return f"header value surrounded by whitespace {value!r}"
+        if field_name[0] == 0x3A:
             if name in seen:
                 return f"duplicate pseudo-header {name!r}"
             seen.add(name)
