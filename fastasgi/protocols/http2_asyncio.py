@@ -41,10 +41,22 @@ CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connectio
                                  b"upgrade"))
 # Responses that never have a body (RFC 9110 6.4.1), besides those to HEAD.
 NO_BODY_STATUSES = frozenset((204, 304))
-INVALID_FIELD_BYTES = (b"\r", b"\n", b"\x00")  # in a response header value (RFC 9113 8.2.1)
 # A lowercased response header name RFC 9113 8.2.1 allows: no control octet,
 # space, uppercase, DEL, non-ASCII octet, nor colon.
 VALID_NAME = re.compile(rb"[^\x00-\x20A-Z\x7f-\xff:]+\Z").match
+# Response header names found valid, shared by the process's connections
+# (an app sends the same few names on every response), up to a bound.
+VALID_NAMES = set()
+VALID_NAMES_MAX = 1024
+
+
+def valid_name(name):
+    """Whether a lowercased response header name is valid; a valid one is remembered."""
+    if VALID_NAME(name) is None:
+        return False
+    if len(VALID_NAMES) < VALID_NAMES_MAX:
+        VALID_NAMES.add(name)
+    return True
 
 
 class StreamMethods:
@@ -112,7 +124,8 @@ class StreamMethods:
             value = bytes(value).strip(b" \t")  # RFC 9113 8.2.1: no surrounding whitespace
             if name in CONNECTION_SPECIFIC:
                 continue
-            if VALID_NAME(name) is None or any(c in value for c in INVALID_FIELD_BYTES):
+            if ((name not in VALID_NAMES and not valid_name(name))
+                    or b"\r" in value or b"\n" in value or b"\x00" in value):
                 raise ValueError(f"Invalid response header {name!r}: {value!r}")
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
