@@ -475,6 +475,11 @@ class Http2Connection:
         if data:
             self.out.append(data)
 
+    def output_parts(self):
+        """data_to_send() as a list, for the transport's writelines()."""
+        data = self.data_to_send()
+        return [data] if data else []
+
     def data_to_send(self):
         data = self.engine.data_to_send()
         if self.out:

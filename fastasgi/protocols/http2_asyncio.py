@@ -600,9 +600,12 @@ class Http2Protocol:
 
     def flush(self):
         self.flush_queued = False
-        data = self.conn.data_to_send()
-        if data and not self.transport.is_closing():
-            self.transport.write(data)
+        parts = self.conn.output_parts()
+        if parts and not self.transport.is_closing():
+            if len(parts) == 1:
+                self.transport.write(parts[0])
+            else:
+                self.transport.writelines(parts)
 
     # -- deadlines and shutdown ------------------------------------------
     def on_deadline(self):

@@ -78,7 +78,8 @@ DEFAULT_FRAME_SIZE = 16384
 # A header block may come in this many CONTINUATION frames at most, on top
 # of one per KiB of the header list limit: more is a CONTINUATION flood.
 CONTINUATION_ALLOWANCE = 16
-EMPTY_HEADER = b"\x00\x00\x00"
+# A body slice this large is written as it is (output_parts()), not joined.
+LARGE_PART = 8192
 
 
 class ConnectionError_(Exception):
@@ -133,6 +134,7 @@ class Http2Connection:
         self.resets = RateWindow(limits.reset_limit, limits.abuse_window)
         self.control_frames = RateWindow(limits.control_frame_limit, limits.abuse_window)
         self.out = []  # bytes to send, in order
+        self.out_large = False  # `out` holds a large slice of a body: worth writing without a join
         self.buffer = b""  # received bytes not yet a whole frame
         self.preface_pending = True
         # Header block in progress (HEADERS without END_HEADERS): its stream,
@@ -637,6 +639,8 @@ class Http2Connection:
                     chunk = chunk[:room]
                     length = room
                 sent += length
+                if length >= LARGE_PART:
+                    self.out_large = True
                 ended = stream.end and not chunks and stream.trailers is None
                 out.append(data_frame_header(length, ended, stream_id))
                 out.append(chunk)
@@ -744,7 +748,23 @@ class Http2Connection:
             return b""
         data = b"".join(out) if len(out) > 1 else bytes(out[0])
         out.clear()
+        self.out_large = False
         return data
+
+    def output_parts(self):
+        """The bytes to send as a list for the transport's writelines(): a
+        large body's slices as they are (the transport writes them with one
+        writev, no copy), else everything joined into one."""
+        out = self.out
+        if not out:
+            return []
+        if self.out_large:
+            self.out = []
+            self.out_large = False
+            return out
+        data = b"".join(out) if len(out) > 1 else bytes(out[0])
+        out.clear()
+        return [data]
 
 
 def data_frame_header(length: cython.Py_ssize_t, end_stream, stream_id):
