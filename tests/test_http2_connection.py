@@ -515,7 +515,7 @@ def test_deadline_settings_are_checked():
         raise AssertionError(f"accepted {bad}")
 
 
-# -- the engine with fastasgi's HPACK codec (--http2-codec fastasgi) in hpack's place --
+# -- the h2 engine with fastasgi's HPACK codec (--http2-engine h2) in hpack's place --
 def codec_twins():
     from fastasgi import _speedups
     from fastasgi.protocols import http2_codec

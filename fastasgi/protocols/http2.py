@@ -1,10 +1,12 @@
-"""A sans-I/O HTTP/2 server connection: bytes in, events out, bytes to send.
+"""A sans-I/O HTTP/2 server connection on the `h2` library (--http2-engine h2).
 
-The frame codec, HPACK and the RFC 9113 state machines are the `h2`
-library's (the engine).  This module puts fastasgi's own connection object
-around it, so the engine is one replaceable layer: the asyncio adapter
-(http2_asyncio.py) and the tests see only Http2Connection and the event
-classes below, never h2.  What this layer adds to the engine:
+fastasgi's own engine (http2_engine.py) is the default; this one stays
+behind the switch and as the oracle of its differential tests.  The frame
+codec and the RFC 9113 state machines are the `h2` library's (the engine).
+This module puts fastasgi's connection object around it, with the same
+interface and events (http2_events.py) as fastasgi's engine: the asyncio
+adapter (http2_asyncio.py) and the tests never see h2.  What this layer
+adds to the engine:
 
 - the limits and their defaults, named in Http2Limits;
 - the stream table: what each stream still has to send, held until the
@@ -615,7 +617,7 @@ def engine_header_error(headers, trailers):
     engine's rules, or None when it is well-formed: names lowercase tokens,
     pseudo-headers known, once each and first, no connection-specific
     fields, `te` only "trailers", :method/:scheme/:path present, :path not
-    empty.  (http2_codec.header_error is fastasgi's own, with --http2-codec fastasgi.)"""
+    empty.  (http2_codec.header_error is fastasgi's own, with --http2-engine h2.)"""
     try:
         for _ in h2.utilities.validate_headers(headers, TRAILERS if trailers else REQUEST_HEADERS):
             pass

@@ -80,9 +80,9 @@ class Http2Limits:
         # client (None or 0: never), which it must answer within ping_timeout.
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
-        # fastasgi's codec under the engine: None, the engine's own (hpack,
-        # h2's header validation); else the http2_codec module (compiled or
-        # pure) whose HpackEncoder, HpackDecoder and header_error take their place.
+        # The http2_codec module (compiled or pure) the engine uses; None:
+        # fastasgi's engine takes the twin built like itself, the h2 engine
+        # hpack and h2's header validation (--http2-engine h2-hpack).
         self.codec = codec
         # The Http2Connection class that serves a connection: fastasgi's own
         # engine (http2_engine, compiled or pure) or the h2 library's
