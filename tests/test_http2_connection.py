@@ -617,3 +617,26 @@ def test_response_heads_written_directly_are_the_engines_own(monkeypatch, engine
             assert heads == [[(b":status", b"204"), (b"server", b"fastasgi")], big]
             outcomes.append((data, states))
         assert outcomes[0] == outcomes[1]
+
+
+def test_stream_ids_must_grow_until_they_run_out(engine):
+    """RFC 9113 5.1.1: the client's last stream id (2^31-1) is served; a HEADERS
+    on a lower, never used id afterwards is a connection error PROTOCOL_ERROR;
+    one on a stream we reset just before is dropped, not an error."""
+    last = 2**31 - 1
+    server, client, _, _ = handshake(Http2Limits(max_concurrent_streams=1))
+    frames = b"".join(HeadersFrame(stream_id, data=client.encoder.encode(REQUEST),
+                                   flags=["END_STREAM", "END_HEADERS"]).serialize() for stream_id in (1, 3))
+    assert [e.stream_id for e in of_type(server.feed(frames), RequestReceived)] == [1]  # 3 refused
+    trailers = HeadersFrame(3, data=client.encoder.encode([(b"x-t", b"1")]), flags=["END_STREAM", "END_HEADERS"])
+    assert server.feed(trailers.serialize()) == []
+    server.send_headers(1, [(b":status", b"204")], True)
+    server.finish(1)
+    frame = HeadersFrame(last, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+    assert [e.stream_id for e in of_type(server.feed(frame.serialize()), RequestReceived)] == [last]
+    server.send_headers(last, [(b":status", b"204")], True)
+    answers = [frame.stream_id for frame in frames_in(server.data_to_send()) if isinstance(frame, HeadersFrame)]
+    assert answers == [1, last]
+    frame = HeadersFrame(5, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
+    closed = of_type(server.feed(frame.serialize()), ConnectionClosed)
+    assert closed and closed[0].error_code == http2.PROTOCOL_ERROR

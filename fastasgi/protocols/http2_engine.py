@@ -78,6 +78,8 @@ DEFAULT_FRAME_SIZE = 16384
 # A header block may come in this many CONTINUATION frames at most, on top
 # of one per KiB of the header list limit: more is a CONTINUATION flood.
 CONTINUATION_ALLOWANCE = 16
+# How many of the streams we reset are remembered (see reset_ids).
+RESET_IDS_KEPT = 256
 # A body slice this large is written as it is (output_parts()), not joined.
 LARGE_PART = 8192
 
@@ -134,6 +136,9 @@ class Http2Connection:
         self.resets = RateWindow(limits.reset_limit, limits.abuse_window)
         self.control_frames = RateWindow(limits.control_frame_limit, limits.abuse_window)
         self.out = []  # bytes to send, in order
+        # The streams we reset lately (refused, malformed, reset): what the
+        # client sent on them before it saw our RST_STREAM is dropped, not an error.
+        self.reset_ids = {}
         self.out_large = False  # `out` holds a large slice of a body: worth writing without a join
         self.buffer = b""  # received bytes not yet a whole frame
         self.preface_pending = True
@@ -402,8 +407,10 @@ class Http2Connection:
                 self._forget(stream_id)
             return
         if not self._idle(stream_id):
-            # A stream closed already (refused, reset, answered): nothing to serve.
-            return
+            if stream_id in self.reset_ids:
+                return  # sent before our RST_STREAM reached the client: dropped
+            # RFC 9113 5.1.1: a new stream's id must be above every one before.
+            raise ConnectionError_(PROTOCOL_ERROR, f"HEADERS on closed stream {stream_id}")
         self.last_stream_id = stream_id
         malformed = self.header_error(headers, False)
         if malformed is None:
@@ -411,12 +418,14 @@ class Http2Connection:
             if expected == -2 or (end_stream and expected > 0):
                 malformed = "an invalid content-length"
         if malformed is not None:
+            self._note_reset(stream_id)
             self.out.append(self.codec.rst_stream_frame(stream_id, PROTOCOL_ERROR))
             self._count_reset(now, "malformed requests")
             events.append(MalformedRequest(stream_id, malformed))
             return
         limit = self.limits.max_concurrent_streams
         if self.state is not State.OPEN or len(self.working) >= limit or len(self.streams) >= limit:
+            self._note_reset(stream_id)
             self.out.append(self.codec.rst_stream_frame(stream_id, REFUSED_STREAM))
             self._count_reset(now, "too many refused streams")
             return
@@ -503,11 +512,18 @@ class Http2Connection:
 
     def _stream_error(self, stream_id, code, events):
         """RST_STREAM `code`: the stream is over; its app hears of it as a reset."""
+        self._note_reset(stream_id)
         self.out.append(self.codec.rst_stream_frame(stream_id, code))
         self.held.discard(stream_id)
         stream = self.streams.pop(stream_id, None)
         if stream is not None:
             events.append(StreamReset(stream_id, code))
+
+    def _note_reset(self, stream_id):
+        reset_ids = self.reset_ids
+        reset_ids[stream_id] = None
+        if len(reset_ids) > RESET_IDS_KEPT:
+            del reset_ids[next(iter(reset_ids))]  # the oldest
 
     def _forget(self, stream_id):
         """Both sides ended the stream: it is closed."""
@@ -682,6 +698,7 @@ class Http2Connection:
         self.held.discard(stream_id)
         stream = self.streams.pop(stream_id, None)
         if stream is not None and self.state is not State.CLOSED:
+            self._note_reset(stream_id)
             self.out.append(self.codec.rst_stream_frame(stream_id, error_code))
 
     def finish(self, stream_id):

@@ -13,7 +13,7 @@ cdef class Stream:
 
 cdef class Http2Connection:
     cdef public object limits, codec, decoder, encoder, header_error, state, resets, control_frames, block_parts
-    cdef public dict streams
+    cdef public dict streams, reset_ids
     cdef public set held, working
     cdef public list out
     cdef public bytes buffer
@@ -39,6 +39,7 @@ cdef class Http2Connection:
     cdef _rst_stream(self, frame, list events, double now)
     cdef _settings(self, frame, list events, double now)
     cdef _stream_error(self, Py_ssize_t stream_id, Py_ssize_t code, list events)
+    cdef _note_reset(self, Py_ssize_t stream_id)
     cdef _forget(self, Py_ssize_t stream_id)
     cdef _end(self, code)
     cdef _give_back_connection(self, Py_ssize_t size)
