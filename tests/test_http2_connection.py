@@ -640,3 +640,22 @@ def test_stream_ids_must_grow_until_they_run_out(engine):
     frame = HeadersFrame(5, data=client.encoder.encode(REQUEST), flags=["END_STREAM", "END_HEADERS"])
     closed = of_type(server.feed(frame.serialize()), ConnectionClosed)
     assert closed and closed[0].error_code == http2.PROTOCOL_ERROR
+
+
+def test_a_smaller_client_table_size_is_acknowledged_in_our_next_header_block(engine):
+    """RFC 7541 4.2: after the client's SETTINGS_HEADER_TABLE_SIZE 0 our next
+    header block starts with a size update to 0 (nghttp2 refuses one without)."""
+    if engine == "h2":
+        pytest.skip("h2's engine with fastasgi's encoder sends no size update")
+    server, client, _, _ = handshake()
+    client.update_settings({h2.settings.SettingCodes.HEADER_TABLE_SIZE: 0})
+    client.send_headers(1, REQUEST, end_stream=True)
+    client.send_headers(3, REQUEST, end_stream=True)
+    exchange(server, client)
+    for stream_id in (1, 3):
+        server.send_headers(stream_id, [(b":status", b"200")], True)
+    data = server.data_to_send()
+    blocks = [frame.data for frame in frames_in(data) if isinstance(frame, HeadersFrame)]
+    assert blocks[0][:1] == b"\x20" and blocks[1][:1] != b"\x20"
+    answers = of_type(client.receive_data(data), h2.events.ResponseReceived)
+    assert [event.headers for event in answers] == [[(b":status", b"200")]] * 2

@@ -157,6 +157,8 @@ class Http2Connection:
         self.send_initial = DEFAULT_WINDOW  # the client's SETTINGS_INITIAL_WINDOW_SIZE
         self.connection_send_window = DEFAULT_WINDOW
         self.max_outbound_frame_size = DEFAULT_FRAME_SIZE
+        self.encoder_table_size = 4096  # the client's SETTINGS_HEADER_TABLE_SIZE
+        self.table_size_update = -1  # a size update our next header block owes the client (-1: none)
         self.settings_deadline = now + limits.settings_timeout if limits.settings_timeout else 0.0
         self.ping_due = now + limits.ping_interval if limits.ping_interval else 0.0
         self.ping_deadline = 0.0
@@ -507,8 +509,14 @@ class Http2Connection:
                         raise ConnectionError_(FLOW_CONTROL_ERROR, "a stream's send window past 2^31-1")
             elif identifier == SETTINGS_MAX_FRAME_SIZE:
                 self.max_outbound_frame_size = value
-            # The others need nothing of us: our encoder never indexes (any
-            # table size will do), we never push, and we open no streams.
+            elif identifier == SETTINGS_HEADER_TABLE_SIZE:
+                # Our encoder never indexes, so any size will do, but RFC 7541
+                # 4.2: a smaller table is acknowledged by a size update at
+                # the start of our next header block (nghttp2 insists).
+                if value < self.encoder_table_size:
+                    self.table_size_update = value
+                self.encoder_table_size = value
+            # The others need nothing of us: we never push, and we open no streams.
 
     def _stream_error(self, stream_id, code, events):
         """RST_STREAM `code`: the stream is over; its app hears of it as a reset."""
@@ -584,10 +592,17 @@ class Http2Connection:
             raise ValueError("Invalid HTTP/2 response headers: a second response head")
         if not informational:
             stream.headers_sent = True
-        block = self.encoder.encode(headers)
+        block = self._header_block_out(headers)
         self.out.append(self.codec.headers_frames(stream_id, block, end_stream, self.max_outbound_frame_size))
         if end_stream:
             self._local_end(stream_id, stream)
+
+    def _header_block_out(self, headers):
+        block = self.encoder.encode(headers)
+        if self.table_size_update >= 0:
+            block = self.codec.encode_integer(self.table_size_update, 5, 0x20) + block
+            self.table_size_update = -1
+        return block
 
     def _local_end(self, stream_id, stream):
         """Our END_STREAM went out: closed, or half-closed (local) until the
@@ -672,7 +687,7 @@ class Http2Connection:
         self.held.discard(stream_id)
         if stream.end:
             if stream.trailers is not None:  # a HEADERS frame ends the stream
-                block = self.encoder.encode(stream.trailers)
+                block = self._header_block_out(stream.trailers)
                 out.append(self.codec.headers_frames(stream_id, block, True, frame_size))
             elif not ended:  # nothing was held: END_STREAM goes on an empty DATA frame
                 out.append(data_frame_header(0, True, stream_id))

@@ -19,7 +19,7 @@ cdef class Http2Connection:
     cdef public bytes buffer
     cdef public Py_ssize_t last_stream_id, block_stream, block_flags, block_frames, connection_receive_window
     cdef public Py_ssize_t connection_unacknowledged, send_initial, connection_send_window, max_outbound_frame_size
-    cdef public Py_ssize_t stream_receive_initial, pings_sent
+    cdef public Py_ssize_t stream_receive_initial, pings_sent, encoder_table_size, table_size_update
     cdef public bint preface_pending, settings_acknowledged, out_large
     cdef public double settings_deadline, ping_due, ping_deadline
 
@@ -43,6 +43,7 @@ cdef class Http2Connection:
     cdef _forget(self, Py_ssize_t stream_id)
     cdef _end(self, code)
     cdef _give_back_connection(self, Py_ssize_t size)
+    cdef bytes _header_block_out(self, list headers)
     cdef _local_end(self, Py_ssize_t stream_id, Stream stream)
     cdef bint _pump(self, Py_ssize_t stream_id, Stream stream, double now)
     cdef _pump_held(self, stream_ids, list events, double now)
