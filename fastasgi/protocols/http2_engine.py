@@ -96,6 +96,12 @@ class ConnectionError_(Exception):
 class Stream:
     """One stream, both directions (RFC 9113 5.1, as a server sees it)."""
 
+    __slots__ = (
+        "stream_id", "remote_ended", "local_ended", "headers_sent", "send_window", "receive_window",
+        "unacknowledged", "expected_length", "received_length", "chunks", "size", "end", "trailers",
+        "blocked_since",
+    )
+
     def __init__(self, stream_id, send_window, receive_window):
         self.stream_id = stream_id
         self.remote_ended = False  # the client's END_STREAM came: half-closed (remote)
@@ -119,6 +125,15 @@ class Http2Connection:
     feed(data, now) -> events; send_headers()/send()/reset()/consumed()
     queue output; data_to_send() -> the bytes to write.
     """
+
+    __slots__ = (
+        "limits", "codec", "decoder", "encoder", "header_error", "state", "streams", "held", "working",
+        "last_stream_id", "resets", "control_frames", "out", "reset_ids", "out_large", "buffer", "preface_pending",
+        "block_stream", "block_flags", "block_parts", "block_frames", "settings_acknowledged",
+        "stream_receive_initial", "connection_receive_window", "connection_unacknowledged", "send_initial",
+        "connection_send_window", "max_outbound_frame_size", "encoder_table_size", "table_size_update",
+        "settings_deadline", "ping_due", "ping_deadline", "pings_sent",
+    )
 
     def __init__(self, limits=None, upgrade_settings=None, now=0.0):
         """`upgrade_settings`: the HTTP2-Settings header of an HTTP/1.1 request
