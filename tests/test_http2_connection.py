@@ -659,3 +659,12 @@ def test_a_smaller_client_table_size_is_acknowledged_in_our_next_header_block(en
     assert blocks[0][:1] == b"\x20" and blocks[1][:1] != b"\x20"
     answers = of_type(client.receive_data(data), h2.events.ResponseReceived)
     assert [event.headers for event in answers] == [[(b":status", b"200")]] * 2
+
+
+def test_the_preface_must_be_followed_by_settings(engine):
+    """RFC 9113 3.4: any other first frame is a connection error PROTOCOL_ERROR."""
+    if engine == "h2":
+        pytest.skip("h2's engine takes other frames before the client's SETTINGS (docs/http2.md)")
+    server = Http2Connection()
+    events = server.feed(http2.PREFACE + PingFrame(0, opaque_data=b"12345678").serialize())
+    assert of_type(events, ConnectionClosed)[0].error_code == http2.PROTOCOL_ERROR

@@ -129,6 +129,7 @@ class Http2Connection:
     __slots__ = (
         "limits", "codec", "decoder", "encoder", "header_error", "state", "streams", "held", "working",
         "last_stream_id", "resets", "control_frames", "out", "reset_ids", "out_large", "buffer", "preface_pending",
+        "settings_pending",
         "block_stream", "block_flags", "block_parts", "block_frames", "settings_acknowledged",
         "stream_receive_initial", "connection_receive_window", "connection_unacknowledged", "send_initial",
         "connection_send_window", "max_outbound_frame_size", "encoder_table_size", "table_size_update",
@@ -157,6 +158,7 @@ class Http2Connection:
         self.out_large = False  # `out` holds a large slice of a body: worth writing without a join
         self.buffer = b""  # received bytes not yet a whole frame
         self.preface_pending = True
+        self.settings_pending = False  # the preface came: its SETTINGS frame is next
         # Header block in progress (HEADERS without END_HEADERS): its stream,
         # flags, fragments and frame count.
         self.block_stream = 0
@@ -242,6 +244,7 @@ class Http2Connection:
             if buffer[:24] != PREFACE:
                 raise ConnectionError_(PROTOCOL_ERROR, "invalid connection preface")
             self.preface_pending = False
+            self.settings_pending = True
             position = 24
         size: cython.Py_ssize_t = len(buffer)
         length: cython.Py_ssize_t
@@ -275,6 +278,11 @@ class Http2Connection:
 
     def _frame(self, frame, events, now):
         kind: cython.int = frame.type
+        if self.settings_pending:
+            # RFC 9113 3.4: the preface's SETTINGS frame comes first.
+            if kind != SETTINGS or frame.flags & FLAG_ACK:
+                raise ConnectionError_(PROTOCOL_ERROR, "the preface without its SETTINGS frame")
+            self.settings_pending = False
         if self.block_parts is not None:
             if kind != CONTINUATION or frame.stream_id != self.block_stream:
                 raise ConnectionError_(PROTOCOL_ERROR, "a header block interrupted by another frame")

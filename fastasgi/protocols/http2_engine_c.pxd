@@ -20,7 +20,7 @@ cdef class Http2Connection:
     cdef public Py_ssize_t last_stream_id, block_stream, block_flags, block_frames, connection_receive_window
     cdef public Py_ssize_t connection_unacknowledged, send_initial, connection_send_window, max_outbound_frame_size
     cdef public Py_ssize_t stream_receive_initial, pings_sent, encoder_table_size, table_size_update
-    cdef public bint preface_pending, settings_acknowledged, out_large
+    cdef public bint preface_pending, settings_pending, settings_acknowledged, out_large
     cdef public double settings_deadline, ping_due, ping_deadline
 
     cdef _feed(self, data, list events, double now)
