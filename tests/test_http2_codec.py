@@ -249,10 +249,12 @@ def engine_refuses(headers, trailers):
 
 def oracle_knows(headers):
     """Whether this h2 checks the list by RFC 9113's rules: before 4.4 (what
-    Python 3.9 and PyPy get) it read CONNECT by RFC 7540's, without RFC 8441."""
+    Python 3.9 and PyPy get) it read CONNECT by RFC 7540's, without RFC 8441,
+    and let a second host header pass."""
     import h2
     old = tuple(int(part) for part in h2.__version__.split(".")[:2]) < (4, 4)
-    return not (old and any(name == b":method" and value == b"CONNECT" for name, value in headers))
+    return not (old and (any(name == b":method" and value == b"CONNECT" for name, value in headers)
+                         or sum(name == b"host" for name, _ in headers) > 1))
 
 
 NAMES = [b":method", b":scheme", b":path", b":authority", b":protocol", b":status", b":other", b"host", b"te",
