@@ -719,7 +719,8 @@ def test_keep_alive_ping_closes_a_client_that_does_not_answer(start_server, impl
     answering.close()
 
 
-def test_the_hpack_library_is_still_there_behind_its_switch(start_server, implementation):
-    server = start_server(APP, implementation, "--http2", "--http2-engine", "h2-hpack")
+@pytest.mark.parametrize("engine", ["h2", "h2-hpack"])
+def test_the_h2_library_engine_is_still_there_behind_its_switch(start_server, implementation, engine):
+    server = start_server(APP, implementation, "--http2", "--http2-engine", engine)
     status, headers, body, ended = get(server, b"/")
     assert (status, body, ended) == (200, b"Hello, world!", "end") and dict(headers)[b"server"] == b"fastasgi"

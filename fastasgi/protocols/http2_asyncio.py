@@ -26,12 +26,6 @@ from .http2 import (
 )
 
 logger = logging.getLogger("fastasgi.error")
-
-
-def engine(limits):
-    """The Http2Connection class the limits choose (--http2-engine): fastasgi's own or the h2 library's."""
-    return limits.engine if limits.engine is not None else Http2Connection
-
 access_logger = logging.getLogger("fastasgi.access")
 
 EAGER_TASKS = sys.version_info >= (3, 12)
@@ -57,6 +51,11 @@ def valid_name(name):
     if len(VALID_NAMES) < VALID_NAMES_MAX:
         VALID_NAMES.add(name)
     return True
+
+
+def engine(limits):
+    """The Http2Connection class the limits choose (--http2-engine): fastasgi's own or the h2 library's."""
+    return limits.engine if limits.engine is not None else Http2Connection
 
 
 class StreamMethods:
@@ -283,12 +282,12 @@ class Http2Protocol:
         HTTP/1.1 request asking for h2c; ValueError if it cannot have it."""
         settings = self.settings = http.settings
         self.upgrade_request = None
+        connection_class = engine(settings.http2_limits)
         if upgrade_head is not None:
             self.upgrade_request, settings_header = h2c_request(upgrade_head, http.tls)
-            self.conn = engine(settings.http2_limits)(settings.http2_limits, settings_header,
-                                                      http.server_state.clock)
+            self.conn = connection_class(settings.http2_limits, settings_header, http.server_state.clock)
         else:
-            self.conn = engine(settings.http2_limits)(settings.http2_limits, None, http.server_state.clock)
+            self.conn = connection_class(settings.http2_limits, None, http.server_state.clock)
         self.transport = http.transport
         self.loop = http.loop
         self.server_state = http.server_state
