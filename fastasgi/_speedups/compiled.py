@@ -33,6 +33,8 @@ COMPILED_MODULES = {
     "observer": ("fastasgi.observer_c", "fastasgi/observer.py", "fastasgi.observer"),
     "http2_codec": ("fastasgi.protocols.http2_codec_c", "fastasgi/protocols/http2_codec.py",
                     "fastasgi.protocols.http2_codec"),
+    "transport": ("fastasgi.protocols.transport_c", "fastasgi/protocols/transport.py",
+                  "fastasgi.protocols.transport"),
 }
 
 # FASTASGI_NO_EXTENSIONS=1 builds and runs the pure package;
