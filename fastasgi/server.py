@@ -22,7 +22,7 @@ from .allocator import large_nursery_warning, pypy_nursery_size, tune_malloc
 from .config import STARTUP_FAILURE
 from .lifespan import Lifespan
 from .protocols import http_module, new_server_state, state_module
-from .protocols.transport import TcpListener, bind_tcp, own_transport_enabled, takes_socket
+from .protocols.transport import bind_tcp, own_transport_enabled, takes_socket
 from .pypy_jit import tune_jit
 
 logger = logging.getLogger("fastasgi.error")
@@ -43,6 +43,7 @@ class Server:
         self.should_exit = False
         self.force_exit = False
         self.servers = []
+        self.listener_class = None  # fastasgi's own accept path (protocols/transport.py), when it serves
         self.lifespan = None
         self._last_date = 0
         # Called every tick once serving: supervisors and gunicorn use it as a heartbeat.
@@ -133,6 +134,8 @@ class Server:
         # (protocols/transport.py); TLS (PROXY protocol's too), Unix sockets, a custom --http class
         # keep the loop's, and so does uvloop unless FASTASGI_TRANSPORT says otherwise.
         own = config.ssl is None and config.http_protocol_class is None and own_transport_enabled(loop)
+        # The listener (and its transports) of the same stack as the protocol: compiled or pure.
+        self.listener_class = config.hot_paths.transport.TcpListener if own else None
         try:
             if sockets is not None:
                 for sock in sockets:
@@ -149,8 +152,8 @@ class Server:
                     create_protocol, path=config.uds, ssl=tls, backlog=config.backlog))
                 os.chmod(config.uds, mode)
             elif own:
-                listener = TcpListener(loop, bind_tcp(config.host, config.port, config.backlog), create_protocol,
-                                       config.backlog)
+                listener = self.listener_class(loop, bind_tcp(config.host, config.port, config.backlog),
+                                               create_protocol, config.backlog)
                 listener.start()
                 self.servers.append(listener)
             else:
@@ -170,7 +173,7 @@ class Server:
     async def _listen(self, loop, create_protocol, own, tls, sock):
         """Serve connections accepted on the bound socket `sock`."""
         if own and takes_socket(sock):
-            listener = TcpListener(loop, [sock], create_protocol, self.config.backlog)
+            listener = self.listener_class(loop, [sock], create_protocol, self.config.backlog)
             listener.start()
             self.servers.append(listener)
         else:

@@ -1,10 +1,11 @@
 """fastasgi's own accept path and transport (fastasgi/protocols/transport.py).
 
-The first tests drive a TcpListener on a real loopback socket, on uvloop
-and on asyncio's loop, with a recording protocol and real client sockets:
-what asyncio's transports promise (connection_lost exactly once, close
-after pending output, abort dropping it, half-close, flow control both
-ways) must hold here too.  The last ones start real fastasgi servers (both
+The first tests drive a TcpListener of each twin (transport_c compiled,
+transport pure) on a real loopback socket, on uvloop and on asyncio's
+loop, with a recording protocol and real client sockets: what asyncio's
+transports promise (connection_lost exactly once, close after pending
+output, abort dropping it, half-close, flow control both ways) must hold
+here too.  The last ones start real fastasgi servers (both
 twins) on the own transport and on the loop's.
 """
 import asyncio
@@ -13,7 +14,8 @@ import socket
 import pytest
 
 from fastasgi.protocols.sendfile import sendfile_to_socket
-from fastasgi.protocols.transport import TcpListener, bind_tcp, own_transport_enabled
+from fastasgi import _speedups
+from fastasgi.protocols.transport import bind_tcp, own_transport_enabled
 
 from .conftest import read_response, recv_until_closed
 
@@ -82,7 +84,8 @@ class Recorder:
         self.lost.set_result(exc)
 
 
-async def serve(loop, **protocol_options):
+async def serve(implementation, loop, **protocol_options):
+    """A listener of `implementation`'s twin of the transport module on a loopback port."""
     protocols = []
 
     def factory():
@@ -90,7 +93,8 @@ async def serve(loop, **protocol_options):
         protocols.append(protocol)
         return protocol
 
-    listener = TcpListener(loop, bind_tcp("127.0.0.1", 0, 100), factory, 100)
+    listener_class = _speedups.load(implementation).transport.TcpListener
+    listener = listener_class(loop, bind_tcp("127.0.0.1", 0, 100), factory, 100)
     listener.start()
     return listener, listener.sockets[0].getsockname()[1], protocols
 
@@ -138,9 +142,9 @@ async def until_lost(protocol):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_echo_and_the_connections_addresses(kind):
+def test_echo_and_the_connections_addresses(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop, echo=True)
+        listener, port, protocols = await serve(implementation, loop, echo=True)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         assert transport.get_extra_info("peername") == client.getsockname()
@@ -160,9 +164,9 @@ def test_echo_and_the_connections_addresses(kind):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_a_client_that_does_not_read_pauses_writing_then_gets_every_byte_in_order(kind):
+def test_a_client_that_does_not_read_pauses_writing_then_gets_every_byte_in_order(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop)
+        listener, port, protocols = await serve(implementation, loop)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         payload = bytes(range(256)) * (BIG // 256)
@@ -185,9 +189,9 @@ def test_a_client_that_does_not_read_pauses_writing_then_gets_every_byte_in_orde
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_close_sends_pending_output_before_the_connection_ends(kind):
+def test_close_sends_pending_output_before_the_connection_ends(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop)
+        listener, port, protocols = await serve(implementation, loop)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         transport.write(b"x" * BIG)
@@ -205,9 +209,9 @@ def test_close_sends_pending_output_before_the_connection_ends(kind):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_abort_drops_pending_output_and_calls_connection_lost_once(kind):
+def test_abort_drops_pending_output_and_calls_connection_lost_once(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop)
+        listener, port, protocols = await serve(implementation, loop)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         transport.write(b"x" * BIG)
@@ -225,9 +229,9 @@ def test_abort_drops_pending_output_and_calls_connection_lost_once(kind):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_pause_reading_holds_the_data_until_resume(kind):
+def test_pause_reading_holds_the_data_until_resume(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop)
+        listener, port, protocols = await serve(implementation, loop)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         transport.pause_reading()
@@ -247,9 +251,9 @@ def test_pause_reading_holds_the_data_until_resume(kind):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_a_half_closed_client_still_gets_the_answer_when_the_protocol_keeps_it_open(kind):
+def test_a_half_closed_client_still_gets_the_answer_when_the_protocol_keeps_it_open(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop, keep_open_on_eof=True)
+        listener, port, protocols = await serve(implementation, loop, keep_open_on_eof=True)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         await loop.sock_sendall(client, b"question")
@@ -271,9 +275,9 @@ def test_a_half_closed_client_still_gets_the_answer_when_the_protocol_keeps_it_o
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_a_peer_reset_ends_the_connection_once(kind):
+def test_a_peer_reset_ends_the_connection_once(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop)
+        listener, port, protocols = await serve(implementation, loop)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         transport.write(b"x" * BIG)  # pending output when the reset comes
@@ -289,7 +293,7 @@ def test_a_peer_reset_ends_the_connection_once(kind):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_sendfile_goes_after_pending_output_and_waits_for_a_slow_reader(kind, tmp_path):
+def test_sendfile_goes_after_pending_output_and_waits_for_a_slow_reader(kind, implementation, tmp_path):
     # The server sends files with sendfile.py on every transport: on this one
     # it must wait for the transport's pending output and see its socket.
     path = tmp_path / "file.bin"
@@ -297,7 +301,7 @@ def test_sendfile_goes_after_pending_output_and_waits_for_a_slow_reader(kind, tm
     path.write_bytes(content)
 
     async def scenario(loop):
-        listener, port, protocols = await serve(loop)
+        listener, port, protocols = await serve(implementation, loop)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         transport.write(b"head" * (BIG // 4))  # more than the kernel takes: pending when sendfile starts
@@ -317,12 +321,12 @@ def test_sendfile_goes_after_pending_output_and_waits_for_a_slow_reader(kind, tm
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_sendfile_to_a_client_that_left_stops_short(kind, tmp_path):
+def test_sendfile_to_a_client_that_left_stops_short(kind, implementation, tmp_path):
     path = tmp_path / "file.bin"
     path.write_bytes(b"x" * BIG)
 
     async def scenario(loop):
-        listener, port, protocols = await serve(loop)
+        listener, port, protocols = await serve(implementation, loop)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         with open(path, "rb") as file:
@@ -344,9 +348,9 @@ def test_sendfile_to_a_client_that_left_stops_short(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_write_buffer_limits(kind):
+def test_write_buffer_limits(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop)
+        listener, port, protocols = await serve(implementation, loop)
         client = await connect(loop, port)
         transport = await accepted(protocols)
         assert transport.get_write_buffer_limits() == (16 * 1024, 64 * 1024)
@@ -362,9 +366,9 @@ def test_write_buffer_limits(kind):
 
 
 @pytest.mark.parametrize("kind", LOOPS)
-def test_a_closed_listener_refuses_new_connections_and_keeps_the_established(kind):
+def test_a_closed_listener_refuses_new_connections_and_keeps_the_established(kind, implementation):
     async def scenario(loop):
-        listener, port, protocols = await serve(loop, echo=True)
+        listener, port, protocols = await serve(implementation, loop, echo=True)
         client = await connect(loop, port)
         await accepted(protocols)
         listener.close()

@@ -35,6 +35,8 @@ COMPILED_MODULES = {
                     "fastasgi.protocols.http2_codec"),
     "http2_engine": ("fastasgi.protocols.http2_engine_c", "fastasgi/protocols/http2_engine.py",
                      "fastasgi.protocols.http2_engine"),
+    "transport": ("fastasgi.protocols.transport_c", "fastasgi/protocols/transport.py",
+                  "fastasgi.protocols.transport"),
 }
 
 # FASTASGI_NO_EXTENSIONS=1 builds and runs the pure package;

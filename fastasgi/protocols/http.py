@@ -161,7 +161,10 @@ class HttpProtocol(Connection):
         local = self.settings.local_address
         self.server = local if local is not None else get_local_addr(transport)
         self.client = get_remote_addr(transport)
-        self.scheme = "https" if is_ssl(transport) else "http"
+        # Only a server with a TLS context (config.ssl, loaded at startup) has TLS
+        # transports: the others skip the question (on uvloop a get_extra_info()
+        # that falls through to its base class).
+        self.scheme = "https" if self.settings.config.ssl is not None and is_ssl(transport) else "http"
         self.tls = tls_extension(transport, self.settings.ssl_server_cert) if self.scheme == "https" else None
         # Proxy headers count only from a trusted peer; the peer is this
         # connection's for its whole life, so it is asked once.

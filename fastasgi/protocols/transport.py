@@ -23,6 +23,10 @@ keeps what a connection needs in one slotted object: the peer's address
 comes from accept() and our own from the listening socket when it is bound
 to one address, so neither costs a system call.
 
+This module is also compiled, unchanged, as transport_c (transport_c.pxd
+gives the two classes C fields); the server takes the listener of the same
+stack as its protocol, compiled or pure.
+
 Which connections it serves is decided by measurement (docs/performance.md):
 on asyncio's own loops (--loop asyncio, PyPy) it costs less per connection
 than the selector transport; on uvloop, whose transport is compiled C, it
