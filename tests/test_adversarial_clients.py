@@ -55,12 +55,12 @@ def non_reading_socket(server):
 
 # -- 1. a client that pipelines and never reads --------------------------------------------
 def test_pipelining_client_that_never_reads_keeps_memory_flat(start_server, implementation):
-    server = start_server(APP, implementation, "--timeout-write", "2")
+    server = start_server(APP, implementation, "--timeout-write", "1")
     before = rss_kib(server)
     with non_reading_socket(server) as sock:
         # 200 requests for 1 MiB each, every response in one send(): 200 MiB if all were served.
         sock.sendall(get(b"/blob?size=1048576") * 200)
-        time.sleep(1.0)
+        time.sleep(0.5)
         grown = rss_kib(server) - before
         # At most one response's worth (plus the transport's high-water mark) is held.
         assert grown < 24 * 1024, f"RSS grew by {grown} KiB"
@@ -136,17 +136,17 @@ def test_websocket_data_before_accept_is_bounded(start_server, implementation):
     before = rss_kib(server)
     frame = ws_frame(b"m" * (1 << 20))
     with server.connect() as sock:
-        sock.sendall(ws_handshake(b"/ws-late-accept?t=2"))
+        sock.sendall(ws_handshake(b"/ws-late-accept?t=1.2"))
         sock.settimeout(0.05)
         sent = 0
         started = time.monotonic()
         latencies = []
-        while time.monotonic() - started < 1.5:  # stream while the app has not accepted yet
+        while time.monotonic() - started < 0.9:  # stream while the app has not accepted yet
             try:
                 sent += sock.send(frame)
             except socket.timeout:
                 pass
-            if len(latencies) < 3 and time.monotonic() - started > 0.5 * (len(latencies) + 1):
+            if len(latencies) < 3 and time.monotonic() - started > 0.3 * (len(latencies) + 1):
                 asked = time.monotonic()
                 still_serving(server)  # another client is served meanwhile, promptly
                 latencies.append(time.monotonic() - asked)

@@ -329,21 +329,21 @@ def test_unanswered_pings_close_the_connection(start_server, implementation):
 
 
 def test_answered_pings_keep_the_connection(start_server, implementation):
-    server = start_server(APP, implementation, "--ws-ping-interval", "0.3", "--ws-ping-timeout", "0.3")
+    server = start_server(APP, implementation, "--ws-ping-interval", "0.15", "--ws-ping-timeout", "0.2")
 
     async def main():
         async with connect(ws_url(server, "/echo"), ping_interval=None) as ws:
-            await asyncio.sleep(1.5)
-            await ws.send("after 1.5s")
+            await asyncio.sleep(0.8)  # a few pings, each answered by the client library
+            await ws.send("after 0.8s")
             return await asyncio.wait_for(ws.recv(), 5)
 
-    assert asyncio.run(main()) == "after 1.5s"
+    assert asyncio.run(main()) == "after 0.8s"
 
 
 def test_raw_client_answering_pings_stays_open(start_server, implementation):
-    server = start_server(APP, implementation, "--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.3")
+    server = start_server(APP, implementation, "--ws-ping-interval", "0.1", "--ws-ping-timeout", "0.3")
     with RawWebSocket(server.host, server.port, b"/echo") as raw:
-        deadline = time.monotonic() + 1.2
+        deadline = time.monotonic() + 0.6
         pings = 0
         while time.monotonic() < deadline:
             frame = raw.read_frame()
