@@ -51,6 +51,8 @@ import time
 from fastasgi.allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # its neighbours, also when loaded by path (the docs' hook)
+from nginx_config import nginx_binary, nginx_command, write_nginx_config  # noqa: E402
 RESULTS = os.path.join(HERE, "results")
 # The first server's port; the next servers take the ports after it.
 PORT = int(os.environ.get("FASTASGI_BENCH_PORT", "8765"))
@@ -193,15 +195,16 @@ SCENARIOS.update(H2_SCENARIOS)
 H2_SERVERS = {"fastasgi", "fastasgi-pure", "fastasgi-pypy", "granian", "hypercorn", "h2corn", "uvicorn-zttp"}
 H2_ONLY_SERVERS = {"hypercorn", "uvicorn-zttp"}
 H2_BASELINE = "hypercorn"
-# The scenarios with nginx in front: what goes in its upstream block and its location.
+# The scenarios with nginx in front: what goes in its upstream block and its
+# location, and the HTTP version nginx then speaks to the server.
 NGINX_SCENARIOS = {
-    "nginx-default": ("", ""),
-    "nginx-keepalive": ("keepalive 64;", 'proxy_http_version 1.1;\n            proxy_set_header Connection "";'),
+    "nginx-default": ("", "", "1.0"),
+    "nginx-keepalive": ("keepalive 64;", 'proxy_http_version 1.1;\n            proxy_set_header Connection "";', "1.1"),
 }
 
 
-def nginx_binary():
-    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+class NotComparable(Exception):
+    """The server cannot serve this scenario at all: its row says why instead of counting errors."""
 
 
 class Nginx:
@@ -210,24 +213,35 @@ class Nginx:
     config and logs in a temp dir removed on stop()."""
 
     def __init__(self, scenario, upstream_port):
-        upstream_extra, location_extra = NGINX_SCENARIOS[scenario]
+        upstream_extra, location_extra, self.upstream_http = NGINX_SCENARIOS[scenario]
         self.directory = tempfile.mkdtemp(prefix="bench-nginx-")
         self.port = free_port()
-        # As root its worker would switch to a user that cannot use the temp dir.
-        user = "user root;" if os.geteuid() == 0 else ""
-        config = os.path.join(self.directory, "nginx.conf")
-        with open(config, "w") as file:
-            file.write(NGINX_CONFIG.format(user=user, directory=self.directory, port=self.port,
-                                           upstream_port=upstream_port, upstream_extra=upstream_extra,
-                                           location_extra=location_extra))
-        self.process = subprocess.Popen(["taskset", "-c", CLIENT_CPU, nginx_binary(), "-c", config,
-                                         "-p", self.directory, "-e", os.path.join(self.directory, "error.log")],
+        config = write_nginx_config(self.directory, self.port, upstream_port, upstream_extra=upstream_extra,
+                                    location_extra=location_extra, worker_connections=4096, error_log_level="warn")
+        self.process = subprocess.Popen(["taskset", "-c", CLIENT_CPU,
+                                         *nginx_command(nginx_binary(), config, self.directory)],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         if not wait_for_port(self.port, timeout=10) or self.process.poll() is not None:
             log = self.error_log()
             self.stop()
             raise RuntimeError(f"nginx did not start: {log}")
+
+    def check_upstream(self):
+        """One request through nginx before the load: a server that refuses
+        nginx's upstream requests (h2corn answers HTTP/1.0 with 400) would
+        only count errors, so its row is NotComparable."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            head = b""
+            while b"\r\n" not in head:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                head += data
+        status = head.split(b" ", 2)[1].decode() if head.count(b" ") >= 2 else "nothing"
+        if status != "200":
+            raise NotComparable(f"answers HTTP/{self.upstream_http} with {status}")
 
     def error_log(self):
         try:
@@ -245,39 +259,6 @@ class Nginx:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-NGINX_CONFIG = """\
-{user}
-daemon off;
-worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log warn;
-
-events {{ worker_connections 4096; }}
-
-http {{
-    access_log off;
-    client_body_temp_path {directory}/client_body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
-
-    upstream app {{
-        server 127.0.0.1:{upstream_port};
-        {upstream_extra}
-    }}
-
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://app;
-            {location_extra}
-        }}
-    }}
-}}
-"""
 
 
 def free_port():
@@ -580,14 +561,17 @@ def main():
             if missing:
                 print(f"skipping {name}: {missing}", file=sys.stderr, flush=True)
                 servers.remove(name)
-        samples = run_rounds(servers, scenarios, ports, commands, options)
+        samples, not_comparable = run_rounds(servers, scenarios, ports, commands, options)
     finally:
         shutil.rmtree(files, ignore_errors=True)
-    report(samples, servers, scenarios, options)
+    report(samples, not_comparable, servers, scenarios, options)
 
 
 def run_rounds(servers, scenarios, ports, commands, options):
-    samples = {}  # (scenario, server) -> list of results, each with its round
+    """(samples, not_comparable): (scenario, server) -> its results, each
+    with its round; (scenario, server) -> why it has none."""
+    samples = {}
+    not_comparable = {}
     for round_number in range(options.rounds):
         shift = round_number % len(servers)
         order = servers[shift:] + servers[:shift]
@@ -597,10 +581,13 @@ def run_rounds(servers, scenarios, ports, commands, options):
                 processes[name] = start_server(name, commands, ports[name])
             for scenario in scenarios:
                 for name in order:
-                    if not runs(name, scenario):
+                    if not runs(name, scenario) or (scenario, name) in not_comparable:
                         continue
                     result = measure(name, scenario, processes, commands, ports[name], options)
                     if result is None:
+                        continue
+                    if "not_comparable" in result:
+                        not_comparable[(scenario, name)] = result["not_comparable"]
                         continue
                     result["round"] = round_number
                     samples.setdefault((scenario, name), []).append(result)
@@ -609,13 +596,14 @@ def run_rounds(servers, scenarios, ports, commands, options):
         finally:
             for process in processes.values():
                 stop_server(process)
-    return samples
+    return samples, not_comparable
 
 
 def measure(name, scenario, processes, commands, port, options):
     """One warm-up and one measured load of `scenario` on server `name`.
     A failure is reported and the server replaced, so one bad scenario
-    does not lose the rest of the run; it then returns None."""
+    does not lose the rest of the run; it then returns None.  A server that
+    cannot serve the scenario at all gives {"not_comparable": why}."""
     process = processes[name]
     args = SCENARIOS[scenario]
     load = run_ws_load if scenario in WS_SCENARIOS else run_h2load if scenario in H2_SCENARIOS else run_wrk
@@ -626,6 +614,7 @@ def measure(name, scenario, processes, commands, port, options):
         target = port
         if scenario in NGINX_SCENARIOS:
             nginx = Nginx(scenario, port)
+            nginx.check_upstream()
             target = nginx.port  # the load goes to nginx; the server's CPU is still the one counted
         if name.endswith("-pypy"):
             warmup = PYPY_WS_WARMUP if scenario in WS_SCENARIOS else PYPY_WARMUP
@@ -638,6 +627,9 @@ def measure(name, scenario, processes, commands, port, options):
         cpu_before = cpu_seconds(process.pid)
         result = load(args, options.duration, target, scheme)
         server_cpu = cpu_seconds(process.pid) - cpu_before  # before nginx stops
+    except NotComparable as exc:
+        print(f"{scenario:16} {name:14} not comparable: {exc}", file=sys.stderr, flush=True)
+        return {"not_comparable": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one failure must not lose the run
         if sampler is not None:
             sampler.growth_mib()
@@ -674,8 +666,11 @@ def latency(ms):
     return f"{ms:.2f}" if ms else "-"
 
 
-def report(samples, servers, scenarios, options):
+def report(samples, not_comparable, servers, scenarios, options):
     rows = []
+    # Rows without figures: the table says why, the chart has nothing to draw.
+    skipped = [{"scenario": scenario, "server": name, "not_comparable": not_comparable[(scenario, name)]}
+               for scenario in scenarios for name in servers if (scenario, name) in not_comparable]
     for scenario in scenarios:
         for name in servers:
             baseline = H2_BASELINE if scenario in H2_SCENARIOS else BASELINE.get(name, "uvicorn")
@@ -711,8 +706,8 @@ def report(samples, servers, scenarios, options):
     meta = {"rounds": options.rounds, "duration_s": options.duration, "python": sys.version.split()[0],
             "command": "python bench/run.py " + " ".join(sys.argv[1:]), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     with open(os.path.join(options.results, "latest.json"), "w") as file:
-        json.dump({"meta": meta, "rows": rows}, file, indent=2)
-    table = markdown_table(meta, rows)
+        json.dump({"meta": meta, "rows": rows, "not_comparable": skipped}, file, indent=2)
+    table = markdown_table(meta, rows, skipped)
     with open(os.path.join(options.results, "latest.md"), "w") as file:
         file.write(table + "\n")
     print(table)
@@ -723,7 +718,7 @@ def report(samples, servers, scenarios, options):
         print(f"no chart ({exc}): pip install -r bench/requirements.txt", file=sys.stderr)
 
 
-def markdown_table(meta, rows):
+def markdown_table(meta, rows, not_comparable=()):
     """The run as a Markdown table with its caption (latest.md; the docs'
     performance page draws the published run, bench/latest.json, with it)."""
     lines = [f"`{meta['command']}` ({meta['rounds']} rounds x {meta['duration_s']:g} s, Python {meta['python']}, "
@@ -746,6 +741,9 @@ def markdown_table(meta, rows):
         lines.append(f"| {row['scenario']} | {row['server']} | {row['rps']:.0f}{star} | {row['mib_s'] or 0:.1f} | "
                      f"{latency(row['p50_ms'])} | {latency(row['p99_ms'])} | {row['server_cpu']:.0%} | {ratio} | "
                      f"{spread} | {cpu_us} | {cpu_ratio} | {rss} | {row['errors']} |")
+    for row in not_comparable:
+        lines.append(f"| {row['scenario']} | {row['server']} | not comparable: {row['not_comparable']} |"
+                     + " |" * 10)
     return "\n".join(lines)
 
 

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from bench.nginx_config import nginx_binary, nginx_command, write_nginx_config
+
 from .process_utils import free_port
 
 
@@ -79,52 +81,16 @@ backend fastasgi
     return ProxyProcess([binary, "-db", "-f", config], port, os.path.join(directory, "haproxy.log"))
 
 
-def start_nginx(directory, backend_port, upstream_block="", location_extra=""):
-    binary = require("nginx")
-    port = free_port()
-    config = os.path.join(directory, "nginx.conf")
-    # Run as root (CI), nginx's workers would switch to an unprivileged user
-    # that cannot write the temp dirs under the test's private tmp_path.
-    user = "user root;" if os.geteuid() == 0 else ""
-    with open(config, "w") as file:
-        file.write(f"""\
-{user}
-daemon off;
-worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log info;
-
-events {{ worker_connections 256; }}
-
-http {{
-    access_log off;
-    client_body_temp_path {directory}/client_body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
-
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      close;
-    }}
-
-    upstream fastasgi {{
-        server 127.0.0.1:{backend_port};
-        {upstream_block}
-    }}
-
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://fastasgi;
-            proxy_set_header Host $http_host;
+# What a reverse proxy in front of an app sets (the tests of --proxy-headers read them).
+FORWARDED_HEADERS = """proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            {location_extra}
-        }}
-    }}
-}}
-""")
-    return ProxyProcess([binary, "-c", config, "-p", directory, "-e", f"{directory}/error.log"], port,
-                        os.path.join(directory, "nginx.log"))
+            proxy_set_header X-Forwarded-Proto $scheme;"""
+
+
+def start_nginx(directory, backend_port, upstream_block="", location_extra=""):
+    if nginx_binary() is None:
+        pytest.skip("needs nginx (Debian package 'nginx')")
+    port = free_port()
+    config = write_nginx_config(directory, port, backend_port, upstream_extra=upstream_block,
+                                location_extra=FORWARDED_HEADERS + "\n            " + location_extra)
+    return ProxyProcess(nginx_command(nginx_binary(), config, directory), port, os.path.join(directory, "nginx.log"))

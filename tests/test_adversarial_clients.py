@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from .conftest import read_response, recv_until_closed
-from .process_utils import STOPPED_BY_SIGTERM
+from .conftest import IMPLEMENTATIONS, ServerProcess, read_response, recv_until_closed, require_implementation
+from .process_utils import STOPPED_BY_SIGTERM, wait_until
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -40,10 +40,24 @@ def still_serving(server):
     assert ask(server, get())[::2] == (200, b"ok")
 
 
-def no_traceback(server):
+def no_traceback(server, since=0):
+    """No traceback in `server`'s log from line `since` on (a shared server: the test's own lines)."""
     time.sleep(0.2)
     assert ask(server, get(b"/gc"))[0] == 200  # a task's unretrieved exception is logged when it is collected
-    assert "Traceback" not in server.log and "never retrieved" not in server.log, server.log
+    log = "\n".join(server.lines[since:])
+    assert "Traceback" not in log and "never retrieved" not in log, log
+
+
+@pytest.fixture(scope="module", params=IMPLEMENTATIONS)
+def shared_server(request):
+    """One server per implementation for the tests that need no option of
+    their own, raise nothing in the app and leave it serving: a server per
+    test would only add its start-up.  Those that make the app raise keep
+    their own, so no traceback of theirs lands in another test's lines."""
+    require_implementation(request.param)
+    server = ServerProcess(APP, request.param)
+    yield server
+    server.stop()
 
 
 def non_reading_socket(server):
@@ -55,12 +69,12 @@ def non_reading_socket(server):
 
 # -- 1. a client that pipelines and never reads --------------------------------------------
 def test_pipelining_client_that_never_reads_keeps_memory_flat(start_server, implementation):
-    server = start_server(APP, implementation, "--timeout-write", "2")
+    server = start_server(APP, implementation, "--timeout-write", "1")
     before = rss_kib(server)
     with non_reading_socket(server) as sock:
         # 200 requests for 1 MiB each, every response in one send(): 200 MiB if all were served.
         sock.sendall(get(b"/blob?size=1048576") * 200)
-        time.sleep(1.0)
+        time.sleep(0.5)
         grown = rss_kib(server) - before
         # At most one response's worth (plus the transport's high-water mark) is held.
         assert grown < 24 * 1024, f"RSS grew by {grown} KiB"
@@ -96,9 +110,9 @@ def test_write_timeout_is_not_pushed_back_by_new_request_heads(start_server, imp
     still_serving(server)
 
 
-def test_pipelined_requests_still_served_in_order_to_a_reading_client(start_server, implementation):
+def test_pipelined_requests_still_served_in_order_to_a_reading_client(shared_server):
     """The other side of item 1: a client that reads gets every pipelined response."""
-    server = start_server(APP, implementation)
+    server = shared_server
     with server.connect(timeout=10) as sock:
         sock.sendall(get(b"/blob?size=1048576") * 8 + get(b"/"))
         rest = b""
@@ -136,17 +150,17 @@ def test_websocket_data_before_accept_is_bounded(start_server, implementation):
     before = rss_kib(server)
     frame = ws_frame(b"m" * (1 << 20))
     with server.connect() as sock:
-        sock.sendall(ws_handshake(b"/ws-late-accept?t=2"))
+        sock.sendall(ws_handshake(b"/ws-late-accept?t=1.2"))
         sock.settimeout(0.05)
         sent = 0
         started = time.monotonic()
         latencies = []
-        while time.monotonic() - started < 1.5:  # stream while the app has not accepted yet
+        while time.monotonic() - started < 0.9:  # stream while the app has not accepted yet
             try:
                 sent += sock.send(frame)
             except socket.timeout:
                 pass
-            if len(latencies) < 3 and time.monotonic() - started > 0.5 * (len(latencies) + 1):
+            if len(latencies) < 3 and time.monotonic() - started > 0.3 * (len(latencies) + 1):
                 asked = time.monotonic()
                 still_serving(server)  # another client is served meanwhile, promptly
                 latencies.append(time.monotonic() - asked)
@@ -186,8 +200,9 @@ def test_response_framing_that_cannot_be_honoured_is_a_500(start_server, impleme
     still_serving(server)
 
 
-def test_response_framing_follows_the_apps_last_coding(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_response_framing_follows_the_apps_last_coding(shared_server):
+    server = shared_server
+    since = len(server.lines)  # the server is shared: this test's lines only
     # chunked last: the server chunks; the header and the bytes agree
     status, head, body = framing(server, b"te=gzip,chunked")
     assert status == 200 and b"transfer-encoding: gzip,chunked" in head and b"content-length" not in head
@@ -203,7 +218,7 @@ def test_response_framing_follows_the_apps_last_coding(start_server, implementat
         status, head, body = framing(server, query, b"HTTP/1.0")
         assert status == 200 and b"transfer-encoding" not in head and body == b"hello"
         assert b"content-length: 5" in head or b"connection: close" in head
-    no_traceback(server)
+    no_traceback(server, since)
 
 
 # -- 4 and 5. websocket handshakes and violations --------------------------------------------
@@ -214,23 +229,25 @@ def test_response_framing_follows_the_apps_last_coding(start_server, implementat
     (b"Sec-WebSocket-Version: 13\r\n", 400),  # a second one
     (b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", 400),
 ], ids=["9KB-cookie", "content-length-body", "chunked-body", "two-versions", "two-keys"])
-def test_bad_websocket_handshake_gets_an_http_answer(start_server, implementation, extra, status):
-    server = start_server(APP, implementation)
+def test_bad_websocket_handshake_gets_an_http_answer(shared_server, extra, status):
+    server = shared_server
+    since = len(server.lines)  # the server is shared: this test's lines only
     request = ws_handshake(b"/echo").replace(b"\r\n\r\n", b"\r\n" + extra + b"\r\n")
     body = b"abc" if b"Content-Length" in extra else b"0\r\n\r\n" if b"chunked" in extra else b""
     with server.connect() as sock:
         sock.sendall(request + body)
         data = recv_until_closed(sock)
     assert data.startswith(b"HTTP/1.1 %d " % status) and b"connection: close" in data.lower()
-    assert server.wait_for_log("Invalid WebSocket handshake")
-    warnings = [line for line in server.lines if "Invalid WebSocket handshake" in line]
+    assert wait_until(lambda: any("Invalid WebSocket handshake" in line for line in server.lines[since:]), 5)
+    warnings = [line for line in server.lines[since:] if "Invalid WebSocket handshake" in line]
     assert len(warnings) == 1 and "WARNING" in warnings[0]
-    no_traceback(server)
+    no_traceback(server, since)
     still_serving(server)
 
 
-def test_websocket_protocol_violation_leaves_no_traceback(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_websocket_protocol_violation_leaves_no_traceback(shared_server):
+    server = shared_server
+    since = len(server.lines)  # the server is shared: this test's lines only
     for violation in (ws_frame(b"unmasked", mask=False), ws_frame(b"\xff\xfe", opcode=0x1),
                       b"\x8f\x80\x00\x00\x00\x00"):  # an unmasked frame, bad UTF-8, a reserved opcode
         with server.connect() as sock:
@@ -247,7 +264,7 @@ def test_websocket_protocol_violation_leaves_no_traceback(start_server, implemen
             sock.sendall(violation)
             data = recv_until_closed(sock)
         assert data[:1] == b"\x88"  # ... until the violation: the library's close frame, then the end
-    no_traceback(server)
+    no_traceback(server, since)
     still_serving(server)
 
 
@@ -271,8 +288,8 @@ def test_informational_status_as_final_response_is_a_500(start_server, implement
 @pytest.mark.parametrize("bad", [b"GET / HTTP/1.1\r\nHost: t\r\nBad header\r\n\r\n",
                                  b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
                                  b"GET /\x01 HTTP/1.1\r\n\r\n"])
-def test_valid_pipelined_requests_are_answered_before_the_400(start_server, implementation, bad):
-    server = start_server(APP, implementation)
+def test_valid_pipelined_requests_are_answered_before_the_400(shared_server, bad):
+    server = shared_server
     with server.connect() as sock:
         sock.sendall(get(b"/?1") + b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
                      + get(b"/?3") + bad)  # one segment
@@ -299,8 +316,8 @@ def test_request_cut_by_graceful_shutdown_timeout_gets_a_500(start_server, imple
     assert server.process.wait(10) == STOPPED_BY_SIGTERM  # drained, then SIGTERM re-raised (as uvicorn)
 
 
-def test_expect_100_continue_answered_without_reading_closes(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_expect_100_continue_answered_without_reading_closes(shared_server):
+    server = shared_server
     with server.connect() as sock:
         # The app answers without reading; the client never got its 100 and
         # sends its next request, not the 5 body bytes it announced.

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -97,16 +98,80 @@ def test_benchmark_runs_each_scenario_on_each_server_every_round(tmp_path):
 @needs_taskset
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
 def test_h2corn_is_a_peer_or_skipped_with_a_reason(tmp_path):
-    result = run_bench_script("run.py", "--servers", "h2corn,uvicorn", "--scenarios", "new-connection",
+    scenarios = "new-connection,nginx-default" if has_nginx() else "new-connection"
+    result = run_bench_script("run.py", "--servers", "h2corn,uvicorn", "--scenarios", scenarios,
                               "--rounds", "1", "--duration", "1", "--warmup", "0", "--results", str(tmp_path),
                               timeout=50)
-    rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    rows = [row for row in results["rows"] if row["scenario"] == "new-connection"]
     if importlib.util.find_spec("h2corn") is None:
         assert "skipping h2corn: it is not installed (pip install h2corn)" in result.stderr
         assert [row["server"] for row in rows] == ["uvicorn"]
     else:
         assert [row["server"] for row in rows] == ["h2corn", "uvicorn"]
         assert all(row["rps"] > 0 and row["errors"] == 0 for row in rows), rows
+        if has_nginx():  # h2corn answers nginx's HTTP/1.0 upstream requests with 400: no figures, a reason
+            assert results["not_comparable"] == [{"scenario": "nginx-default", "server": "h2corn",
+                                                  "not_comparable": "answers HTTP/1.0 with 400"}]
+            assert "| nginx-default | h2corn | not comparable: answers HTTP/1.0 with 400 |" in (
+                tmp_path / "latest.md").read_text()
+
+
+def load_bench_run():
+    spec = importlib.util.spec_from_file_location("bench_run", os.path.join(BENCH, "run.py"))
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    return run
+
+
+@pytest.mark.timeout(30)
+@needs_taskset
+@pytest.mark.skipif(not has_nginx(), reason="nginx is not installed (Debian: apt-get install nginx)")
+def test_a_server_that_refuses_nginxs_upstream_requests_is_not_comparable(tmp_path):
+    """h2corn answers nginx's default upstream (HTTP/1.0) with 400: the row
+    says so instead of counting the 400s as errors.  The server here does
+    what h2corn does, on a raw socket."""
+    run = load_bench_run()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the listener closed: the test is over
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    data = conn.recv(4096)
+                    if not data:
+                        break
+                    request += data
+                status = b"400 Bad Request" if b" HTTP/1.0\r\n" in request else b"200 OK"
+                conn.sendall(b"HTTP/1.1 " + status + b"\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        nginx = run.Nginx("nginx-default", port)
+        try:
+            with pytest.raises(run.NotComparable, match="answers HTTP/1.0 with 400"):
+                nginx.check_upstream()
+        finally:
+            nginx.stop()
+        nginx = run.Nginx("nginx-keepalive", port)
+        try:
+            nginx.check_upstream()  # HTTP/1.1 upstream: served, comparable
+        finally:
+            nginx.stop()
+    finally:
+        listener.close()
+    table = run.markdown_table({"command": "run.py", "rounds": 1, "duration_s": 1, "python": "3"}, [],
+                               [{"scenario": "nginx-default", "server": "h2corn",
+                                 "not_comparable": "answers HTTP/1.0 with 400"}])
+    row = table.splitlines()[-1]
+    assert row.startswith("| nginx-default | h2corn | not comparable: answers HTTP/1.0 with 400 |")
+    assert row.count("|") == table.splitlines()[-2].count("|")  # as many columns as the header
 
 
 @pytest.mark.timeout(60)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(30)
 APP = "tests.process_apps:app"
 
 
-def hold_one_request(server, seconds=1.5):
+def hold_one_request(server, seconds=0.8):
     results = []
     thread = threading.Thread(target=lambda: results.append(get(server.url + f"/sleep?s={seconds}")))
     thread.start()

@@ -4,10 +4,12 @@ The parser is tested on bytes; the server with raw sockets that send the
 header themselves (a real proxy in front: test_behind_haproxy.py).
 """
 import json
+import os
 import shutil
 import socket
 import ssl
 import struct
+from urllib.parse import quote
 
 import pytest
 
@@ -19,6 +21,7 @@ from .process_utils import make_certificate
 pytestmark = pytest.mark.timeout(30)
 
 APP = "tests.apps:app"
+EXTENSION_APP = "tests.extension_apps:app"  # pathsend
 
 
 def v2_header(source=("203.0.113.7", 51234), destination=("192.0.2.1", 443), command=0x21, tlvs=b""):
@@ -217,3 +220,23 @@ def test_tls_after_the_header(start_server, implementation, tmp_path):
         assert scope["client"] == ["203.0.113.7", 51234]
         assert scope["scheme"] == "https"
         assert scope["extensions"]["tls"]["tls_version"] in (0x0303, 0x0304)
+
+
+@pytest.mark.parametrize("version, loop", [("v1", "auto"), ("v2", "asyncio")])
+def test_files_behind_the_header_go_by_sendfile(start_server, implementation, version, loop, tmp_path):
+    """The transport that carries the header's addresses still hands out its
+    socket: a file goes by the kernel's sendfile, not the read loop."""
+    path = tmp_path / "file.bin"
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    path.write_bytes(data)
+    server = start_server(EXTENSION_APP, implementation, "--proxy-protocol", version, "--loop", loop,
+                          "--log-level", "debug")
+    header = (b"PROXY TCP4 198.51.100.22 203.0.113.7 35646 80\r\n" if version == "v1"
+              else v2_header(source=("198.51.100.22", 35646)))
+    with server.connect(timeout=10) as sock:
+        sock.sendall(header + b"GET /pathsend?file=" + quote(str(path)).encode() + b" HTTP/1.1\r\nhost: x\r\n\r\n")
+        status, _, body, _, _ = read_response(sock, timeout=10)
+    assert status == 200 and body == data
+    assert server.wait_for_log(f"sendfile: {len(data)} of {len(data)} bytes")
+    assert server.wait_for_log('198.51.100.22:35646 - "GET /pathsend')  # the header's client, in the access log
+    assert "file by reads" not in server.log

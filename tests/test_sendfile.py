@@ -8,7 +8,10 @@ see the zero-copy path was the one taken.
 import asyncio
 import hashlib
 import os
+import re
+import shutil
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -21,9 +24,10 @@ try:
 except ImportError:  # PyPy: the server runs on asyncio's loop there
     uvloop = None
 
-from fastasgi.protocols.sendfile import WriteStalled, sendfile_to_socket
+from fastasgi.protocols.sendfile import READ_CHUNK, READ_HIGH_WATER, WriteStalled, sendfile_to_socket
 
 from .conftest import IMPLEMENTATIONS, ServerProcess, read_response, recv_until_closed, require_implementation
+from .process_utils import make_certificate
 
 APP = "tests.extension_apps:app"
 MIB = 1024 * 1024
@@ -340,3 +344,47 @@ def test_a_unix_socket_gets_the_file_by_the_kernel(implementation, loop, files, 
     data = path.read_bytes()
     assert status == 200 and body == data[5:5 + MIB] + b"|" + data[19 * MIB:]
     assert sent_by_kernel(server, 0, MIB)
+
+
+# -- under TLS: read in pieces, a bounded few at a time -------------------
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    return make_certificate(str(tmp_path_factory.mktemp("certs")), "server", "localhost")
+
+
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_a_slow_tls_client_costs_the_server_a_few_pieces(implementation, loop, files, certificate, start_server):
+    """Under TLS the file is read and encrypted in the process: a client that
+    reads slowly must not make the server buffer more than the read loop's
+    high-water mark and one piece (the TLS transport's default is 512 KiB)."""
+    path = files / "counted.bin"
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    server = start_server(APP, implementation, "--loop", loop, "--log-level", "debug", "--ssl-certfile", certificate[0],
+                          "--ssl-keyfile", certificate[1])
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    raw = server.connect(timeout=10)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    with context.wrap_socket(raw) as sock:
+        sock.sendall(request_bytes("/pathsend?file=" + quote(str(path))))
+        received = bytearray()
+        for _ in range(20):  # slowly at first: the kernel's buffers fill, then the transport's
+            received += sock.recv(16 * 1024)
+            time.sleep(0.01)
+        head_end = received.index(b"\r\n\r\n") + 4
+        while len(received) - head_end < 20 * MIB:
+            chunk = sock.recv(1024 * 1024)
+            assert chunk, "closed before the whole file"
+            received += chunk
+    assert b"content-length: %d" % (20 * MIB) in bytes(received[:head_end])
+    assert hashlib.sha256(bytes(received[head_end:])).hexdigest() == expected
+    pieces = 20 * MIB // READ_CHUNK
+    assert wait_for_line(server, 0, f"file by reads: {20 * MIB} of {20 * MIB} bytes in {pieces} pieces")
+    line = next(line for line in server.lines if "file by reads:" in line)
+    buffered = int(re.search(r"at most (\d+) bytes buffered", line).group(1))
+    assert READ_CHUNK < buffered <= READ_HIGH_WATER + READ_CHUNK, line
+    assert not [line for line in server.lines if "sendfile:" in line]  # TLS never reaches the kernel's copy

@@ -11,7 +11,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .conftest import read_response, recv_until_closed
+from .conftest import IMPLEMENTATIONS, ServerProcess, read_response, recv_until_closed, require_implementation
+from .process_utils import wait_until
 from .ws_apps import RawWebSocket, encode_frame, handshake_request, read_head, wait_for_json
 
 pytestmark = pytest.mark.timeout(30)
@@ -31,6 +32,21 @@ async def echo_once(server, text="still alive"):
 
 def assert_still_serving(server):
     assert asyncio.run(echo_once(server)) == "still alive"
+
+
+@pytest.fixture(scope="module", params=IMPLEMENTATIONS)
+def ws_server(request):
+    """One server per implementation, for the tests that need no option of
+    their own and leave it serving: a server per test would only add its
+    start-up.  Such a test reads the log from its own first line on."""
+    require_implementation(request.param)
+    server = ServerProcess(APP, request.param)
+    yield server
+    server.stop()
+
+
+def logged_since(server, since):
+    return "\n".join(server.lines[since:])
 
 
 # -- scope ---------------------------------------------------------------------
@@ -64,8 +80,8 @@ def test_scope(start_server, implementation):
     assert "websocket.http.response" in scope["extensions"]
 
 
-def test_scope_without_subprotocols_or_root_path(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_scope_without_subprotocols_or_root_path(ws_server):
+    server = ws_server
 
     async def main():
         async with connect(ws_url(server, "/scope")) as ws:
@@ -80,8 +96,8 @@ def test_scope_without_subprotocols_or_root_path(start_server, implementation):
 
 
 # -- accept, messages, close codes ------------------------------------------------
-def test_accept_with_subprotocol_and_headers(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_accept_with_subprotocol_and_headers(ws_server):
+    server = ws_server
 
     async def main():
         async with connect(ws_url(server, "/subprotocol?choose=superchat"),
@@ -97,8 +113,8 @@ def test_accept_with_subprotocol_and_headers(start_server, implementation):
     assert echoed == "hi"
 
 
-def test_text_binary_and_fragmented_echo(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_text_binary_and_fragmented_echo(ws_server):
+    server = ws_server
 
     async def main():
         results = []
@@ -121,8 +137,8 @@ def test_text_binary_and_fragmented_echo(start_server, implementation):
     ]
 
 
-def test_two_mebibyte_binary_echo(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_two_mebibyte_binary_echo(ws_server):
+    server = ws_server
     payload = os.urandom(2 * 1024 * 1024)
 
     async def main():
@@ -133,8 +149,8 @@ def test_two_mebibyte_binary_echo(start_server, implementation):
     assert asyncio.run(main()) == payload
 
 
-def test_client_close_code_and_reason_reach_the_app(start_server, implementation, tmp_path):
-    server = start_server(APP, implementation)
+def test_client_close_code_and_reason_reach_the_app(ws_server, tmp_path):
+    server = ws_server
     marker = str(tmp_path / "record.json")
 
     async def main():
@@ -151,8 +167,8 @@ def test_client_close_code_and_reason_reach_the_app(start_server, implementation
     assert len(received) == 3
 
 
-def test_app_close_code_and_reason_reach_the_client(start_server, implementation, tmp_path):
-    server = start_server(APP, implementation)
+def test_app_close_code_and_reason_reach_the_client(ws_server, tmp_path):
+    server = ws_server
     marker = str(tmp_path / "after-close.json")
 
     async def main():
@@ -169,8 +185,8 @@ def test_app_close_code_and_reason_reach_the_client(start_server, implementation
 
 
 @pytest.mark.parametrize("how", ["fin", "rst"])
-def test_tcp_drop_without_close_is_1006(start_server, implementation, tmp_path, how):
-    server = start_server(APP, implementation)
+def test_tcp_drop_without_close_is_1006(ws_server, tmp_path, how):
+    server = ws_server
     marker = str(tmp_path / "record.json")
     raw = RawWebSocket(server.host, server.port, f"/record?marker={marker}".encode())
     assert raw.status == 101
@@ -185,8 +201,8 @@ def test_tcp_drop_without_close_is_1006(start_server, implementation, tmp_path, 
 
 
 # -- rejection, denial, bad handshakes ---------------------------------------------
-def test_close_before_accept_is_403(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_close_before_accept_is_403(ws_server):
+    server = ws_server
 
     async def main():
         with pytest.raises(InvalidStatus) as info:
@@ -199,8 +215,8 @@ def test_close_before_accept_is_403(start_server, implementation):
     assert_still_serving(server)
 
 
-def test_http_response_denial(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_http_response_denial(ws_server):
+    server = ws_server
 
     async def main():
         with pytest.raises(InvalidStatus) as info:
@@ -214,8 +230,8 @@ def test_http_response_denial(start_server, implementation):
     assert response.body == b"denied: no token"
 
 
-def test_denial_on_raw_socket_is_plain_http(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_denial_on_raw_socket_is_plain_http(ws_server):
+    server = ws_server
     with server.connect() as sock:
         sock.sendall(handshake_request(b"/deny"))
         status, headers, body, head, rest = read_response(sock)
@@ -224,8 +240,8 @@ def test_denial_on_raw_socket_is_plain_http(start_server, implementation):
         assert recv_until_closed(sock) == b""
 
 
-def test_unsupported_version_is_426(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_unsupported_version_is_426(ws_server):
+    server = ws_server
     with server.connect() as sock:
         sock.sendall(handshake_request(b"/echo", version=b"8"))
         data = recv_until_closed(sock)
@@ -235,8 +251,8 @@ def test_unsupported_version_is_426(start_server, implementation):
     assert_still_serving(server)
 
 
-def test_missing_key_is_400(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_missing_key_is_400(ws_server):
+    server = ws_server
     with server.connect() as sock:
         sock.sendall(handshake_request(b"/echo", key=None))
         data = recv_until_closed(sock)
@@ -244,8 +260,9 @@ def test_missing_key_is_400(start_server, implementation):
     assert_still_serving(server)
 
 
-def test_app_crash_after_accept_is_1011(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_app_crash_after_accept_is_1011(ws_server):
+    server = ws_server
+    since = len(server.lines)  # the server is shared: this test's lines only
 
     async def main():
         async with connect(ws_url(server, "/crash")) as ws:
@@ -255,15 +272,16 @@ def test_app_crash_after_accept_is_1011(start_server, implementation):
 
     closed = asyncio.run(main())
     assert closed.rcvd is not None and closed.rcvd.code == 1011
-    assert server.wait_for_log("Exception in ASGI application")
+    assert wait_until(lambda: "Exception in ASGI application" in logged_since(server, since), 5)
     assert_still_serving(server)
-    assert server.log.count("Exception in ASGI application") == 1
-    assert "RuntimeError: boom after accept" in server.log
+    assert logged_since(server, since).count("Exception in ASGI application") == 1
+    assert "RuntimeError: boom after accept" in logged_since(server, since)
 
 
 @pytest.mark.parametrize("who", ["client", "app"])
-def test_send_after_close_raises_oserror(start_server, implementation, tmp_path, who):
-    server = start_server(APP, implementation)
+def test_send_after_close_raises_oserror(ws_server, tmp_path, who):
+    server = ws_server
+    since = len(server.lines)  # the server is shared: this test's lines only
     marker = str(tmp_path / "outcome.json")
 
     async def main():
@@ -280,7 +298,7 @@ def test_send_after_close_raises_oserror(start_server, implementation, tmp_path,
     assert outcome["raised"] is not None, "send after close did not raise"
     assert outcome["oserror"], f"send after close raised {outcome['raised']}, not an OSError"
     assert_still_serving(server)
-    assert "Exception in ASGI application" not in server.log
+    assert "Exception in ASGI application" not in logged_since(server, since)
 
 
 # -- options -------------------------------------------------------------------
@@ -329,21 +347,21 @@ def test_unanswered_pings_close_the_connection(start_server, implementation):
 
 
 def test_answered_pings_keep_the_connection(start_server, implementation):
-    server = start_server(APP, implementation, "--ws-ping-interval", "0.3", "--ws-ping-timeout", "0.3")
+    server = start_server(APP, implementation, "--ws-ping-interval", "0.15", "--ws-ping-timeout", "0.2")
 
     async def main():
         async with connect(ws_url(server, "/echo"), ping_interval=None) as ws:
-            await asyncio.sleep(1.5)
-            await ws.send("after 1.5s")
+            await asyncio.sleep(0.8)  # a few pings, each answered by the client library
+            await ws.send("after 0.8s")
             return await asyncio.wait_for(ws.recv(), 5)
 
-    assert asyncio.run(main()) == "after 1.5s"
+    assert asyncio.run(main()) == "after 0.8s"
 
 
 def test_raw_client_answering_pings_stays_open(start_server, implementation):
-    server = start_server(APP, implementation, "--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.3")
+    server = start_server(APP, implementation, "--ws-ping-interval", "0.1", "--ws-ping-timeout", "0.3")
     with RawWebSocket(server.host, server.port, b"/echo") as raw:
-        deadline = time.monotonic() + 1.2
+        deadline = time.monotonic() + 0.6
         pings = 0
         while time.monotonic() < deadline:
             frame = raw.read_frame()
@@ -404,8 +422,8 @@ def test_slow_consumer_backpressure_loses_nothing(start_server, implementation):
     assert_still_serving(server)
 
 
-def test_handshake_and_first_frame_in_one_packet(start_server, implementation):
-    server = start_server(APP, implementation)
+def test_handshake_and_first_frame_in_one_packet(ws_server):
+    server = ws_server
     with server.connect() as sock:
         sock.sendall(handshake_request(b"/echo") + encode_frame(0x1, b"early bird"))
         status, headers, head, rest = read_head(sock)

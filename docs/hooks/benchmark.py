@@ -26,5 +26,5 @@ def published_table():
     spec.loader.exec_module(run)
     with open(os.path.join(BENCH, "latest.json"), encoding="utf-8") as file:
         data = json.load(file)
-    table = run.markdown_table(data["meta"], data["rows"])
+    table = run.markdown_table(data["meta"], data["rows"], data.get("not_comparable", ()))
     return re.sub(r"(\d)\*", r"\1\\*", table)  # "1212897*" (wrk-bound) is a mark, not emphasis

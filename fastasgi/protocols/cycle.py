@@ -17,9 +17,10 @@ from .._speedups import ClientDisconnected
 logger = logging.getLogger("fastasgi.error")
 
 DISCONNECT = {"type": "http.disconnect"}
-# A file sent by reading it (no sendfile: TLS, HTTP/2, uvloop) goes in
-# pieces of this size, so a large file never sits in memory whole.
-FILE_CHUNK = 256 * 1024
+# A file sent by reading it (HTTP/2 streams) goes in pieces of this size, so
+# a large file never sits in memory whole; the next piece is read once the
+# transport has drained (the same size as sendfile.READ_CHUNK, HTTP/1.1's).
+FILE_CHUNK = 64 * 1024
 
 
 # The ASGI extensions the cycle serves, each with its settings (none).

@@ -18,14 +18,13 @@ response bytes held until the end of the loop turn, and files.
 """
 import asyncio
 import logging
-import os
 import sys
 
 from .._speedups import ClientDisconnected
 from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer, is_asyncio_loop, run_first_step
-from .sendfile import SendfileUnsupported, WriteStalled, sendfile_to_socket
+from .sendfile import SendfileUnsupported, WriteStalled, send_by_reads, sendfile_to_socket
 from .tls import tls_extension
 from .websocket import BufferedWebSocketProtocol, WebSocketProtocol
 
@@ -39,11 +38,11 @@ except ImportError:  # no Cython installed: this module runs as Python
 # C types, see setup.py); that twin runs the compiled cycle and reads the
 # compiled server state and settings.
 if cython.compiled:
-    from .cycle_c import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
+    from .cycle_c import Connection, FileShrank, RequestResponseCycle, http_extensions
     from .http11_c import connection_for
     from .state_c import ConnectionSettings
 else:
-    from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
+    from .cycle import Connection, FileShrank, RequestResponseCycle, http_extensions
     from .http11 import connection_for
     from .state import ConnectionSettings
 # The states and deadline kinds are http11's (the same ints in both twins);
@@ -616,7 +615,6 @@ class HttpProtocol(Connection):
     async def _sendfile(self, cycle, file, offset, count):
         """Bytes of `file` sent: by the kernel on a plain socket (sendfile.py), else a read loop."""
         transport = self.transport
-        sent = 0
         if self.tls is None:
             try:
                 return await sendfile_to_socket(self.loop, transport, file.fileno(), offset, count,
@@ -630,17 +628,7 @@ class HttpProtocol(Connection):
                 self._close_requests()
                 transport.abort()
                 raise ClientDisconnected("The client stopped reading.") from None
-        fd = file.fileno()
-        while sent < count and not cycle.disconnected and not transport.is_closing():
-            left = count - sent
-            chunk = os.pread(fd, FILE_CHUNK if left > FILE_CHUNK else left, offset + sent)
-            if not chunk:
-                break  # the file shrank
-            transport.write(chunk)
-            sent += len(chunk)
-            if self.write_paused:
-                await self.flow.drain()
-        return sent
+        return await send_by_reads(transport, self.flow, cycle, file.fileno(), offset, count)
 
     def _response_complete(self, cycle, data):
         """`data`, the last bytes of `cycle`'s response, go out; then what's next."""

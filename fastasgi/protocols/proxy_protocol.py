@@ -142,7 +142,8 @@ class AddressedTransport:
     """A transport whose peer and local addresses are the PROXY header's.
 
     Everything else goes to the real transport (or, under TLS, the TLS
-    layer's transport).  `set_protocol` goes through too, so a websocket
+    layer's transport), its extra info too: get_extra_info("socket") is the
+    accepted socket, so a file still goes by sendfile (sendfile.py).  `set_protocol` goes through too, so a websocket
     upgrade hands the real transport over as it does without the header.
     """
 

@@ -10,6 +10,9 @@ serves as well as the loop's.
 The file's bytes go past the transport's write buffer: the caller writes
 nothing else on the transport until this returns, and this waits for the
 buffer to be empty before the first byte.
+
+Where the kernel cannot send the file (TLS, or a refusal), send_by_reads
+reads it in pieces into the transport, one piece per client at a time.
 """
 import asyncio
 import errno
@@ -29,6 +32,15 @@ RECHECK = 1.0
 # Errors that say the kernel cannot send this file to this socket: nothing
 # was sent, the caller reads the file instead.
 UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE}
+
+# A file sent by reading it goes in pieces of this size.  While it is sent
+# the transport pauses the writer past READ_HIGH_WATER buffered bytes and
+# resumes it below READ_LOW_WATER, so a slow client holds about two pieces
+# in the server, not the TLS transport's default of 512 KiB plus a piece
+# (its buffered bytes are encrypted copies: each one is resident memory).
+READ_CHUNK = 64 * 1024
+READ_HIGH_WATER = 2 * READ_CHUNK
+READ_LOW_WATER = READ_CHUNK // 2
 
 
 class WriteStalled(Exception):
@@ -137,3 +149,51 @@ async def _writable(loop, fd, transport, timeout):
 def _wake(waiter, ready):
     if not waiter.done():
         waiter.set_result(ready)
+
+
+async def send_by_reads(transport, flow, cycle, fd, offset, count):
+    """Send `count` bytes of `fd` from `offset` by reading them into `transport`.
+
+    Returns the bytes written: fewer than `count` when the file ended early,
+    `cycle`'s client went away or the transport closed.  `flow` is the
+    connection's FlowControl: the next piece is read only once the transport
+    has drained below the low-water mark, never into a full buffer.
+    """
+    limits = _lower_write_limits(transport)
+    sent = 0
+    pieces = 0
+    peak = 0  # the most bytes the transport held, for the debug line
+    try:
+        while sent < count and not cycle.disconnected and not transport.is_closing():
+            if flow.write_paused:
+                await flow.drain()
+                continue  # the client may have gone meanwhile
+            left = count - sent
+            chunk = os.pread(fd, READ_CHUNK if left > READ_CHUNK else left, offset + sent)
+            if not chunk:
+                break  # the file shrank
+            transport.write(chunk)
+            sent += len(chunk)
+            pieces += 1
+            buffered = transport.get_write_buffer_size()
+            if buffered > peak:
+                peak = buffered
+        return sent
+    finally:
+        if limits is not None and not transport.is_closing():
+            transport.set_write_buffer_limits(high=limits[1], low=limits[0])
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("file by reads: %d of %d bytes in %d pieces, at most %d bytes buffered",
+                         sent, count, pieces, peak)
+
+
+def _lower_write_limits(transport):
+    """Lower `transport`'s write limits to the read loop's; its own (low, high), or None if it keeps them."""
+    try:
+        low, high = transport.get_write_buffer_limits()
+    except (AttributeError, NotImplementedError):
+        return None  # a transport without limits to read: its own flow control stands
+    if high <= READ_HIGH_WATER:
+        return None
+    transport.set_write_buffer_limits(high=READ_HIGH_WATER, low=READ_LOW_WATER)
+    return low, high
