@@ -11,6 +11,10 @@ cdef enum Mode:
     HEAD       # between requests, or inside an incomplete head
     LENGTH     # a Content-Length body: `_remaining` bytes still due
     CHUNKED    # a chunked body: ends right after some CRLFCRLF
+    # the body of an Upgrade request not served, which llhttp skips: framed
+    # by the glue alone, without llhttp
+    OWN_LENGTH   # a Content-Length body: `_remaining` bytes still due
+    OWN_CHUNKED  # a chunked body: `_chunks` collects its data and finds its end
 
 
 cdef class RequestParser:
@@ -43,7 +47,6 @@ cdef class RequestParser:
     cdef bint _complete          # on_message_complete ran in the last feed
     cdef bint _renew             # llhttp wants no more data on this parser: a new one for the next
     cdef bint _closed            # close() was called
-    cdef bint _synthetic         # swallow the callbacks of a framing-only head
     cdef object _error           # our HttpParseError raised inside a callback
 
     cpdef list feed(self, data)
@@ -53,4 +56,6 @@ cdef class RequestParser:
     cdef int _feed(self, bytes data) except -1
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2
     cdef int _upgraded(self, bytes piece, Py_ssize_t offset) except -2
+    cdef int _own_body(self, bytes piece) except -1
+    cdef int _own_body_done(self) except -1
     cdef void _message_done(self)
