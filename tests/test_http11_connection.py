@@ -436,6 +436,23 @@ def test_a_stalled_write_comes_before_the_keep_alive_deadline(connect):
     assert conn.transport.aborted and conn.state == "CLOSING"
 
 
+def test_paused_writing_is_kept_once_and_holds_the_app_and_the_next_request(connect):
+    conn = connect()
+    protocol = conn.protocol
+    conn.feed(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nh")  # its app reads the body
+    protocol.pause_writing()  # the transport's buffer is full
+    # The cycle asks the protocol, which asks its Http11Connection: one place.
+    assert protocol.writes_paused() and protocol.conn.write_paused
+    conn.feed(b"i" + GET % b"b")
+    assert [body for _, body in responses(conn.sent())] == [b"hi"]  # /b waits for the client to read
+    assert asyncio.all_tasks(conn.loop)  # /echo's app waits in its last send
+    protocol.resume_writing()
+    conn.settle()
+    assert not protocol.writes_paused() and not protocol.conn.write_paused
+    assert [body for _, body in responses(conn.sent())] == [b"/b"]
+    assert not asyncio.all_tasks(conn.loop)
+
+
 def test_draining_an_answered_body_has_the_request_head_deadline_and_closes_silently(connect):
     conn = connect(timeout_request_header=2)
     conn.feed(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")

@@ -139,8 +139,8 @@ class HttpProtocol(Connection):
         # queued behind it) and its deadlines (http11.py).
         self.conn = connection_for(settings, self.parser)
         self.scope_template = None  # from the second request on: see _next_scope
-        # The transport paused writing (the client is behind): the cycle
-        # reads this, the connection keeps its own for its deadlines.
+        # Connection's field, for connections that keep it: this one never
+        # sets it, writes_paused() asks the Http11Connection instead.
         self.write_paused = False
         self.starting = None  # a cycle to start once the current data is parsed
         self.last_call = False  # shutting down: answer the request on its way, then close
@@ -178,8 +178,7 @@ class HttpProtocol(Connection):
     def connection_lost(self, exc):
         self.server_state.connections.discard(self)
         running = self.conn.running
-        self.conn.connection_lost()  # and the queued requests are dropped
-        self.write_paused = False  # nothing to wait for: the cycle's drain() returns
+        self.conn.connection_lost()  # the queued requests are dropped, writing is not paused any more
         for cycle in (running, self.cycle):
             if cycle is not None:
                 cycle.disconnect()
@@ -195,13 +194,11 @@ class HttpProtocol(Connection):
 
     def pause_writing(self):
         self.flow.pause_writing()
-        self.write_paused = True
         self.conn.pause_writing(self.server_state.clock)  # --timeout-write counts from here
 
     def resume_writing(self):
         """The client read: what waited for it may go on (see Http11Connection.may_start)."""
         self.flow.resume_writing()
-        self.write_paused = False
         self.conn.resume_writing()
         if self.handoff is None and not self.dispatching and self.conn.queued and self.conn.may_start():
             self._dispatch(self._next_in_pipeline())
@@ -276,6 +273,10 @@ class HttpProtocol(Connection):
         if self.forwarded is not None and head.proxied:  # without the headers it has nothing to do
             self.forwarded.apply(scope)
         return scope
+
+    def writes_paused(self):
+        """Connection.writes_paused: the Http11Connection keeps whether writing is paused."""
+        return self.conn.write_paused
 
     def _next_scope(self, head):
         """The scope of a request after the connection's first: a copy of the
@@ -624,7 +625,7 @@ class HttpProtocol(Connection):
                 break  # the file shrank
             transport.write(chunk)
             sent += len(chunk)
-            if self.write_paused:
+            if self.conn.write_paused:
                 await self.flow.drain()
         return sent
 
