@@ -12,7 +12,7 @@ cdef enum Mode:
     LENGTH     # a Content-Length body: `_remaining` bytes still due
     CHUNKED    # a chunked body: ends right after some CRLFCRLF
     # the body of an Upgrade request not served, which llhttp skips: framed
-    # by the glue alone, without llhttp
+    # by the glue alone, without llhttp (_feed_own); these two come last
     OWN_LENGTH   # a Content-Length body: `_remaining` bytes still due
     OWN_CHUNKED  # a chunked body: `_chunks` collects its data and finds its end
 
@@ -54,6 +54,7 @@ cdef class RequestParser:
     cdef void _reset_message(self)
     cdef RequestHead _make_head(self)
     cdef int _feed(self, bytes data) except -1
+    cdef Py_ssize_t _feed_own(self, bytes data, Py_ssize_t i, Py_ssize_t n) except -1
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2
     cdef int _upgraded(self, bytes piece, Py_ssize_t offset) except -2
     cdef int _own_body(self, bytes piece) except -1

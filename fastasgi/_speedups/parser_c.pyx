@@ -256,31 +256,9 @@ cdef class RequestParser:
         cdef int s
         cdef Py_ssize_t v
         cdef bytes head
-        cdef ChunkFraming chunks
         while i < n:
-            if self._mode == OWN_LENGTH:
-                take = self._remaining
-                if take > <unsigned long long>(n - i):
-                    take = n - i
-                end = i + <Py_ssize_t>take
-                self._remaining -= take
-                self._own_body(data[i:end] if i or end < n else data)
-                i = end
-                if self._remaining == 0:
-                    self._own_body_done()
-                continue
-            if self._mode == OWN_CHUNKED:
-                chunks = self._chunks
-                v = chunks.scan(data, i, n)
-                for piece in chunks.body:
-                    self._own_body(piece)
-                chunks.body.clear()
-                if v >= 0:
-                    raise chunks.error
-                if not chunks.done():
-                    return 0
-                i = chunks.end
-                self._own_body_done()
+            if self._mode >= OWN_LENGTH:  # (the last modes) a body llhttp skipped
+                i = self._feed_own(data, i, n)
                 continue
             if self._mode == LENGTH:
                 if self._remaining == 0:  # cannot happen: llhttp ends the message first
@@ -350,6 +328,36 @@ cdef class RequestParser:
                     self._mode = LENGTH
                     self._remaining = self._length
         return 0
+
+    cdef Py_ssize_t _feed_own(self, bytes data, Py_ssize_t i, Py_ssize_t n) except -1:
+        """Frame data[i:n], the body of an Upgrade request not served, without
+        llhttp: its data become body events.  Where it stopped: n, or the end
+        of the body."""
+        cdef unsigned long long take
+        cdef Py_ssize_t end, stop
+        cdef ChunkFraming chunks
+        if self._mode == OWN_LENGTH:
+            take = self._remaining
+            if take > <unsigned long long>(n - i):
+                take = n - i
+            end = i + <Py_ssize_t>take
+            self._remaining -= take
+            self._own_body(data[i:end] if i or end < n else data)
+            if self._remaining == 0:
+                self._own_body_done()
+            return end
+        chunks = self._chunks
+        stop = chunks.scan(data, i, n)
+        for piece in chunks.body:
+            self._own_body(piece)
+        chunks.body.clear()
+        if stop >= 0:
+            raise chunks.error
+        if not chunks.done():
+            return n
+        end = chunks.end
+        self._own_body_done()
+        return end
 
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2:
         """Give llhttp data[start:end]; -1 when the stream was upgraded (stop)."""

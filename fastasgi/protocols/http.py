@@ -203,6 +203,10 @@ class HttpProtocol(Connection):
         if self.handoff is None and not self.dispatching and self.conn.queued and self.conn.may_start():
             self._dispatch(self._next_in_pipeline())
 
+    def writes_paused(self):
+        """Connection.writes_paused: the Http11Connection keeps whether writing is paused."""
+        return self.conn.write_paused
+
     @property
     def running(self):
         """The cycle whose response is being written, if any."""
@@ -273,10 +277,6 @@ class HttpProtocol(Connection):
         if self.forwarded is not None and head.proxied:  # without the headers it has nothing to do
             self.forwarded.apply(scope)
         return scope
-
-    def writes_paused(self):
-        """Connection.writes_paused: the Http11Connection keeps whether writing is paused."""
-        return self.conn.write_paused
 
     def _next_scope(self, head):
         """The scope of a request after the connection's first: a copy of the

@@ -16,6 +16,8 @@ cdef int PLAIN, UPGRADE_WEBSOCKET, UPGRADE_H2C
 cdef int BODY_ON_TIME, BODY_IDLE, BODY_TOTAL
 
 
+# Final: nothing derives from it, so the protocol's calls are direct C calls.
+@cython.final
 cdef class Http11Connection:
     cdef public int state
     cdef public Py_ssize_t requests
@@ -49,15 +51,15 @@ cdef class Http11Connection:
     cpdef request_started(self, double now)
     @cython.locals(upgrade=object)
     cpdef int request_head(self, RequestHead head, double now)
-    cpdef serve_plain(self)
+    cpdef void serve_plain(self) noexcept
     cpdef upgrading(self, head)
     cpdef must_error(self, exc)
     cpdef close_requests(self)
     cpdef idle(self, double now)
-    cpdef bint may_start(self)
+    cpdef bint may_start(self) noexcept
     cpdef bint queue(self, request)
     cpdef object next_request(self)
-    cpdef response_done(self)
+    cpdef void response_done(self) noexcept
     cpdef switched(self)
     cpdef connection_lost(self)
     cpdef pause_writing(self, double now)

@@ -34,7 +34,7 @@ cdef class HttpProtocol(Connection):
 
     @cython.locals(conn=Http11Connection)
     cpdef data_received(self, data)
-    cpdef bint writes_paused(self)
+    cpdef bint writes_paused(self) noexcept
     @cython.locals(cycle=Cycle)
     cdef _handle_events(self, list events)
     cdef dict _scope(self, RequestHead head, scope_type, scheme, dict extensions)
