@@ -49,6 +49,7 @@ cdef class RequestParser:
     cdef bint _closed            # close() was called
     cdef object _error           # our HttpParseError raised inside a callback
 
+    cdef int _start(self, RequestLimits limits, upgrade_token) except -1
     cpdef list feed(self, data)
     cdef int _begin(self, bytes head, bint http11) except -1
     cdef void _reset_message(self)
@@ -60,3 +61,6 @@ cdef class RequestParser:
     cdef int _own_body(self, bytes piece) except -1
     cdef int _own_body_done(self) except -1
     cdef void _message_done(self)
+
+
+cpdef RequestParser parser_for(RequestLimits limits, upgrade_token)

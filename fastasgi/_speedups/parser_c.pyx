@@ -91,6 +91,9 @@ cdef class RequestParser:
     # Fields and C methods are declared in parser_c.pxd.
 
     def __init__(self, RequestLimits limits not None, upgrade_token=None):
+        self._start(limits, upgrade_token)
+
+    cdef int _start(self, RequestLimits limits, upgrade_token) except -1:
         self.limits = limits
         self.max_body_size = limits.max_body_size
         self.bytes_received = 0
@@ -105,6 +108,7 @@ cdef class RequestParser:
         self._headers = []
         self._url = b""
         self._method = ""
+        return 0
 
     # llhttp callbacks -------------------------------------------------
     # There is no on_message_begin, on_url or on_header: the glue hands
@@ -426,3 +430,13 @@ cdef class RequestParser:
     cdef void _message_done(self):
         self._mode = HEAD
         self._match = 0
+
+
+cpdef RequestParser parser_for(RequestLimits limits, upgrade_token):
+    """A new RequestParser for an accepted connection: a C allocation and
+    call, where calling the class would go through Python's call protocol."""
+    if limits is None:
+        raise TypeError("parser_for() needs the RequestLimits")
+    cdef RequestParser parser = RequestParser.__new__(RequestParser)
+    parser._start(limits, upgrade_token)
+    return parser

@@ -41,10 +41,12 @@ except ImportError:  # no Cython installed: this module runs as Python
 # C types, see setup.py); that twin runs the compiled cycle and reads the
 # compiled server state and settings.
 if cython.compiled:
+    from .._speedups.parser_c import parser_for
     from .cycle_c import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
     from .http11_c import connection_for
     from .state_c import ConnectionSettings
 else:
+    from .._speedups.parser_py import parser_for
     from .cycle import FILE_CHUNK, Connection, FileShrank, RequestResponseCycle, http_extensions
     from .http11 import connection_for
     from .state import ConnectionSettings
@@ -120,7 +122,9 @@ class HttpProtocol(Connection):
         self.loop = _loop or asyncio.get_event_loop()
         self.server_state = server_state
         self.app_state = app_state
-        self.parser = self.settings.RequestParser(*self.settings.parser_args)
+        # settings.RequestParser, made by its twin's parser_for (compiled, a C call)
+        limits, upgrade_token = self.settings.parser_args
+        self.parser = parser_for(limits, upgrade_token)
 
         self.transport = None
         self.flow = None

@@ -3,7 +3,7 @@
 # protocol itself calls become C functions.  The source stays http.py.
 cimport cython
 
-from fastasgi._speedups.parser_c cimport RequestHead, RequestParser
+from fastasgi._speedups.parser_c cimport RequestHead, RequestParser, parser_for
 from fastasgi._speedups.response_c cimport ResponseEncoder
 from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
 from fastasgi.protocols.http11_c cimport Http11Connection, connection_for
