@@ -436,6 +436,23 @@ def test_a_stalled_write_comes_before_the_keep_alive_deadline(connect):
     assert conn.transport.aborted and conn.state == "CLOSING"
 
 
+def test_paused_writing_is_kept_once_and_holds_the_app_and_the_next_request(connect):
+    conn = connect()
+    protocol = conn.protocol
+    conn.feed(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nh")  # its app reads the body
+    protocol.pause_writing()  # the transport's buffer is full
+    # The cycle asks the protocol, which asks its Http11Connection: one place.
+    assert protocol.writes_paused() and protocol.conn.write_paused
+    conn.feed(b"i" + GET % b"b")
+    assert [body for _, body in responses(conn.sent())] == [b"hi"]  # /b waits for the client to read
+    assert asyncio.all_tasks(conn.loop)  # /echo's app waits in its last send
+    protocol.resume_writing()
+    conn.settle()
+    assert not protocol.writes_paused() and not protocol.conn.write_paused
+    assert [body for _, body in responses(conn.sent())] == [b"/b"]
+    assert not asyncio.all_tasks(conn.loop)
+
+
 def test_draining_an_answered_body_has_the_request_head_deadline_and_closes_silently(connect):
     conn = connect(timeout_request_header=2)
     conn.feed(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")
@@ -610,3 +627,89 @@ def test_a_connection_alone_holds_response_bytes_until_they_are_taken(http11):
     conn.hold(b"b")
     assert http11.module.HOLD_NAMES[conn.hold(b"c" * http11.module.OUT_BUFFER_SIZE)] == "full"
     assert b"".join(conn.data_to_send()) == b"b" + b"c" * http11.module.OUT_BUFFER_SIZE
+
+
+def parsed_head(http11, request):
+    """The RequestHead of one whole request, from a parser of the twin."""
+    return http11.new_parser().feed(request)[0]
+
+
+UPGRADE_TO = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n"
+
+
+def test_a_connection_alone_decides_what_each_head_asks_for(http11):
+    module = http11.module
+    kind = module.REQUEST_KIND_NAMES
+    conn = new_connection(http11)  # HTTP/2 on, websocket served
+    conn.upgrade_token = b"websocket"
+    assert kind[conn.request_head(parsed_head(http11, GET % b"a"), 101.0)] == "plain"
+    assert (conn.requests, conn.state_name, conn.deadline) == (1, "BUSY", 102.0)  # the watchdog is armed
+    # h2c with nothing running: handed over, not counted here ...
+    assert kind[conn.request_head(parsed_head(http11, UPGRADE_TO % b"h2c"), 101.0)] == "h2c"
+    assert conn.requests == 1
+    conn.serve_plain()  # ... unless HTTP/2 cannot take it: then it is a plain request
+    assert conn.requests == 2
+    # ... and behind a running response it is a plain request.
+    conn.queue("the running request")
+    assert kind[conn.request_head(parsed_head(http11, UPGRADE_TO % b"h2c"), 101.0)] == "plain"
+    assert kind[conn.request_head(parsed_head(http11, UPGRADE_TO % b"foo"), 101.0)] == "plain"  # not served
+    websocket = parsed_head(http11, UPGRADE_TO % b"WebSocket")
+    assert kind[conn.request_head(websocket, 101.0)] == "websocket"
+    assert (conn.requests, conn.state_name, conn.upgrade_head) == (4, "UPGRADING", websocket)
+
+    conn = new_connection(http11)
+    conn.upgrade_token = None  # --ws none
+    conn.http2 = False
+    assert kind[conn.request_head(parsed_head(http11, UPGRADE_TO % b"websocket"), 101.0)] == "plain"
+    assert kind[conn.request_head(parsed_head(http11, UPGRADE_TO % b"h2c"), 101.0)] == "plain"
+    assert (conn.requests, conn.upgrade_head) == (2, None)
+
+
+def test_a_connection_alone_keeps_the_running_request_and_those_queued_behind_it(http11):
+    conn = new_connection(http11)
+    assert conn.may_start() and conn.queue("first")  # nothing runs: it starts
+    assert not conn.queue("second") and not conn.queue("third")  # they wait, in order
+    assert (conn.running, conn.queued, conn.may_start()) == ("first", ["second", "third"], False)
+    conn.response_done()
+    assert conn.may_start() and conn.next_request() == "second"
+    assert (conn.running, conn.queued) == ("second", ["third"])
+    conn.response_done()
+    conn.pause_writing(102.0)  # a client that reads nothing gets no next response
+    assert not conn.may_start()
+    conn.resume_writing()
+    assert conn.may_start()
+    conn.close_requests()  # and none after the last
+    assert not conn.may_start() and not conn.queue("fourth")
+    conn.connection_lost()
+    assert conn.queued == []
+
+
+def test_a_connection_alone_watches_the_request_body(http11):
+    names = http11.module.BODY_NAMES
+    # --timeout-request-body 2 s (idle), --timeout-request-body-total 5 s
+    conn = new_connection(http11)
+    conn.timeout_request_body, conn.timeout_request_body_total = 2.0, 5.0
+    conn.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n", 100.0)
+    conn.request_started(100.0)
+    assert names[conn.watch_body(101.0, True)] == "on time"  # bytes came since the last look
+    assert conn.deadline == 102.0  # armed again, watch_interval on
+    assert names[conn.watch_body(102.0, True)] == "on time"  # quiet for 1 s
+    assert names[conn.watch_body(103.0, True)] == "idle"  # quiet for 2 s
+
+    # Time the server does not wait on the client (the app is behind, or the
+    # client waits for 100 Continue) counts for neither timeout.
+    conn = new_connection(http11)
+    conn.timeout_request_body, conn.timeout_request_body_total = 2.0, 5.0
+    conn.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n", 100.0)
+    conn.request_started(100.0)
+    for now in (101.0, 102.0, 103.0, 110.0):
+        assert names[conn.watch_body(now, False)] == "on time"
+    assert names[conn.watch_body(111.0, True)] == "on time"  # first byte counted ...
+    conn.feed(b"x", 111.5)
+    assert names[conn.watch_body(112.0, True)] == "on time"
+    conn.feed(b"x", 112.5)
+    assert names[conn.watch_body(113.0, True)] == "on time"
+    conn.feed(b"x", 113.5)
+    assert names[conn.watch_body(114.0, True)] == "on time"
+    conn.feed(b"x", 114.5)
+    assert names[conn.watch_body(115.0, True)] == "total"  # 5 s of waiting in all, though never idle

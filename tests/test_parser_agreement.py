@@ -73,3 +73,17 @@ def test_server_answers_400_and_the_app_never_sees_it(start_server, implementati
     assert reply.startswith(b"HTTP/1.1 400 ") and b"connection: close" in reply
     assert b"a<b" not in reply and "/headers" not in server.log
     assert server.wait_for_log("Invalid HTTP request received")
+
+
+def test_parser_for_makes_the_parser_the_class_makes(twin):
+    """parser_for(), as HttpProtocol makes its parser (compiled, a C call), gives the class's parser."""
+    from .parser_events import limits
+
+    upgrade = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x80"
+    made = twin.parser.parser_for(limits(twin, max_body_size=5), b"websocket")
+    called = twin.RequestParser(limits(twin, max_body_size=5), b"websocket")
+    assert type(made) is type(called) is twin.RequestParser
+    for parser in (made, called):
+        assert (parser.limits.max_body_size, parser.upgrade_token, parser.bytes_received) == (5, b"websocket", 0)
+        assert [event.path if event is not None else None for event in parser.feed(upgrade)] == ["/ws", None]
+        assert parser.trailing == b"\x81\x80"

@@ -12,8 +12,14 @@ library only the bytes before the first bad one:
   Content-Length trailer (refused at its colon) and no Transfer-Encoding
   trailer with a value (refused at its first byte), where llhttp refuses
   them;
+- the CRLF after each chunk's data;
 - a chunk-size line (up to its LF) longer than `limit` bytes is a 400, a
   trailer section longer than `limit` bytes a 431.
+
+Where no library parses the body (the compiled parser after an Upgrade
+request it does not serve: llhttp skips that body), ChunkFraming frames it
+alone: given a `body` list, it appends each chunk's data to it as bytes,
+and `end` says where the body ended.
 
 This module is also compiled, unchanged, as chunks_c (chunks_c.pxd gives
 it C types; see compiled.py): the compiled parser cimports ChunkFraming.
@@ -80,12 +86,14 @@ class ChunkFraming:
 
     `scan(data, start, end)` reads data[start:end] and returns the offset
     of the first bad byte in it, or -1; `error` then says why.  After the
-    end of the body it reads nothing more (`done`).
+    end of the body it reads nothing more (`done`), and `end` is the offset
+    in the last data scanned just past the body.  With a `body` list, the
+    chunks' data read is appended to it.
     """
 
-    __slots__ = ("limit", "state", "line", "count", "remaining", "size", "error", "name", "coding")
+    __slots__ = ("limit", "state", "line", "count", "remaining", "size", "error", "name", "coding", "body", "end")
 
-    def __init__(self, limit):
+    def __init__(self, limit, body=None):
         self.limit = limit
         self.state = SIZE_LINE
         self.line = S_START  # the state inside the current line
@@ -95,6 +103,8 @@ class ChunkFraming:
         self.error = None
         self.name = None  # the trailer field name being read (a bytearray)
         self.coding = False  # inside the value of a Transfer-Encoding trailer
+        self.body = body  # a list to append the data to, when no library parses the body; None
+        self.end = -1  # once done: where the body ended in the data of the last scan()
 
     def done(self):
         """Whether the body has ended (the empty line after the trailers came)."""
@@ -112,17 +122,19 @@ class ChunkFraming:
                 if self.remaining < take:
                     take = self.remaining
                 self.remaining -= take
-                i += take
+                stop = i + take
+                if self.body is not None:
+                    self.body.append(data[i:stop])
+                i = stop
                 if not self.remaining:
                     self.state = DATA_END
                     self.count = 0
                 continue
-            if state == DATA_END:  # the CRLF after the data: the library checks it
-                step = end - i
-                if 2 - self.count < step:
-                    step = 2 - self.count
-                self.count += step
-                i += step
+            if state == DATA_END:  # the CRLF after the data
+                if p[i] != (13 if self.count == 0 else 10):
+                    return self._bad(i, "Invalid chunk data ending")
+                self.count += 1
+                i += 1
                 if self.count == 2:
                     self.state = SIZE_LINE
                     self.line = S_START
@@ -247,6 +259,7 @@ class ChunkFraming:
                     if kind != C_LF:
                         return self._bad(i - 1, "Invalid trailer line ending")
                     self.state = DONE
+                    self.end = i
                     return -1
             self.line = line
             self.count = count

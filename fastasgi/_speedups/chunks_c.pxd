@@ -32,9 +32,11 @@ cdef class ChunkFraming:
     cdef public object error
     cdef public object name
     cdef public bint coding
+    cdef public list body
+    cdef public Py_ssize_t end
 
     cpdef bint done(self)
-    @cython.locals(classes=byte_array, p=byte_array, i=Py_ssize_t, limit=Py_ssize_t, state=int, take=cython.ulonglong, step=Py_ssize_t,
+    @cython.locals(classes=byte_array, p=byte_array, i=Py_ssize_t, limit=Py_ssize_t, state=int, take=cython.ulonglong, stop=Py_ssize_t,
                    line=int, count=Py_ssize_t, trailers=bint, c=int, kind=int)
     cpdef Py_ssize_t scan(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2
     cdef Py_ssize_t _bad(self, Py_ssize_t offset, str reason) except -2

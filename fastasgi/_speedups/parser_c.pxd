@@ -11,6 +11,10 @@ cdef enum Mode:
     HEAD       # between requests, or inside an incomplete head
     LENGTH     # a Content-Length body: `_remaining` bytes still due
     CHUNKED    # a chunked body: ends right after some CRLFCRLF
+    # the body of an Upgrade request not served, which llhttp skips: framed
+    # by the glue alone, without llhttp (_feed_own); these two come last
+    OWN_LENGTH   # a Content-Length body: `_remaining` bytes still due
+    OWN_CHUNKED  # a chunked body: `_chunks` collects its data and finds its end
 
 
 cdef class RequestParser:
@@ -43,14 +47,20 @@ cdef class RequestParser:
     cdef bint _complete          # on_message_complete ran in the last feed
     cdef bint _renew             # llhttp wants no more data on this parser: a new one for the next
     cdef bint _closed            # close() was called
-    cdef bint _synthetic         # swallow the callbacks of a framing-only head
     cdef object _error           # our HttpParseError raised inside a callback
 
+    cdef int _start(self, RequestLimits limits, upgrade_token) except -1
     cpdef list feed(self, data)
     cdef int _begin(self, bytes head, bint http11) except -1
     cdef void _reset_message(self)
     cdef RequestHead _make_head(self)
     cdef int _feed(self, bytes data) except -1
+    cdef Py_ssize_t _feed_own(self, bytes data, Py_ssize_t i, Py_ssize_t n) except -1
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2
     cdef int _upgraded(self, bytes piece, Py_ssize_t offset) except -2
+    cdef int _own_body(self, bytes piece) except -1
+    cdef int _own_body_done(self) except -1
     cdef void _message_done(self)
+
+
+cpdef RequestParser parser_for(RequestLimits limits, upgrade_token)

@@ -20,6 +20,12 @@ with one).  Before llhttp sees a head, grammar.check_head checks it
 against the strict RFC 9112 grammar, as the pure parser does, which closes
 the places where llhttp is lenient (extra spaces in the request line, stray
 CR/LF before it); chunks.ChunkFraming does the same for a chunked body.
+
+llhttp stops after the head of any Upgrade request and skips its body.
+When the server does not serve that upgrade (another token, or no
+websocket support), the request is a plain one, and the glue frames its
+body itself (counted for Content-Length, ChunkFraming's data for chunked);
+llhttp sees the next head on a fresh parser.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memchr, memcmp
@@ -85,6 +91,9 @@ cdef class RequestParser:
     # Fields and C methods are declared in parser_c.pxd.
 
     def __init__(self, RequestLimits limits not None, upgrade_token=None):
+        self._start(limits, upgrade_token)
+
+    cdef int _start(self, RequestLimits limits, upgrade_token) except -1:
         self.limits = limits
         self.max_body_size = limits.max_body_size
         self.bytes_received = 0
@@ -99,6 +108,7 @@ cdef class RequestParser:
         self._headers = []
         self._url = b""
         self._method = ""
+        return 0
 
     # llhttp callbacks -------------------------------------------------
     # There is no on_message_begin, on_url or on_header: the glue hands
@@ -109,9 +119,6 @@ cdef class RequestParser:
     # request, or per header field (httptools makes two bytes objects for
     # each field before calling on_header).
     def on_headers_complete(self):
-        if self._synthetic:
-            self._synthetic = False
-            return
         try:
             self._head = self._make_head()
         except HttpParseError as exc:
@@ -254,6 +261,9 @@ cdef class RequestParser:
         cdef Py_ssize_t v
         cdef bytes head
         while i < n:
+            if self._mode >= OWN_LENGTH:  # (the last modes) a body llhttp skipped
+                i = self._feed_own(data, i, n)
+                continue
             if self._mode == LENGTH:
                 if self._remaining == 0:  # cannot happen: llhttp ends the message first
                     raise HttpParseError("Body framing lost")
@@ -323,6 +333,36 @@ cdef class RequestParser:
                     self._remaining = self._length
         return 0
 
+    cdef Py_ssize_t _feed_own(self, bytes data, Py_ssize_t i, Py_ssize_t n) except -1:
+        """Frame data[i:n], the body of an Upgrade request not served, without
+        llhttp: its data become body events.  Where it stopped: n, or the end
+        of the body."""
+        cdef unsigned long long take
+        cdef Py_ssize_t end, stop
+        cdef ChunkFraming chunks
+        if self._mode == OWN_LENGTH:
+            take = self._remaining
+            if take > <unsigned long long>(n - i):
+                take = n - i
+            end = i + <Py_ssize_t>take
+            self._remaining -= take
+            self._own_body(data[i:end] if i or end < n else data)
+            if self._remaining == 0:
+                self._own_body_done()
+            return end
+        chunks = self._chunks
+        stop = chunks.scan(data, i, n)
+        for piece in chunks.body:
+            self._own_body(piece)
+        chunks.body.clear()
+        if stop >= 0:
+            raise chunks.error
+        if not chunks.done():
+            return n
+        end = chunks.end
+        self._own_body_done()
+        return end
+
     cdef int _feed_llhttp(self, bytes data, Py_ssize_t start, Py_ssize_t end) except -2:
         """Give llhttp data[start:end]; -1 when the stream was upgraded (stop)."""
         if start == 0 and end == PyBytes_GET_SIZE(data):
@@ -355,33 +395,48 @@ cdef class RequestParser:
             self._events.append(None)
             self.trailing = rest
             return -1
-        # An upgrade we don't do: serve it as plain HTTP.  A fresh parser
-        # takes the body, primed with a head that carries only the framing.
-        self._parser = _HttpRequestParser(self)
-        self._renew = False
-        self._mode = HEAD
-        if self._has_chunked or (self._has_length and self._length > 0):
-            self._synthetic = True
-            chunked = self._has_chunked
-            length = self._length
-            self._reset_message()
-            if chunked:
-                self._parser.feed_data(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
-                self._mode = CHUNKED
-                self._chunks = ChunkFraming(self.limits.max_head_size)
-                self._match = 0
-            else:
-                self._parser.feed_data(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % length)
-                self._mode = LENGTH
-                self._remaining = length
+        # An upgrade we don't do: serve it as plain HTTP.  Its body is framed
+        # here; the next head goes to a fresh llhttp parser.
+        self._renew = True
+        if self._has_chunked:
+            self._mode = OWN_CHUNKED
+            self._chunks = ChunkFraming(self.limits.max_head_size, [])
+        elif self._has_length and self._length > 0:
+            self._mode = OWN_LENGTH
+            self._remaining = self._length
         else:
             self._events.append(None)
-        if rest:
+        if rest:  # none: the glue feeds llhttp a head alone
             self._feed(rest)
             if self.trailing is not None:
                 return -1
         return 0
 
+    cdef int _own_body(self, bytes piece) except -1:
+        """A piece of a body framed by the glue, not llhttp: a body event, as on_body makes."""
+        if self.max_body_size:
+            self._body_size += PyBytes_GET_SIZE(piece)
+            if self._body_size > self.max_body_size:
+                raise HttpParseError("Request body too large", 413)
+        self._events.append(piece)
+        return 0
+
+    cdef int _own_body_done(self) except -1:
+        self._events.append(None)
+        self._chunks = None
+        self._message_done()
+        return 0
+
     cdef void _message_done(self):
         self._mode = HEAD
         self._match = 0
+
+
+cpdef RequestParser parser_for(RequestLimits limits, upgrade_token):
+    """A new RequestParser for an accepted connection: a C allocation and
+    call, where calling the class would go through Python's call protocol."""
+    if limits is None:
+        raise TypeError("parser_for() needs the RequestLimits")
+    cdef RequestParser parser = RequestParser.__new__(RequestParser)
+    parser._start(limits, upgrade_token)
+    return parser

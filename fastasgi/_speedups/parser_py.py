@@ -211,3 +211,8 @@ class RequestParser:
                     return False
         except h11.RemoteProtocolError as exc:
             raise HttpParseError(str(exc)) from None
+
+
+def parser_for(limits, upgrade_token):
+    """A new RequestParser for an accepted connection (the compiled twin's is a C call)."""
+    return RequestParser(limits, upgrade_token)

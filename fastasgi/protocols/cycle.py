@@ -61,10 +61,17 @@ class Connection:
 
     A base class rather than a convention so that, compiled, the cycle
     calls these as C functions.  Subclasses set `loop` (for the cycle's
-    waiters), `flow` (the connection's FlowControl) and `write_paused`
-    (the transport paused writing: the cycle's sends wait on flow.drain())."""
+    waiters), `flow` (the connection's FlowControl) and either
+    `write_paused` or a writes_paused() of their own."""
 
     __slots__ = ()
+
+    def writes_paused(self):
+        """Whether the transport paused writing (the client is behind): the
+        cycle's sends then wait on flow.drain().  Here the `write_paused`
+        field the connection sets; HTTP/1.1 asks its Http11Connection, the
+        one place it is kept."""
+        return self.write_paused
 
     def write_response_head(self, cycle, status, headers, body, more_body):
         """The response head and its first body chunk (more_body: more follow)."""
@@ -140,7 +147,7 @@ async def send_file_by_reads(conn, cycle, fd, offset, count, more_body):
         offset += len(chunk)
         left -= len(chunk)
         conn.write_response_body(cycle, chunk, more_body or left > 0)
-        if conn.write_paused:
+        if conn.writes_paused():
             await conn.flow.drain()
         if cycle.disconnected:
             raise ClientDisconnected("The client has disconnected.")
@@ -340,7 +347,7 @@ class RequestResponseCycle:
                 self.conn.write_response_body(self, body, more_body)
             # The last send waits too: an app that answers at once must not
             # pile response after response onto a client that reads none.
-            if self.conn.write_paused:
+            if self.conn.writes_paused():
                 await self.conn.flow.drain()
                 if more_body and self.disconnected:
                     raise ClientDisconnected("The client has disconnected.")

@@ -7,8 +7,9 @@ cdef class RequestResponseCycle
 cdef class Connection:
     cdef public object loop
     cdef public object flow
-    cdef public bint write_paused
+    cdef public bint write_paused  # what writes_paused() reads, for connections that set it
 
+    cpdef bint writes_paused(self) noexcept
     cpdef write_response_head(self, RequestResponseCycle cycle, status, headers, body, more_body)
     cpdef write_response_body(self, RequestResponseCycle cycle, body, more_body)
     cpdef flush_head_soon(self, RequestResponseCycle cycle)

@@ -11,10 +11,12 @@ per request.
 Where the connection stands, and its deadline, is held by that
 Http11Connection too: its one `state` (NEW, IDLE, HEAD, BUSY, ...) says
 which deadline is armed (pending_deadline()), whether a request may start,
-and what ends the connection; on_deadline() asks it what a passed deadline
-means and does what it says.  This module keeps the asyncio side: the
-transport, flow control, the request tasks and their hand-off, the
-response bytes held until the end of the loop turn, and files.
+and what ends the connection; it decides what each head asks for (a plain
+request, a websocket or h2c upgrade), keeps which request is answered and
+which wait behind it, and watches the request body's progress.
+on_deadline() asks it what a passed deadline means and does what it says.
+This module keeps the asyncio side: the transport, flow control, the
+request tasks and their hand-off, and files.
 """
 import asyncio
 import logging
@@ -38,18 +40,21 @@ except ImportError:  # no Cython installed: this module runs as Python
 # C types, see setup.py); that twin runs the compiled cycle and reads the
 # compiled server state and settings.
 if cython.compiled:
+    from .._speedups.parser_c import parser_for
     from .cycle_c import Connection, FileShrank, RequestResponseCycle, http_extensions
     from .http11_c import connection_for
     from .state_c import ConnectionSettings
 else:
+    from .._speedups.parser_py import parser_for
     from .cycle import Connection, FileShrank, RequestResponseCycle, http_extensions
     from .http11 import connection_for
     from .state import ConnectionSettings
 # The states and deadline kinds are http11's (the same ints in both twins);
 # their names are here too, for whoever holds a protocol rather than its connection.
 from .http11 import (  # noqa: E402, F401 (DEADLINE_NAMES)
-    BODY_DRAIN, CLOSE_FLUSH, CLOSING, DEADLINE_NAMES, FIRST_HELD, FULL, HEAD, KEEP_ALIVE, MUST_ERROR, NEW,
-    NO_DEADLINE, OUT_BUFFER_MAX, REQUEST_HEAD, STATE_NAMES, UPGRADING, WRITE_STALL,
+    BODY_DRAIN, BODY_IDLE, BODY_ON_TIME, CLOSE_FLUSH, CLOSING, DEADLINE_NAMES, FIRST_HELD, FULL, HEAD, KEEP_ALIVE,
+    MUST_ERROR, NEW, NO_DEADLINE, OUT_BUFFER_MAX, REQUEST_HEAD, STATE_NAMES, UPGRADE_H2C, UPGRADE_WEBSOCKET,
+    UPGRADING, WRITE_STALL,
 )
 
 # What scope["extensions"] of every HTTP request starts as: each request
@@ -98,10 +103,9 @@ class HttpProtocol(Connection):
 
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
-        "access_log", "app_state", "body_waited", "client", "conn", "cycle", "dispatching", "encoder", "flow",
-        "forwarded", "handoff", "large_body", "last_call", "loop", "parser", "pipeline",
-        "response_encoder", "running", "scheme", "scope_template", "server", "server_state", "settings",
-        "starting", "tls", "transport", "watch_mark", "watch_since", "watched_at", "write_paused",
+        "access_log", "app_state", "client", "conn", "cycle", "dispatching", "encoder", "flow", "forwarded",
+        "handoff", "large_body", "last_call", "loop", "parser", "response_encoder", "scheme", "scope_template",
+        "server", "server_state", "settings", "starting", "tls", "transport", "write_paused",
     )
 
     # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
@@ -117,7 +121,9 @@ class HttpProtocol(Connection):
         self.loop = _loop or asyncio.get_event_loop()
         self.server_state = server_state
         self.app_state = app_state
-        self.parser = self.settings.RequestParser(*self.settings.parser_args)
+        # settings.RequestParser, made by its twin's parser_for (compiled, a C call)
+        limits, upgrade_token = self.settings.parser_args
+        self.parser = parser_for(limits, upgrade_token)
 
         self.transport = None
         self.flow = None
@@ -126,23 +132,18 @@ class HttpProtocol(Connection):
         self.scheme = "http"
         self.access_log = False
         self.cycle = None  # the cycle whose request body is being read
-        self.running = None  # the cycle whose response is being written
-        self.pipeline = []  # requests waiting for the response before them (a few at most)
         self.large_body = LARGE_BODY  # first body chunks from here up are not copied (see connection_made)
         self.forwarded = None  # the ForwardedPolicy when the peer is a trusted proxy
         self.encoder = None  # while a response is being written: its encoder
         # This connection's encoder, restarted for each response: a method
         # call costs less than a new object.
         self.response_encoder = self.settings.ResponseEncoder(False, True, True)
-        # The connection's state, request count and deadline (http11.py).
+        # The connection's state, its requests (the running cycle, those
+        # queued behind it) and its deadlines (http11.py).
         self.conn = connection_for(settings, self.parser)
         self.scope_template = None  # from the second request on: see _next_scope
-        self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
-        self.watch_since = 0.0  # ... and the loop time it saw it
-        self.watched_at = 0.0  # loop time of the watchdog's last look ...
-        self.body_waited = 0.0  # ... and the seconds it has waited on the client for this request's body
-        # The transport paused writing (the client is behind): the cycle
-        # reads this, the connection keeps its own for its deadlines.
+        # Connection's field, for connections that keep it: this one never
+        # sets it, writes_paused() asks the Http11Connection instead.
         self.write_paused = False
         self.starting = None  # a cycle to start once the current data is parsed
         self.last_call = False  # shutting down: answer the request on its way, then close
@@ -182,12 +183,11 @@ class HttpProtocol(Connection):
 
     def connection_lost(self, exc):
         self.server_state.connections.discard(self)
-        self.conn.connection_lost()
-        self.write_paused = False  # nothing to wait for: the cycle's drain() returns
-        for cycle in (self.running, self.cycle):
+        running = self.conn.running
+        self.conn.connection_lost()  # the queued requests are dropped, writing is not paused any more
+        for cycle in (running, self.cycle):
             if cycle is not None:
                 cycle.disconnect()
-        self.pipeline.clear()
         self.handoff = None
         if self.settings.observer is not None:
             self.settings.observer.connection_closed(self.parser.bytes_received)
@@ -200,22 +200,23 @@ class HttpProtocol(Connection):
 
     def pause_writing(self):
         self.flow.pause_writing()
-        self.write_paused = True
         self.conn.pause_writing(self.server_state.clock)  # --timeout-write counts from here
 
     def resume_writing(self):
-        """The client read: what waited for it may go on (see _may_start)."""
+        """The client read: what waited for it may go on (see Http11Connection.may_start)."""
         self.flow.resume_writing()
-        self.write_paused = False
         self.conn.resume_writing()
-        if self.handoff is None and not self.dispatching and self._may_start() and self.pipeline:
+        if self.handoff is None and not self.dispatching and self.conn.queued and self.conn.may_start():
             self._dispatch(self._next_in_pipeline())
 
-    def _may_start(self):
-        """Whether the next request may start now: nothing running, and the
-        client reads what it was sent (a client that pipelines and never
-        reads would otherwise have the server buffer every response)."""
-        return self.running is None and self.conn.state < CLOSING and not self.write_paused
+    def writes_paused(self):
+        """Connection.writes_paused: the Http11Connection keeps whether writing is paused."""
+        return self.conn.write_paused
+
+    @property
+    def running(self):
+        """The cycle whose response is being written, if any."""
+        return self.conn.running
 
     @property
     def deadline(self):
@@ -321,18 +322,15 @@ class HttpProtocol(Connection):
 
     def _on_request_head(self, head):
         conn = self.conn
-        conn.request_started(self.server_state.clock)  # arms the request's watchdog
-        self.watched_at = self.server_state.clock
-        self.body_waited = 0.0
-        if head.upgrade == b"h2c" and self.running is None and self.settings.config.http2:
+        kind = conn.request_head(head, self.server_state.clock)  # and arms the request's watchdog
+        if kind == UPGRADE_H2C:
             if self.handle_http2(b"", head):
                 return  # answered on HTTP/2's stream 1
+            conn.serve_plain()
         self.server_state.total_requests += 1
-        if head.upgrade is not None and head.upgrade == self.settings.upgrade_token:
-            conn.upgrading(head)  # the parser stopped: the rest is the websocket's
+        if kind == UPGRADE_WEBSOCKET:  # the parser stopped: the rest is the websocket's
             self.cycle = None
             return
-        conn.requests += 1
         if conn.requests == 1:  # a connection with one request never makes a template
             scope = self._scope(head, "http", self.scheme, HTTP_EXTENSIONS.copy())
         else:
@@ -342,13 +340,10 @@ class HttpProtocol(Connection):
         if self.settings.observer is not None:
             cycle.started = self.settings.observer.clock()
         self.cycle = cycle
-        if self._may_start():
-            self.running = cycle
+        if conn.queue(cycle):
             self.starting = cycle
-        else:
-            self.pipeline.append(cycle)
-            if len(self.pipeline) >= MAX_PIPELINE:
-                self.flow.pause_reading()
+        elif len(conn.queued) >= MAX_PIPELINE:
+            self.flow.pause_reading()
 
     def _dispatch(self, cycle):
         """Run `cycle`'s app, then each pipelined request its response frees.
@@ -360,8 +355,7 @@ class HttpProtocol(Connection):
         """
         self.dispatching = True
         try:
-            while cycle is not None:
-                self.running = cycle
+            while cycle is not None:  # the running one
                 coro = cycle.run_asgi(self.settings.app, self.server_state.context)
                 loop = self.loop
                 if loop.get_task_factory() is not None:  # the app's choice: its factory makes the task
@@ -376,7 +370,7 @@ class HttpProtocol(Connection):
                     cycle.task = task
                     self.server_state.tasks.add(task)
                 cycle = None
-                if self.pipeline and self._may_start():
+                if self.conn.queued and self.conn.may_start():
                     # An app waits after its response: the next request gets a task of its own.
                     cycle = self._next_in_pipeline()
         finally:
@@ -385,7 +379,7 @@ class HttpProtocol(Connection):
     def take_next(self, cycle):
         if self.handoff is not cycle:
             return None
-        if not self.pipeline or not self._may_start():
+        if not self.conn.queued or not self.conn.may_start():
             self.handoff = None  # resume_writing() starts it, if writing is what holds it
             return None
         return self._next_in_pipeline()
@@ -393,7 +387,7 @@ class HttpProtocol(Connection):
     def _next_in_pipeline(self):
         """The first pipelined request, which becomes the running one."""
         self.handoff = None
-        self.running = cycle = self.pipeline.pop(0)
+        cycle = self.conn.next_request()
         if self.flow.read_paused:
             self._resume_reading_pipeline()
         return cycle
@@ -403,12 +397,12 @@ class HttpProtocol(Connection):
         cycle.task = None
 
     def _resume_reading_pipeline(self):
-        if len(self.pipeline) < MAX_PIPELINE // 2:
+        if len(self.conn.queued) < MAX_PIPELINE // 2:
             self.flow.resume_reading()
 
     def handle_upgrade(self):
         """Hand the connection to the websocket protocol, after earlier responses."""
-        if self.running is not None or self.pipeline:
+        if self.conn.running is not None or self.conn.queued:
             self.flow.pause_reading()
             return
         self.flush()  # earlier responses, before the websocket's first bytes
@@ -485,7 +479,7 @@ class HttpProtocol(Connection):
             # request has not returned (it waits after its response, or
             # failed): that request must not wait for it.
             self.handoff = None
-            if self.pipeline and self._may_start():
+            if self.conn.queued and self.conn.may_start():
                 self._dispatch(self._next_in_pipeline())
         out = self.conn.data_to_send()
         if out is not None:
@@ -639,11 +633,11 @@ class HttpProtocol(Connection):
             cycle._wake()
         keep_alive = self.encoder.keep_alive
         self.encoder = None
-        self.running = None
+        conn = self.conn
+        conn.response_done()
         # The last bytes go out now, unless more responses follow at once (a
         # pipelined batch): then they wait to leave with the next one.
-        conn = self.conn
-        hold = keep_alive and self.pipeline and conn.state < CLOSING
+        hold = keep_alive and conn.queued and conn.state < CLOSING
         if conn.out is None and not hold:
             if data:
                 self._send(data)
@@ -657,7 +651,7 @@ class HttpProtocol(Connection):
             self._close_requests()
             self._close()
             return
-        if self.pipeline:
+        if conn.queued:
             self.handoff = cycle  # see take_next() and flush()
         elif conn.state == UPGRADING:
             self.handle_upgrade()
@@ -682,7 +676,7 @@ class HttpProtocol(Connection):
 
     def send_error(self, status):
         """Answer `status` for the running request and close (the app failed)."""
-        cycle = self.running
+        cycle = self.conn.running
         if cycle is None or self.conn.state >= CLOSING and self.transport.is_closing():
             return
         self._close_requests()
@@ -696,9 +690,9 @@ class HttpProtocol(Connection):
     def abort(self):
         """The response can't be finished correctly: close, so the client notices."""
         self._close_requests()
-        if self.settings.observer is not None and self.running is not None:
-            self.settings.observer.response_aborted(self.running)
-        self.running = None
+        if self.settings.observer is not None and self.conn.running is not None:
+            self.settings.observer.response_aborted(self.conn.running)
+        self.conn.response_done()
         self.encoder = None
         if self.transport is not None and not self.transport.is_closing():
             self._close()  # earlier, complete responses still go out
@@ -714,21 +708,21 @@ class HttpProtocol(Connection):
             # the app: that request is the one that failed.  Its app sees a
             # disconnect; the client gets the error now if nothing was sent.
             self.cycle = None
-            if cycle is self.running:
+            if cycle is self.conn.running:
                 self._close_requests()
                 if not cycle.response_started:
                     self._send_error_and_close(exc.status_code, exc.reason)
                 cycle.disconnect()
                 self.abort()
                 return
-            if cycle not in self.pipeline:
+            if cycle not in self.conn.queued:
                 # Its response is out and the rest of its body was being
                 # dropped: a 400 now would read as the next request's answer.
                 cycle.disconnect()
                 self.abort()
                 return
-            self.pipeline.remove(cycle)
-        if self.running is None and not self.pipeline:
+            self.conn.queued.remove(cycle)
+        if self.conn.running is None and not self.conn.queued:
             self._send_error_and_close(exc.status_code, exc.reason)
         else:
             # Earlier requests are still being answered: answer this one after them.
@@ -758,7 +752,7 @@ class HttpProtocol(Connection):
     def pending_deadline(self):
         """Which deadline `deadline` is (NO_DEADLINE, KEEP_ALIVE, ...): what
         on_deadline will do when it passes."""
-        return self.conn.pending_deadline(self.transport.is_closing(), self._draining(), self.running is not None)
+        return self.conn.pending_deadline(self.transport.is_closing(), self._draining(), self.conn.running is not None)
 
     def _draining(self):
         """Whether the body being read belongs to a request already answered."""
@@ -779,7 +773,7 @@ class HttpProtocol(Connection):
         transport = self.transport
         conn = self.conn
         now = self.server_state.clock
-        kind = conn.on_deadline(now, transport.is_closing(), self._draining(), self.running is not None)
+        kind = conn.on_deadline(now, transport.is_closing(), self._draining(), conn.running is not None)
         if kind == NO_DEADLINE:
             return  # re-armed: nothing to do yet
         if kind == CLOSE_FLUSH:
@@ -820,26 +814,14 @@ class HttpProtocol(Connection):
         server waits on the client (not while the app is behind and reading
         is paused, nor while the client waits for 100 Continue)."""
         settings = self.settings
-        flow = self.flow
         cycle = self.cycle
-        waited = now - self.watched_at
-        self.watched_at = now
-        if (cycle is not None and cycle.more_body and not cycle.disconnected and not flow.read_paused
-                and not cycle.expect_continue):  # a client waiting for 100 Continue is not late
-            self.body_waited += waited
-            received = self.parser.bytes_received
-            if received != self.watch_mark:
-                self.watch_mark = received
-                self.watch_since = now
-            elif settings.timeout_request_body and now - self.watch_since >= settings.timeout_request_body:
-                self._body_timed_out(cycle, "sent nothing for %s s" % settings.timeout_request_body)
-                return
-            if settings.timeout_request_body_total and self.body_waited >= settings.timeout_request_body_total:
-                self._body_timed_out(cycle, "not complete within %s s" % settings.timeout_request_body_total)
-                return
-        else:
-            self.watch_since = now  # not waiting on the client: the idle clock restarts
-        self.conn.set_deadline(now + settings.watch_interval)
+        waiting = (cycle is not None and cycle.more_body and not cycle.disconnected and not self.flow.read_paused
+                   and not cycle.expect_continue)  # a client waiting for 100 Continue is not late
+        late = self.conn.watch_body(now, waiting)
+        if late == BODY_IDLE:
+            self._body_timed_out(cycle, "sent nothing for %s s" % settings.timeout_request_body)
+        elif late != BODY_ON_TIME:
+            self._body_timed_out(cycle, "not complete within %s s" % settings.timeout_request_body_total)
 
     def _timed_out(self, kind):
         if self.settings.observer is not None:
@@ -851,7 +833,7 @@ class HttpProtocol(Connection):
                     "408" if not cycle.response_started else "closing")
         self.cycle = None
         self._close_requests()
-        if cycle is self.running and not cycle.response_started:
+        if cycle is self.conn.running and not cycle.response_started:
             self._send_error_and_close(408, "")
         cycle.disconnect()
         self.abort()
@@ -859,9 +841,9 @@ class HttpProtocol(Connection):
 
     def shutdown(self):
         """Server shutdown: finish the running response, then close."""
-        self.pipeline.clear()
         conn = self.conn
-        if self.running is None and (conn.state == NEW or conn.state == HEAD):
+        conn.queued.clear()
+        if conn.running is None and (conn.state == NEW or conn.state == HEAD):
             # Accepted, but its first request is not (all) here yet: closing
             # now would reset a request the client may have sent already.
             # Answer that one request, then close.
@@ -870,7 +852,7 @@ class HttpProtocol(Connection):
                 conn.set_deadline(self.server_state.clock + SHUTDOWN_FIRST_REQUEST_GRACE)
             return
         self._close_requests()
-        if self.running is None:
+        if conn.running is None:
             self._close()
         elif self.encoder is not None:
             self.encoder.keep_alive = False

@@ -2,14 +2,18 @@
 
 Http11Connection holds the connection's one `state` (NEW, IDLE, HEAD,
 BUSY, ... below), the request parser it feeds (feed(bytes) -> the parser's
-events), the response bytes held to go out together (data_to_send()), the
-request it holds back (an upgrade or a parse error waiting for the
-responses before it), the request count, and the connection's deadline.
-It is told what happened (a request was parsed, a response completed,
-writing paused) with the loop time as an argument, and answers what a
-passed deadline means (on_deadline() returns its kind); it never reads a
-clock, a transport or a task.  HttpProtocol (http.py) is the asyncio side:
-it does what the answers say (writes the 408, closes, aborts) and logs why.
+events), what each head asks for (request_head(): a plain request, or the
+websocket or h2c upgrade), the requests being answered (`running`, and
+those pipelined behind it in `queued`), the response bytes held to go out
+together (data_to_send()), the request it holds back (an upgrade or a parse
+error waiting for the responses before it), the request count, whether
+writing is paused, and the connection's deadline with the request body's
+watchdog (watch_body()).  It is told what happened (a request was parsed,
+a response completed, writing paused) with the loop time as an argument,
+and answers what a passed deadline means (on_deadline() returns its kind);
+it never reads a clock, a transport or a task.  HttpProtocol (http.py) is
+the asyncio side: it does what the answers say (runs the request's task,
+writes the 408, closes, aborts) and logs why.
 
 Tests drive this object directly, without a loop or a transport
 (tests/test_http11_connection.py).
@@ -47,6 +51,18 @@ WRITE_STALL = 5  # before the state's: the client has read nothing for --timeout
 CLOSE_FLUSH = 6  # the transport is closing and the client read none of the rest in --timeout-write: abort
 DEADLINE_NAMES = ("none", "keep-alive", "request-head", "request-body", "watchdog", "write", "flush")
 
+# What request_head() says a parsed head is.
+PLAIN = 0  # a request to answer on this connection
+UPGRADE_WEBSOCKET = 1  # the websocket upgrade served: held (upgrade_head) for the responses before it
+UPGRADE_H2C = 2  # h2c, with HTTP/2 on and no response running: hand the connection to HTTP/2 (or serve_plain())
+REQUEST_KIND_NAMES = ("plain", "websocket", "h2c")
+
+# What watch_body() finds.
+BODY_ON_TIME = 0  # nothing late: the watchdog is armed again
+BODY_IDLE = 1  # the client sent none of the body for --timeout-request-body
+BODY_TOTAL = 2  # the body took longer than --timeout-request-body-total
+BODY_NAMES = ("on time", "idle", "total")
+
 # Response bytes held back to be written together (a streamed body's chunks,
 # pipelined responses) before they are written anyway.
 OUT_BUFFER_MAX = 64 * 1024
@@ -67,32 +83,43 @@ class Http11Connection:
     being drained) comes in as arguments of the calls that need it."""
 
     __slots__ = (
-        "closed_at", "deadline", "due", "error", "http2", "out", "out_size", "parse_error", "parser",
-        "pending_error", "requests", "state", "timeout_keep_alive", "timeout_request_header", "timeout_write",
-        "upgrade_head", "watch_interval", "write_paused", "write_paused_at",
+        "body_waited", "closed_at", "deadline", "due", "error", "http2", "out", "out_size", "parse_error", "parser",
+        "pending_error", "queued", "requests", "running", "state", "timeout_keep_alive", "timeout_request_body",
+        "timeout_request_body_total", "timeout_request_header", "timeout_write", "upgrade_head", "upgrade_token",
+        "watch_interval", "watch_mark", "watch_since", "watched_at", "write_paused", "write_paused_at",
     )
 
     def __init__(self, parser, parse_error, timeout_keep_alive, timeout_request_header, timeout_write,
-                 watch_interval, http2=False):
+                 watch_interval, http2=False, upgrade_token=None, timeout_request_body=0.0,
+                 timeout_request_body_total=0.0):
         self._start(parser, parse_error, timeout_keep_alive, timeout_request_header, timeout_write,
-                    watch_interval, http2)
+                    watch_interval, http2, upgrade_token, timeout_request_body, timeout_request_body_total)
 
     def _start(self, parser, parse_error, timeout_keep_alive, timeout_request_header, timeout_write,
-               watch_interval, http2):
+               watch_interval, http2, upgrade_token, timeout_request_body, timeout_request_body_total):
         self.parser = parser  # the request parser (either twin's): feed() -> events
         self.parse_error = parse_error  # the exception class it raises for bad bytes
         self.error = None  # the parse error of the last feed(), for the caller to answer
-        self.http2 = http2  # an HTTP/2 preface may open the connection (h2c with prior knowledge)
+        self.http2 = http2  # HTTP/2 is on: a preface may open the connection, h2c may upgrade it
+        self.upgrade_token = upgrade_token  # the Upgrade token served (b"websocket"), or None
         self.out = None  # response bytes held back, a list until data_to_send() takes it
         self.out_size = 0
         self.timeout_keep_alive = timeout_keep_alive
         self.timeout_request_header = timeout_request_header
         self.timeout_write = timeout_write  # 0: a client that reads nothing is not timed out
         self.watch_interval = watch_interval  # how often a running request's watchdog looks
+        self.timeout_request_body = timeout_request_body  # 0: off
+        self.timeout_request_body_total = timeout_request_body_total  # 0: off
         self.state = NEW
         self.requests = 0  # HTTP requests read on this connection (not upgrades)
         self.pending_error = None  # a parse error to answer once earlier responses are out
         self.upgrade_head = None  # a websocket upgrade waiting for earlier responses
+        self.running = None  # the request whose response is being written (the caller's object)
+        self.queued = []  # requests parsed, waiting for the response before them (a few at most)
+        self.watch_mark = 0  # parser.bytes_received when the watchdog last saw progress ...
+        self.watch_since = 0.0  # ... and the loop time it saw it
+        self.watched_at = 0.0  # loop time of the watchdog's last look ...
+        self.body_waited = 0.0  # ... and the seconds it has waited on the client for this request's body
         self.deadline = 0.0  # loop time the server's tick calls on_deadline(); 0: never
         self.due = 0.0  # the deadline of the connection's state, which a stalled write may come before
         self.write_paused = False  # the transport paused writing: the client is behind ...
@@ -163,8 +190,31 @@ class Http11Connection:
         must not push back a stalled write's)."""
         if self.state < BUSY:
             self.state = BUSY
+        self.watched_at = now
+        self.body_waited = 0.0
         watch = now + self.watch_interval
         self.set_deadline(watch if not self.deadline or watch < self.due else self.due)
+
+    def request_head(self, head, now):
+        """A request head was parsed at `now`: what it is (PLAIN, UPGRADE_WEBSOCKET, UPGRADE_H2C).
+
+        The request's watchdog is armed; a websocket upgrade is held
+        (upgrade_head) for the responses before it; a plain request is counted."""
+        self.request_started(now)
+        upgrade = head.upgrade
+        if upgrade is not None:
+            # h2c answers the request on HTTP/2's stream 1: not behind others.
+            if self.http2 and upgrade == b"h2c" and self.running is None:
+                return UPGRADE_H2C
+            if upgrade == self.upgrade_token:
+                self.upgrading(head)
+                return UPGRADE_WEBSOCKET
+        self.requests += 1
+        return PLAIN
+
+    def serve_plain(self):
+        """The h2c upgrade request_head() found cannot be made: the request is served here."""
+        self.requests += 1
 
     def upgrading(self, head):
         """`head` asks for a websocket: it waits for the responses before it."""
@@ -188,6 +238,33 @@ class Http11Connection:
         self.state = IDLE
         self.set_deadline(now + self.timeout_keep_alive)
 
+    # -- the requests being answered ------------------------------------------
+    def may_start(self):
+        """Whether the next request may start now: nothing running, more
+        requests may come, and the client reads what it was sent (a client
+        that pipelines and never reads would otherwise have the server
+        buffer every response)."""
+        return self.running is None and self.state < CLOSING and not self.write_paused
+
+    def queue(self, request):
+        """A parsed request to answer: True when it may start now (it is
+        `running`); otherwise it waits in `queued`."""
+        if self.may_start():
+            self.running = request
+            return True
+        self.queued.append(request)
+        return False
+
+    def next_request(self):
+        """The first queued request, now the running one (the caller saw may_start())."""
+        request = self.queued.pop(0)
+        self.running = request
+        return request
+
+    def response_done(self):
+        """The running request's response is complete (or given up)."""
+        self.running = None
+
     def switched(self):
         """Handed to another protocol, whose deadlines are its own."""
         self.state = SWITCHED
@@ -196,6 +273,7 @@ class Http11Connection:
 
     def connection_lost(self):
         self.state = CLOSED
+        self.queued.clear()
         self.write_paused = False
         self.deadline = 0.0
 
@@ -209,6 +287,30 @@ class Http11Connection:
         self.write_paused = False
 
     # -- deadlines as data ----------------------------------------------------
+    def watch_body(self, now, waiting):
+        """The watchdog's look at `now`, while a request runs: BODY_ON_TIME
+        (the watchdog is armed again), BODY_IDLE or BODY_TOTAL (late).
+
+        `waiting`: the server waits on the client for the request's body
+        (it is being read, reading is not paused behind the app, and the
+        client does not wait for 100 Continue).  Only that time counts."""
+        waited = now - self.watched_at
+        self.watched_at = now
+        if waiting:
+            self.body_waited += waited
+            received = self.parser.bytes_received
+            if received != self.watch_mark:
+                self.watch_mark = received
+                self.watch_since = now
+            elif self.timeout_request_body and now - self.watch_since >= self.timeout_request_body:
+                return BODY_IDLE
+            if self.timeout_request_body_total and self.body_waited >= self.timeout_request_body_total:
+                return BODY_TOTAL
+        else:
+            self.watch_since = now  # not waiting on the client: the idle clock restarts
+        self.set_deadline(now + self.watch_interval)
+        return BODY_ON_TIME
+
     def pending_deadline(self, closing, draining, busy):
         """Which deadline `deadline` is (NO_DEADLINE, KEEP_ALIVE, ...).
 
@@ -276,5 +378,6 @@ def connection_for(settings, parser):
     # http2_limits: set by Config.load() when --http2 is on, None otherwise
     # (a C comparison here, where config.http2 would be a Python lookup).
     conn._start(parser, settings.ParseError, settings.timeout_keep_alive, settings.timeout_request_header,
-                settings.timeout_write, settings.watch_interval, settings.http2_limits is not None)
+                settings.timeout_write, settings.watch_interval, settings.http2_limits is not None,
+                settings.upgrade_token, settings.timeout_request_body, settings.timeout_request_body_total)
     return conn

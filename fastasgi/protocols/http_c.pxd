@@ -3,7 +3,7 @@
 # protocol itself calls become C functions.  The source stays http.py.
 cimport cython
 
-from fastasgi._speedups.parser_c cimport RequestHead, RequestParser
+from fastasgi._speedups.parser_c cimport RequestHead, RequestParser, parser_for
 from fastasgi._speedups.response_c cimport ResponseEncoder
 from fastasgi.protocols.cycle_c cimport Connection, RequestResponseCycle as Cycle
 from fastasgi.protocols.http11_c cimport Http11Connection, connection_for
@@ -12,9 +12,9 @@ from fastasgi.protocols.state_c cimport ConnectionSettings, ServerState
 cdef dict HTTP_EXTENSIONS
 # The connection states and deadline kinds http.py reads (http11.py's): C
 # constants here, ints in the pure twin.
-cdef int NEW, HEAD, UPGRADING, MUST_ERROR, CLOSING, FIRST_HELD, FULL
+cdef int NEW, HEAD, UPGRADING, MUST_ERROR, CLOSING, FIRST_HELD, FULL, UPGRADE_H2C, UPGRADE_WEBSOCKET
 cdef Py_ssize_t OUT_BUFFER_MAX
-cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WRITE_STALL, CLOSE_FLUSH
+cdef int NO_DEADLINE, KEEP_ALIVE, REQUEST_HEAD, BODY_DRAIN, WRITE_STALL, CLOSE_FLUSH, BODY_ON_TIME, BODY_IDLE
 
 
 cdef class HttpProtocol(Connection):
@@ -24,26 +24,23 @@ cdef class HttpProtocol(Connection):
     cdef public RequestParser parser
     cdef public object transport, client, server, scheme, tls
     cdef public bint access_log
-    cdef public Cycle cycle, running, starting, handoff
-    cdef public list pipeline
+    cdef public Cycle cycle, starting, handoff
     cdef public Py_ssize_t large_body
     cdef public ResponseEncoder encoder, response_encoder
     cdef public object forwarded
     cdef public Http11Connection conn
     cdef public dict scope_template
     cdef public bint last_call, dispatching
-    cdef public double watch_since, watched_at, body_waited
-    cdef public object watch_mark
 
     @cython.locals(conn=Http11Connection)
     cpdef data_received(self, data)
+    cpdef bint writes_paused(self) noexcept
     @cython.locals(cycle=Cycle)
     cdef _handle_events(self, list events)
-    cdef bint _may_start(self)
     cdef dict _scope(self, RequestHead head, scope_type, scheme, dict extensions)
     @cython.locals(template=dict, scope=dict, extensions=dict)
     cdef dict _next_scope(self, RequestHead head)
-    @cython.locals(cycle=Cycle, conn=Http11Connection)
+    @cython.locals(cycle=Cycle, conn=Http11Connection, kind=int)
     cdef _on_request_head(self, RequestHead head)
     cdef _dispatch(self, Cycle cycle)
     cdef _resume_reading_pipeline(self)
@@ -81,8 +78,8 @@ cdef class HttpProtocol(Connection):
     cdef _parse_error(self, exc)
     @cython.locals(settings=ConnectionSettings)
     cdef _send_error_and_close(self, status, reason)
-    @cython.locals(cycle=Cycle, settings=ConnectionSettings)
-    cdef _watch(self, now)
+    @cython.locals(cycle=Cycle, settings=ConnectionSettings, waiting=bint, late=int)
+    cdef _watch(self, double now)
     cdef _body_timed_out(self, Cycle cycle, why)
     cpdef int pending_deadline(self)
     @cython.locals(cycle=Cycle)
