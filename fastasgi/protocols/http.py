@@ -104,8 +104,8 @@ class HttpProtocol(Connection):
     # Slots, not a __dict__: an idle keep-alive connection costs less memory.
     __slots__ = (
         "access_log", "app_state", "client", "conn", "cycle", "dispatching", "encoder", "flow", "forwarded",
-        "handoff", "large_body", "last_call", "loop", "parser", "response_encoder", "scheme", "scope_template",
-        "server", "server_state", "settings", "starting", "tls", "transport", "write_paused",
+        "forwarded_known", "handoff", "large_body", "last_call", "loop", "parser", "response_encoder", "scheme",
+        "scope_template", "server", "server_state", "settings", "starting", "tls", "transport", "write_paused",
     )
 
     # Set by the subclass for asyncio's own loop (see asyncio_loop.py).
@@ -133,7 +133,8 @@ class HttpProtocol(Connection):
         self.access_log = False
         self.cycle = None  # the cycle whose request body is being read
         self.large_body = LARGE_BODY  # first body chunks from here up are not copied (see connection_made)
-        self.forwarded = None  # the ForwardedPolicy when the peer is a trusted proxy
+        self.forwarded = None  # the ForwardedPolicy, while the peer may be a trusted proxy
+        self.forwarded_known = True  # whether the peer was asked about (see proxy_policy)
         self.encoder = None  # while a response is being written: its encoder
         # This connection's encoder, restarted for each response: a method
         # call costs less than a new object.
@@ -166,10 +167,11 @@ class HttpProtocol(Connection):
         # that falls through to its base class).
         self.scheme = "https" if self.settings.config.ssl is not None and is_ssl(transport) else "http"
         self.tls = tls_extension(transport, self.settings.ssl_server_cert) if self.scheme == "https" else None
-        # Proxy headers count only from a trusted peer; the peer is this
-        # connection's for its whole life, so it is asked once.
-        policy = self.settings.forwarded_policy
-        self.forwarded = policy if policy is not None and policy.trusts(self.client) else None
+        # Proxy headers count only from a trusted peer. The peer is asked about
+        # once, on the first request that carries such headers (proxy_policy):
+        # most connections never do, and the question is a Python call.
+        self.forwarded = self.settings.forwarded_policy
+        self.forwarded_known = self.forwarded is None
         self.access_log = self.settings.access_log and access_logger.isEnabledFor(logging.INFO)
         self.server_state.connections.add(self)
         if self.settings.observer is not None:
@@ -281,8 +283,18 @@ class HttpProtocol(Connection):
             "extensions": extensions,
         }
         if self.forwarded is not None and head.proxied:  # without the headers it has nothing to do
-            self.forwarded.apply(scope)
+            policy = self.proxy_policy()
+            if policy is not None:
+                policy.apply(scope)
         return scope
+
+    def proxy_policy(self):
+        """The ForwardedPolicy if this connection's peer is a trusted proxy, else None."""
+        if not self.forwarded_known:
+            self.forwarded_known = True
+            if not self.forwarded.trusts(self.client):
+                self.forwarded = None
+        return self.forwarded
 
     def _next_scope(self, head):
         """The scope of a request after the connection's first: a copy of the
@@ -317,7 +329,9 @@ class HttpProtocol(Connection):
         scope["state"] = self.app_state.copy()
         scope["extensions"] = extensions
         if self.forwarded is not None and head.proxied:
-            self.forwarded.apply(scope)
+            policy = self.proxy_policy()
+            if policy is not None:
+                policy.apply(scope)
         return scope
 
     def _on_request_head(self, head):

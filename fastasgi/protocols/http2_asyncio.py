@@ -296,7 +296,7 @@ class Http2Protocol:
         self.server = http.server
         self.scheme = http.scheme
         self.tls = http.tls
-        self.forwarded = http.forwarded
+        self.forwarded = http.proxy_policy()
         self.access_log = http.access_log
         self.streams = {}  # stream id -> stream, while its app runs or its response goes out
         self.deadline = 0.0

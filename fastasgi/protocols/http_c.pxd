@@ -28,6 +28,7 @@ cdef class HttpProtocol(Connection):
     cdef public Py_ssize_t large_body
     cdef public ResponseEncoder encoder, response_encoder
     cdef public object forwarded
+    cdef public bint forwarded_known
     cdef public Http11Connection conn
     cdef public dict scope_template
     cdef public bint last_call, dispatching
@@ -47,6 +48,7 @@ cdef class HttpProtocol(Connection):
     cdef Cycle _next_in_pipeline(self)
     @cython.locals(state=ServerState)
     cpdef flush_soon(self, item)
+    cpdef proxy_policy(self)
     @cython.locals(conn=Http11Connection)
     cdef _write(self, data)
     @cython.locals(out=list)
