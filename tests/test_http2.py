@@ -5,8 +5,10 @@ The byte-level tests drive the `h2` library's client over a plain socket
 Every test runs on both implementations.
 """
 import asyncio
+import gc
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -50,6 +52,18 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": chunk[:size - sent], "more_body": True})
             sent += min(len(chunk), size - sent)
         await send({"type": "http.response.body", "body": b""})
+    elif scope["type"] == "http" and scope["path"] == "/garbage":
+        # ?start: collect, then stop the automatic collector; ?count: how
+        # many unreachable objects the requests since left, collector back on.
+        if scope["query_string"] == b"start":
+            gc.collect()
+            gc.disable()
+            found = 0
+        else:
+            found = gc.collect()
+            gc.enable()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(found).encode()})
     elif scope["type"] == "http" and scope["path"] == "/count-body":
         total = 0
         while True:
@@ -183,6 +197,21 @@ def test_hello_and_the_scope(h2server):
     assert ["cookie", "a=1; b=2"] in headers
     assert not any(name.startswith(":") for name, _ in headers)
     assert scope["client"][0] == "127.0.0.1"
+
+
+@pytest.mark.skipif(platform.python_implementation() == "PyPy", reason="PyPy frees nothing by reference counting")
+def test_a_finished_stream_leaves_no_cyclic_garbage(h2server):
+    """A stream and its cycle are freed by reference counting when the app
+    returns: per request, the cyclic collector would cost every request."""
+    client = H2Client(h2server)
+    try:
+        assert client.response(client.request(b"/garbage?start"))[2] == b"0"
+        for _ in range(20):
+            assert client.response(client.request(b"/"))[0] == 200
+            assert client.response(client.request(b"/echo", method=b"POST", body=b"x" * 100))[0] == 200
+        assert int(client.response(client.request(b"/garbage?count"))[2]) < 20
+    finally:
+        client.close()
 
 
 def test_http11_still_served_on_the_same_port(h2server):

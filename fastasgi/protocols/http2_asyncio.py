@@ -241,6 +241,12 @@ class StreamMethods:
         if not self.done:
             self.reset(INTERNAL_ERROR)
         protocol.stream_finished(self)
+        # Out of the table, the stream is done with its cycle: dropping the
+        # references back (cycle -> stream -> cycle, stream.flow -> stream)
+        # lets reference counting free the request's objects at once,
+        # instead of leaving every request to the cyclic garbage collector.
+        self.cycle = None
+        self.flow = None
 
     def take_next(self, cycle):
         return None  # one request per stream
