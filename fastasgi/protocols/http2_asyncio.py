@@ -44,6 +44,13 @@ VALID_NAMES = set()
 VALID_NAMES_MAX = 1024
 
 
+# An app's response header (name, value) pairs as they go on the wire
+# (lowercased, trimmed, checked), shared by the process's connections: an
+# app sends the same few pairs on every response, so each is checked once.
+WIRE_FIELDS = {}
+WIRE_FIELDS_MAX = 1024
+
+
 def valid_name(name):
     """Whether a lowercased response header name is valid; a valid one is remembered."""
     if VALID_NAME(name) is None:
@@ -118,7 +125,13 @@ class StreamMethods:
             return
         fields = [(b":status", b"%d" % status)]
         own = set()
-        for name, value in headers:
+        for pair in headers:
+            field = WIRE_FIELDS.get(pair) if type(pair) is tuple else None
+            if field is not None:
+                own.add(field[0])
+                fields.append(field)
+                continue
+            name, value = pair
             name = bytes(name).lower()
             value = bytes(value).strip(b" \t")  # RFC 9113 8.2.1: no surrounding whitespace
             if name in CONNECTION_SPECIFIC:
@@ -128,8 +141,14 @@ class StreamMethods:
                 raise ValueError(f"Invalid response header {name!r}: {value!r}")
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
+            field = (name, value)
+            if type(pair) is tuple and len(WIRE_FIELDS) < WIRE_FIELDS_MAX:
+                try:
+                    WIRE_FIELDS[pair] = field
+                except TypeError:  # a bytearray or memoryview in it: not a key
+                    pass
             own.add(name)
-            fields.append((name, value))
+            fields.append(field)
         for name, value in protocol.default_headers():
             if name not in own:
                 fields.append((name, value))
@@ -240,6 +259,9 @@ class StreamMethods:
             protocol.conn.consumed(self.stream_id, unread)
         if not self.done:
             self.reset(INTERNAL_ERROR)
+        if cycle.task is not None:
+            protocol.server_state.tasks.discard(cycle.task)
+            cycle.task = None
         protocol.stream_finished(self)
         # Out of the table, the stream is done with its cycle: dropping the
         # references back (cycle -> stream -> cycle, stream.flow -> stream)
@@ -280,6 +302,7 @@ class Http2Protocol:
         "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
         "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
         "flush_queued", "stream_class", "cycle_class", "closed_at", "upgrade_request", "idle_at",
+        "scope_template", "server_fields", "server_fields_date",
     )
 
     def __init__(self, http, connection_base, cycle_class, upgrade_head=None):
@@ -313,6 +336,9 @@ class Http2Protocol:
         self.flush_queued = False
         self.stream_class = stream_class(connection_base)
         self.cycle_class = cycle_class
+        self.scope_template = None  # the scope fields no request changes, made with the first scope
+        self.server_fields = None  # default_headers() while the date line is server_fields_date
+        self.server_fields_date = None
 
     def start(self, data):
         """Serve the connection from here on; `data`: what was read of it so far."""
@@ -396,9 +422,10 @@ class Http2Protocol:
         else:
             task = asyncio.Task(coro, loop=loop)
         if not task.done():
+            # Leaves the server's tasks when its app returns (cycle_finished),
+            # as HTTP/1.1's does (task_finished): no done callback to schedule.
             cycle.task = task
             self.server_state.tasks.add(task)
-            task.add_done_callback(self.server_state.tasks.discard)
 
     def _on_websocket(self, http_stream, scope):
         """RFC 8441: an extended CONNECT for a websocket, served by the websocket layer on this stream."""
@@ -476,22 +503,25 @@ class Http2Protocol:
         extensions = http_extensions()
         if self.tls is not None:
             extensions["tls"] = self.tls
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "2",
-            "server": self.server,
-            "client": self.client,
-            "scheme": scheme,
-            "method": method.decode("ascii"),
-            "root_path": root_path,
-            "path": root_path + text_path if root_path else text_path,
-            "raw_path": self.settings.raw_root_path + raw_path if root_path else raw_path,
-            "query_string": query_string,
-            "headers": fields,
-            "state": self.app_state.copy(),
-            "extensions": extensions,
-        }
+        template = self.scope_template
+        if template is None:
+            # The fields no request on this connection changes; None marks
+            # those set below.  A copy costs less than a new dict, keys in order.
+            template = self.scope_template = {
+                "type": "http", "asgi": None, "http_version": "2", "server": self.server,
+                "client": self.client, "scheme": scheme, "method": None, "root_path": root_path,
+                "path": None, "raw_path": None, "query_string": None, "headers": None, "state": None,
+                "extensions": None,
+            }
+        scope = template.copy()
+        scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+        scope["method"] = method.decode("ascii")
+        scope["path"] = root_path + text_path if root_path else text_path
+        scope["raw_path"] = self.settings.raw_root_path + raw_path if root_path else raw_path
+        scope["query_string"] = query_string
+        scope["headers"] = fields
+        scope["state"] = self.app_state.copy()
+        scope["extensions"] = extensions
         if tunnel is not None:  # a websocket: method and body are HTTP/2's business, not the app's
             del scope["method"]
             scope["type"] = "websocket"
@@ -584,12 +614,18 @@ class Http2Protocol:
         self.deadline = own if own and own < deadline else deadline
 
     def default_headers(self):
-        """The server's own response headers: server, --header ones, and date."""
-        fields = list(self.settings.static_fields)
-        if self.settings.date_header:
-            date_line = self.server_state.date_line  # b"date: ...\r\n", renewed by the server's tick
-            fields.append((b"date", date_line[6:-2]))
-        return fields
+        """The server's own response headers: server, --header ones, and date.
+
+        Made again only when the server's tick renews the date line: the
+        caller reads the tuple, never changes it."""
+        date_line = self.server_state.date_line  # b"date: ...\r\n", renewed by the server's tick
+        if self.server_fields is None or date_line is not self.server_fields_date:
+            fields = list(self.settings.static_fields)
+            if self.settings.date_header:
+                fields.append((b"date", date_line[6:-2]))
+            self.server_fields = tuple(fields)
+            self.server_fields_date = date_line
+        return self.server_fields
 
     # -- output ----------------------------------------------------------
     def flush_soon(self, item):
