@@ -5,6 +5,7 @@ The byte-level tests drive the `h2` library's client over a plain socket
 Every test runs on both implementations.
 """
 import asyncio
+import contextvars
 import gc
 import json
 import os
@@ -23,6 +24,12 @@ import h2.settings
 import httpx
 import pytest
 from hyperframe.frame import ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, StreamingResponse
+from starlette.routing import Route
 
 from fastasgi.protocols import http2
 from .apps import app as shared_app
@@ -75,6 +82,51 @@ async def app(scope, receive, send):
         await send({"type": "http.response.body", "body": str(total).encode()})
     else:
         await shared_app(scope, receive, send)
+
+
+# -- a Starlette app: anyio task groups (BaseHTTPMiddleware), contextvars, disconnects
+REQUEST_TAG = contextvars.ContextVar("request_tag", default="unset")
+
+
+class TagMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        REQUEST_TAG.set(request.headers.get("x-tag", "none"))
+        response = await call_next(request)  # the endpoint runs in an anyio task group
+        response.headers["x-task"] = "yes" if asyncio.current_task() is not None else "no"
+        return response
+
+
+async def starlette_echo(request):
+    body = await request.body()
+    return PlainTextResponse(f"{REQUEST_TAG.get()}:{len(body)}:{body[:8].decode()}")
+
+
+async def starlette_stream(request):
+    async def chunks():
+        for index in range(3):
+            await asyncio.sleep(0)
+            yield f"{REQUEST_TAG.get()}-{index};"
+    return StreamingResponse(chunks())
+
+
+async def starlette_wait_disconnect(request):
+    while not await request.is_disconnected():
+        await asyncio.sleep(0.01)
+    with open(request.query_params["marker"], "w") as marker:
+        marker.write("disconnected")
+    return PlainTextResponse("gone")
+
+
+framework_app = Starlette(routes=[Route("/echo", starlette_echo, methods=["POST"]),
+                                 Route("/stream", starlette_stream)], middleware=[Middleware(TagMiddleware)])
+# Not behind BaseHTTPMiddleware: Starlette's request.is_disconnected() sees no
+# disconnect through its wrapped receive (over HTTP/1.1 as well).
+disconnect_app = Starlette(routes=[Route("/wait-disconnect", starlette_wait_disconnect, methods=["POST"])])
+
+
+async def starlette_app(scope, receive, send):
+    target = disconnect_app if scope.get("path") == "/wait-disconnect" else framework_app
+    await target(scope, receive, send)
 
 
 # -- a byte-level client ------------------------------------------------------
@@ -210,6 +262,33 @@ def test_a_finished_stream_leaves_no_cyclic_garbage(h2server):
             assert client.response(client.request(b"/"))[0] == 200
             assert client.response(client.request(b"/echo", method=b"POST", body=b"x" * 100))[0] == 200
         assert int(client.response(client.request(b"/garbage?count"))[2]) < 20
+    finally:
+        client.close()
+
+
+def test_starlette_over_concurrent_streams(start_server, implementation, tmp_path):
+    """anyio's task groups, each stream's own context and RST_STREAM as a
+    disconnect work for a framework app, with streams answered in one batch."""
+    server = start_server("tests.test_http2:starlette_app", implementation, "--http2")
+    client = H2Client(server)
+    try:
+        marker = tmp_path / "marker"
+        waiting = client.request(f"/wait-disconnect?marker={marker}".encode(), method=b"POST", body=b"")
+        streams = {tag: client.request(b"/echo", method=b"POST", body=tag.encode() * 5000,
+                                       headers=[(b"x-tag", tag.encode())]) for tag in ("a", "b", "c")}
+        streamed = client.request(b"/stream", headers=[(b"x-tag", b"s")])
+        for tag, stream_id in streams.items():
+            status, headers, body, ended = client.response(stream_id)
+            assert (status, body, ended) == (200, f"{tag}:5000:{tag * 8}".encode(), "end")
+            assert dict(headers)[b"x-task"] == b"yes"
+        assert client.response(streamed)[2] == b"s-0;s-1;s-2;"
+        client.conn.reset_stream(waiting, error_code=http2.CANCEL)
+        client.flush()
+        deadline = time.monotonic() + 5
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.read_text() == "disconnected"
+        assert client.response(client.request(b"/echo", method=b"POST", body=b"x"))[2] == b"none:1:x"
     finally:
         client.close()
 

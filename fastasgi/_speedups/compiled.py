@@ -35,6 +35,8 @@ COMPILED_MODULES = {
                     "fastasgi.protocols.http2_codec"),
     "http2_engine": ("fastasgi.protocols.http2_engine_c", "fastasgi/protocols/http2_engine.py",
                      "fastasgi.protocols.http2_engine"),
+    "http2_asyncio": ("fastasgi.protocols.http2_asyncio_c", "fastasgi/protocols/http2_asyncio.py",
+                      "fastasgi.protocols.http2_asyncio"),
 }
 
 # FASTASGI_NO_EXTENSIONS=1 builds and runs the pure package;

@@ -4,9 +4,12 @@ The HTTP/1.1 protocol hands a connection over (http.py: the h2c preface
 on a fresh connection, or ALPN "h2" under TLS).  Bytes go through the
 sans-I/O Http2Connection (http2.py); each request becomes a stream that
 implements the request cycle's Connection interface, so the ASGI side is
-the same RequestResponseCycle as HTTP/1.1, compiled or pure: the stream
-class derives from the Connection class of the cycle the HTTP/1.1
-protocol runs.
+the same RequestResponseCycle as HTTP/1.1.
+
+This module is also compiled, unchanged, as http2_asyncio_c
+(http2_asyncio_c.pxd gives it C types): that twin's streams derive from
+the compiled cycle's Connection, and the compiled HTTP/1.1 protocol hands
+its connections to it; the pure HTTP/1.1 protocol hands them to this one.
 """
 import asyncio
 import logging
@@ -17,13 +20,23 @@ from urllib.parse import unquote
 from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
-from .cycle import http_extensions
 from .http2_websocket import WebSocketStream
 from .websocket import WebSocketProtocol
 from .http2 import (
     CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
 )
+
+try:
+    import cython
+except ImportError:  # no Cython installed: this module runs as Python
+    from types import SimpleNamespace
+    cython = SimpleNamespace(compiled=False)
+
+if cython.compiled:
+    from .cycle_c import Connection, http_extensions
+else:
+    from .cycle import Connection, http_extensions
 
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
@@ -65,19 +78,18 @@ def engine(limits):
     return limits.engine if limits.engine is not None else Http2Connection
 
 
-class StreamMethods:
+class Http2Stream(Connection):
     """An HTTP/2 stream as the request cycle's Connection (and its flow control).
 
-    Mixed into a class made per Connection base (stream_class()): the
-    compiled cycle wants its compiled Connection, the pure one its own.
     The stream is its own `flow`: the cycle asks it whether to wait before
     sending more (write_paused, drain()) and tells it what the app read
     (body_consumed()).
     """
 
-    __slots__ = ()
+    __slots__ = ("protocol", "stream_id", "cycle", "no_body", "received", "drain_waiter", "done", "watch_mark",
+                 "watch_since", "loop", "flow", "write_paused")
 
-    def setup(self, protocol, stream_id, no_body):
+    def __init__(self, protocol, stream_id, no_body):
         self.protocol = protocol
         self.stream_id = stream_id
         self.loop = protocol.loop
@@ -278,37 +290,20 @@ class StreamMethods:
         cycle.task = None
 
 
-STREAM_SLOTS = ("protocol", "stream_id", "cycle", "no_body", "received", "drain_waiter", "done", "watch_mark",
-                "watch_since")
-_stream_classes = {}
-
-
-def stream_class(connection_base):
-    """The stream class for the cycle whose Connection is `connection_base`."""
-    cls = _stream_classes.get(connection_base)
-    if cls is None:
-        slots = STREAM_SLOTS
-        if not hasattr(connection_base, "loop"):  # the pure Connection declares no fields
-            slots += ("loop", "flow", "write_paused")
-        cls = _stream_classes[connection_base] = type(
-            "Http2Stream", (StreamMethods, connection_base), {"__slots__": slots})
-    return cls
-
-
 class Http2Protocol:
     """The asyncio protocol of one HTTP/2 connection."""
 
     __slots__ = (
         "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
         "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
-        "flush_queued", "stream_class", "cycle_class", "closed_at", "upgrade_request", "idle_at",
+        "flush_queued", "cycle_class", "closed_at", "upgrade_request", "idle_at",
         "scope_template", "server_fields", "server_fields_date",
     )
 
-    def __init__(self, http, connection_base, cycle_class, upgrade_head=None):
+    def __init__(self, http, cycle_class, upgrade_head=None):
         """Take over the connection of HTTP/1.1 protocol `http`, whose cycle
-        classes are `connection_base` and `cycle_class`.  `upgrade_head`: an
-        HTTP/1.1 request asking for h2c; ValueError if it cannot have it."""
+        class is `cycle_class`.  `upgrade_head`: an HTTP/1.1 request asking
+        for h2c; ValueError if it cannot have it."""
         settings = self.settings = http.settings
         self.upgrade_request = None
         connection_class = engine(settings.http2_limits)
@@ -334,7 +329,6 @@ class Http2Protocol:
         self.write_paused_at = 0.0
         self.closed_at = 0.0
         self.flush_queued = False
-        self.stream_class = stream_class(connection_base)
         self.cycle_class = cycle_class
         self.scope_template = None  # the scope fields no request changes, made with the first scope
         self.server_fields = None  # default_headers() while the date line is server_fields_date
@@ -390,8 +384,7 @@ class Http2Protocol:
         self.flush()
 
     def _on_request(self, event):
-        stream = self.stream_class()
-        stream.setup(self, event.stream_id, False)
+        stream = Http2Stream(self, event.stream_id, False)
         self.streams[event.stream_id] = stream
         self.server_state.total_requests += 1
         self.idle_at = 0.0
@@ -622,7 +615,7 @@ class Http2Protocol:
         if self.server_fields is None or date_line is not self.server_fields_date:
             fields = list(self.settings.static_fields)
             if self.settings.date_header:
-                fields.append((b"date", date_line[6:-2]))
+                fields.append((b"date", date_line[6:len(date_line) - 2]))
             self.server_fields = tuple(fields)
             self.server_fields_date = date_line
         return self.server_fields
@@ -737,11 +730,11 @@ class BufferedHttp2Protocol(Http2Protocol, SharedReadBuffer):
     __slots__ = ()
 
 
-def http2_protocol(http, connection_base, cycle_class, upgrade_head=None):
+def http2_protocol(http, cycle_class, upgrade_head=None):
     """The HTTP/2 protocol to take over HTTP/1.1 protocol `http`'s connection:
     buffered where `http` is (asyncio's own loop)."""
     cls = BufferedHttp2Protocol if isinstance(http, SharedReadBuffer) else Http2Protocol
-    return cls(http, connection_base, cycle_class, upgrade_head)
+    return cls(http, cycle_class, upgrade_head)
 
 
 FORWARDED_HEADERS = (b"x-forwarded-for", b"x-forwarded-proto")
