@@ -388,7 +388,9 @@ class Http2Protocol:
         self.streams[event.stream_id] = stream
         self.server_state.total_requests += 1
         self.idle_at = 0.0
-        self._arm(self.server_state.clock + self.settings.watch_interval)  # the streams' watchdog
+        watch_at = self.server_state.clock + self.settings.watch_interval  # the streams' watchdog
+        if not 0.0 < self.deadline <= watch_at:  # not armed as soon already (by an earlier stream)
+            self._arm(watch_at)
         try:
             scope, expect_continue, content_length = self._scope(event.headers)
         except ValueError as exc:

@@ -54,7 +54,7 @@ cdef class Http2Protocol:
 
     # A stream in the table may be a WebSocketStream: those stay untyped.
     cpdef data_received(self, data)
-    @cython.locals(stream=Http2Stream, cycle=Cycle)
+    @cython.locals(stream=Http2Stream, cycle=Cycle, watch_at=double)
     cdef _on_request(self, event)
     @cython.locals(cycle=Cycle)
     cdef _on_data(self, event)
