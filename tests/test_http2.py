@@ -59,6 +59,18 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": chunk[:size - sent], "more_body": True})
             sent += min(len(chunk), size - sent)
         await send({"type": "http.response.body", "body": b""})
+    elif scope["type"] == "http" and scope["path"] == "/mutate-scope":
+        # What an earlier request's app left in its scope must not show in this one's.
+        seen = sorted(key for key in ("mutated",) if key in scope) + sorted(scope["extensions"])
+        state, header_count = sorted(scope["state"]), len(scope["headers"])
+        scope["mutated"] = True
+        scope["extensions"]["x-added"] = {}
+        scope["state"]["x-added"] = 1
+        scope["headers"].append((b"x-added", b"1"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"X-Mixed-Case", b" trimmed "), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": json.dumps(
+            {"seen": seen, "state": state, "headers": header_count}).encode()})
     elif scope["type"] == "http" and scope["path"] == "/garbage":
         # ?start: collect, then stop the automatic collector; ?count: how
         # many unreachable objects the requests since left, collector back on.
@@ -249,6 +261,25 @@ def test_hello_and_the_scope(h2server):
     assert ["cookie", "a=1; b=2"] in headers
     assert not any(name.startswith(":") for name, _ in headers)
     assert scope["client"][0] == "127.0.0.1"
+
+
+def test_streams_of_one_connection_get_scopes_and_heads_of_their_own(h2server):
+    """The scope is a copy of the connection's template and response header
+    pairs are checked once per process: neither carries one stream's into the next."""
+    client = H2Client(h2server)
+    try:
+        answers = []
+        for _ in range(3):
+            status, headers, body, _ = client.response(client.request(b"/mutate-scope"))
+            assert status == 200
+            assert [(name, value) for name, value in headers if name in (b"x-mixed-case", b"connection")] == [
+                (b"x-mixed-case", b"trimmed")]
+            answers.append(json.loads(body))
+        assert answers[0] == answers[1] == answers[2]
+        assert "mutated" not in answers[0]["seen"] and "x-added" not in answers[0]["seen"]
+        assert "x-added" not in answers[0]["state"]
+    finally:
+        client.close()
 
 
 @pytest.mark.skipif(platform.python_implementation() == "PyPy", reason="PyPy frees nothing by reference counting")
