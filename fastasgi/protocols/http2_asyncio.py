@@ -60,8 +60,16 @@ VALID_NAMES_MAX = 1024
 # An app's response header (name, value) pairs as they go on the wire
 # (lowercased, trimmed, checked), shared by the process's connections: an
 # app sends the same few pairs on every response, so each is checked once.
+# Bounded in count and in the size of a pair (a cookie is not worth keeping).
 WIRE_FIELDS = {}
 WIRE_FIELDS_MAX = 1024
+WIRE_FIELD_MAX_SIZE = 256
+
+
+def cacheable(pair):
+    """Whether a response header pair can be a key of WIRE_FIELDS: bytes, short."""
+    return (type(pair) is tuple and len(pair) == 2 and type(pair[0]) is bytes and type(pair[1]) is bytes
+            and len(pair[0]) + len(pair[1]) <= WIRE_FIELD_MAX_SIZE)
 
 
 def valid_name(name):
@@ -138,7 +146,8 @@ class Http2Stream(Connection):
         fields = [(b":status", b"%d" % status)]
         own = set()
         for pair in headers:
-            field = WIRE_FIELDS.get(pair) if type(pair) is tuple else None
+            key = cacheable(pair)
+            field = WIRE_FIELDS.get(pair) if key else None
             if field is not None:
                 own.add(field[0])
                 fields.append(field)
@@ -154,11 +163,8 @@ class Http2Stream(Connection):
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
             field = (name, value)
-            if type(pair) is tuple and len(WIRE_FIELDS) < WIRE_FIELDS_MAX:
-                try:
-                    WIRE_FIELDS[pair] = field
-                except TypeError:  # a bytearray or memoryview in it: not a key
-                    pass
+            if key and len(WIRE_FIELDS) < WIRE_FIELDS_MAX:
+                WIRE_FIELDS[pair] = field
             own.add(name)
             fields.append(field)
         for name, value in protocol.default_headers():

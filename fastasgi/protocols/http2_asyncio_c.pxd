@@ -19,7 +19,7 @@ cdef class Http2Stream(Connection):
     cpdef bint blocked(self)
     cpdef wake_writer(self)
     cpdef body_consumed(self, Py_ssize_t size)
-    @cython.locals(protocol=Http2Protocol, fields=list, own=set)
+    @cython.locals(protocol=Http2Protocol, fields=list, own=set, key=bint)
     cpdef write_response_head(self, Cycle cycle, status, headers, body, more_body)
     @cython.locals(protocol=Http2Protocol)
     cpdef write_response_body(self, Cycle cycle, body, more_body)
@@ -39,6 +39,10 @@ cdef class Http2Stream(Connection):
     cpdef cycle_finished(self, Cycle cycle)
     cpdef take_next(self, Cycle cycle)
     cpdef task_finished(self, Cycle cycle)
+
+
+cdef Py_ssize_t WIRE_FIELDS_MAX, WIRE_FIELD_MAX_SIZE
+cdef bint cacheable(pair)
 
 
 cdef class Http2Protocol:
