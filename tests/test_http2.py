@@ -5,8 +5,11 @@ The byte-level tests drive the `h2` library's client over a plain socket
 Every test runs on both implementations.
 """
 import asyncio
+import contextvars
+import gc
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -21,6 +24,12 @@ import h2.settings
 import httpx
 import pytest
 from hyperframe.frame import ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, StreamingResponse
+from starlette.routing import Route
 
 from fastasgi.protocols import http2
 from .apps import app as shared_app
@@ -50,6 +59,31 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": chunk[:size - sent], "more_body": True})
             sent += min(len(chunk), size - sent)
         await send({"type": "http.response.body", "body": b""})
+    elif scope["type"] == "http" and scope["path"] == "/mutate-scope":
+        # What an earlier request's app left in its scope must not show in this one's.
+        seen = sorted(key for key in ("mutated",) if key in scope) + sorted(scope["extensions"])
+        state, header_count = sorted(scope["state"]), len(scope["headers"])
+        scope["mutated"] = True
+        scope["extensions"]["x-added"] = {}
+        scope["state"]["x-added"] = 1
+        scope["headers"].append((b"x-added", b"1"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"X-Mixed-Case", b" trimmed "), (b"connection", b"close"),
+                                (b"x-bytearray", bytearray(b"kept")), (b"x-long", b"v" * 300)]})
+        await send({"type": "http.response.body", "body": json.dumps(
+            {"seen": seen, "state": state, "headers": header_count}).encode()})
+    elif scope["type"] == "http" and scope["path"] == "/garbage":
+        # ?start: collect, then stop the automatic collector; ?count: how
+        # many unreachable objects the requests since left, collector back on.
+        if scope["query_string"] == b"start":
+            gc.collect()
+            gc.disable()
+            found = 0
+        else:
+            found = gc.collect()
+            gc.enable()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(found).encode()})
     elif scope["type"] == "http" and scope["path"] == "/count-body":
         total = 0
         while True:
@@ -61,6 +95,51 @@ async def app(scope, receive, send):
         await send({"type": "http.response.body", "body": str(total).encode()})
     else:
         await shared_app(scope, receive, send)
+
+
+# -- a Starlette app: anyio task groups (BaseHTTPMiddleware), contextvars, disconnects
+REQUEST_TAG = contextvars.ContextVar("request_tag", default="unset")
+
+
+class TagMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        REQUEST_TAG.set(request.headers.get("x-tag", "none"))
+        response = await call_next(request)  # the endpoint runs in an anyio task group
+        response.headers["x-task"] = "yes" if asyncio.current_task() is not None else "no"
+        return response
+
+
+async def starlette_echo(request):
+    body = await request.body()
+    return PlainTextResponse(f"{REQUEST_TAG.get()}:{len(body)}:{body[:8].decode()}")
+
+
+async def starlette_stream(request):
+    async def chunks():
+        for index in range(3):
+            await asyncio.sleep(0)
+            yield f"{REQUEST_TAG.get()}-{index};"
+    return StreamingResponse(chunks())
+
+
+async def starlette_wait_disconnect(request):
+    while not await request.is_disconnected():
+        await asyncio.sleep(0.01)
+    with open(request.query_params["marker"], "w") as marker:
+        marker.write("disconnected")
+    return PlainTextResponse("gone")
+
+
+framework_app = Starlette(routes=[Route("/echo", starlette_echo, methods=["POST"]),
+                                 Route("/stream", starlette_stream)], middleware=[Middleware(TagMiddleware)])
+# Not behind BaseHTTPMiddleware: Starlette's request.is_disconnected() sees no
+# disconnect through its wrapped receive (over HTTP/1.1 as well).
+disconnect_app = Starlette(routes=[Route("/wait-disconnect", starlette_wait_disconnect, methods=["POST"])])
+
+
+async def starlette_app(scope, receive, send):
+    target = disconnect_app if scope.get("path") == "/wait-disconnect" else framework_app
+    await target(scope, receive, send)
 
 
 # -- a byte-level client ------------------------------------------------------
@@ -183,6 +262,67 @@ def test_hello_and_the_scope(h2server):
     assert ["cookie", "a=1; b=2"] in headers
     assert not any(name.startswith(":") for name, _ in headers)
     assert scope["client"][0] == "127.0.0.1"
+
+
+def test_streams_of_one_connection_get_scopes_and_heads_of_their_own(h2server):
+    """The scope is a copy of the connection's template and response header
+    pairs are checked once per process: neither carries one stream's into the next."""
+    client = H2Client(h2server)
+    try:
+        answers = []
+        for _ in range(3):
+            status, headers, body, _ = client.response(client.request(b"/mutate-scope"))
+            assert status == 200
+            assert [(name, value) for name, value in headers if name.startswith((b"x-", b"connection"))] == [
+                (b"x-mixed-case", b"trimmed"), (b"x-bytearray", b"kept"), (b"x-long", b"v" * 300)]
+            answers.append(json.loads(body))
+        assert answers[0] == answers[1] == answers[2]
+        assert "mutated" not in answers[0]["seen"] and "x-added" not in answers[0]["seen"]
+        assert "x-added" not in answers[0]["state"]
+    finally:
+        client.close()
+
+
+@pytest.mark.skipif(platform.python_implementation() == "PyPy", reason="PyPy frees nothing by reference counting")
+def test_a_finished_stream_leaves_no_cyclic_garbage(h2server):
+    """A stream and its cycle are freed by reference counting when the app
+    returns: per request, the cyclic collector would cost every request."""
+    client = H2Client(h2server)
+    try:
+        assert client.response(client.request(b"/garbage?start"))[2] == b"0"
+        for _ in range(20):
+            assert client.response(client.request(b"/"))[0] == 200
+            assert client.response(client.request(b"/echo", method=b"POST", body=b"x" * 100))[0] == 200
+        assert int(client.response(client.request(b"/garbage?count"))[2]) < 20
+    finally:
+        client.close()
+
+
+def test_starlette_over_concurrent_streams(start_server, implementation, tmp_path):
+    """anyio's task groups, each stream's own context and RST_STREAM as a
+    disconnect work for a framework app, with streams answered in one batch."""
+    server = start_server("tests.test_http2:starlette_app", implementation, "--http2")
+    client = H2Client(server)
+    try:
+        marker = tmp_path / "marker"
+        waiting = client.request(f"/wait-disconnect?marker={marker}".encode(), method=b"POST", body=b"")
+        streams = {tag: client.request(b"/echo", method=b"POST", body=tag.encode() * 5000,
+                                       headers=[(b"x-tag", tag.encode())]) for tag in ("a", "b", "c")}
+        streamed = client.request(b"/stream", headers=[(b"x-tag", b"s")])
+        for tag, stream_id in streams.items():
+            status, headers, body, ended = client.response(stream_id)
+            assert (status, body, ended) == (200, f"{tag}:5000:{tag * 8}".encode(), "end")
+            assert dict(headers)[b"x-task"] == b"yes"
+        assert client.response(streamed)[2] == b"s-0;s-1;s-2;"
+        client.conn.reset_stream(waiting, error_code=http2.CANCEL)
+        client.flush()
+        deadline = time.monotonic() + 5
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.read_text() == "disconnected"
+        assert client.response(client.request(b"/echo", method=b"POST", body=b"x"))[2] == b"none:1:x"
+    finally:
+        client.close()
 
 
 def test_http11_still_served_on_the_same_port(h2server):

@@ -37,6 +37,8 @@ COMPILED_MODULES = {
                      "fastasgi.protocols.http2_engine"),
     "transport": ("fastasgi.protocols.transport_c", "fastasgi/protocols/transport.py",
                   "fastasgi.protocols.transport"),
+    "http2_asyncio": ("fastasgi.protocols.http2_asyncio_c", "fastasgi/protocols/http2_asyncio.py",
+                      "fastasgi.protocols.http2_asyncio"),
 }
 
 # FASTASGI_NO_EXTENSIONS=1 builds and runs the pure package;

@@ -441,10 +441,13 @@ class HttpProtocol(Connection):
         what was read of it), TLS chose h2, or `upgrade_head` asked for h2c
         (answered on stream 1).  False when that request cannot upgrade: it
         is served as HTTP/1.1."""
-        from .http2_asyncio import http2_protocol
+        if cython.compiled:  # its streams derive from this twin's Connection
+            from .http2_asyncio_c import http2_protocol
+        else:
+            from .http2_asyncio import http2_protocol
 
         try:
-            http2 = http2_protocol(self, Connection, RequestResponseCycle, upgrade_head)
+            http2 = http2_protocol(self, RequestResponseCycle, upgrade_head)
         except ValueError:
             return False
         self.flush()  # earlier responses go out first

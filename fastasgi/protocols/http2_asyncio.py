@@ -4,9 +4,12 @@ The HTTP/1.1 protocol hands a connection over (http.py: the h2c preface
 on a fresh connection, or ALPN "h2" under TLS).  Bytes go through the
 sans-I/O Http2Connection (http2.py); each request becomes a stream that
 implements the request cycle's Connection interface, so the ASGI side is
-the same RequestResponseCycle as HTTP/1.1, compiled or pure: the stream
-class derives from the Connection class of the cycle the HTTP/1.1
-protocol runs.
+the same RequestResponseCycle as HTTP/1.1.
+
+This module is also compiled, unchanged, as http2_asyncio_c
+(http2_asyncio_c.pxd gives it C types): that twin's streams derive from
+the compiled cycle's Connection, and the compiled HTTP/1.1 protocol hands
+its connections to it; the pure HTTP/1.1 protocol hands them to this one.
 """
 import asyncio
 import logging
@@ -17,13 +20,23 @@ from urllib.parse import unquote
 from .._speedups.errors import ERROR_BODIES
 from ..logging import log_access
 from .asyncio_loop import SharedReadBuffer
-from .cycle import http_extensions
 from .http2_websocket import WebSocketStream
 from .websocket import WebSocketProtocol
 from .http2 import (
     CANCEL, INTERNAL_ERROR, NO_ERROR, ConnectionClosed, DataReceived, Http2Connection, MalformedRequest,
     RequestReceived, State, StreamEnded, StreamReset, StreamWritable,
 )
+
+try:
+    import cython
+except ImportError:  # no Cython installed: this module runs as Python
+    from types import SimpleNamespace
+    cython = SimpleNamespace(compiled=False)
+
+if cython.compiled:
+    from .cycle_c import Connection, http_extensions
+else:
+    from .cycle import Connection, http_extensions
 
 logger = logging.getLogger("fastasgi.error")
 access_logger = logging.getLogger("fastasgi.access")
@@ -44,6 +57,21 @@ VALID_NAMES = set()
 VALID_NAMES_MAX = 1024
 
 
+# An app's response header (name, value) pairs as they go on the wire
+# (lowercased, trimmed, checked), shared by the process's connections: an
+# app sends the same few pairs on every response, so each is checked once.
+# Bounded in count and in the size of a pair (a cookie is not worth keeping).
+WIRE_FIELDS = {}
+WIRE_FIELDS_MAX = 1024
+WIRE_FIELD_MAX_SIZE = 256
+
+
+def cacheable(pair):
+    """Whether a response header pair can be a key of WIRE_FIELDS: bytes, short."""
+    return (type(pair) is tuple and len(pair) == 2 and type(pair[0]) is bytes and type(pair[1]) is bytes
+            and len(pair[0]) + len(pair[1]) <= WIRE_FIELD_MAX_SIZE)
+
+
 def valid_name(name):
     """Whether a lowercased response header name is valid; a valid one is remembered."""
     if VALID_NAME(name) is None:
@@ -58,19 +86,18 @@ def engine(limits):
     return limits.engine if limits.engine is not None else Http2Connection
 
 
-class StreamMethods:
+class Http2Stream(Connection):
     """An HTTP/2 stream as the request cycle's Connection (and its flow control).
 
-    Mixed into a class made per Connection base (stream_class()): the
-    compiled cycle wants its compiled Connection, the pure one its own.
     The stream is its own `flow`: the cycle asks it whether to wait before
     sending more (write_paused, drain()) and tells it what the app read
     (body_consumed()).
     """
 
-    __slots__ = ()
+    __slots__ = ("protocol", "stream_id", "cycle", "no_body", "received", "drain_waiter", "done", "watch_mark",
+                 "watch_since", "loop", "flow", "write_paused")
 
-    def setup(self, protocol, stream_id, no_body):
+    def __init__(self, protocol, stream_id, no_body):
         self.protocol = protocol
         self.stream_id = stream_id
         self.loop = protocol.loop
@@ -118,7 +145,14 @@ class StreamMethods:
             return
         fields = [(b":status", b"%d" % status)]
         own = set()
-        for name, value in headers:
+        for pair in headers:
+            key = cacheable(pair)
+            field = WIRE_FIELDS.get(pair) if key else None
+            if field is not None:
+                own.add(field[0])
+                fields.append(field)
+                continue
+            name, value = pair
             name = bytes(name).lower()
             value = bytes(value).strip(b" \t")  # RFC 9113 8.2.1: no surrounding whitespace
             if name in CONNECTION_SPECIFIC:
@@ -128,8 +162,11 @@ class StreamMethods:
                 raise ValueError(f"Invalid response header {name!r}: {value!r}")
             if name == b"te" and value.lower() != b"trailers":
                 continue  # RFC 9113 8.2.2
+            field = (name, value)
+            if key and len(WIRE_FIELDS) < WIRE_FIELDS_MAX:
+                WIRE_FIELDS[pair] = field
             own.add(name)
-            fields.append((name, value))
+            fields.append(field)
         for name, value in protocol.default_headers():
             if name not in own:
                 fields.append((name, value))
@@ -240,7 +277,16 @@ class StreamMethods:
             protocol.conn.consumed(self.stream_id, unread)
         if not self.done:
             self.reset(INTERNAL_ERROR)
+        if cycle.task is not None:
+            protocol.server_state.tasks.discard(cycle.task)
+            cycle.task = None
         protocol.stream_finished(self)
+        # Out of the table, the stream is done with its cycle: dropping the
+        # references back (cycle -> stream -> cycle, stream.flow -> stream)
+        # lets reference counting free the request's objects at once,
+        # instead of leaving every request to the cyclic garbage collector.
+        self.cycle = None
+        self.flow = None
 
     def take_next(self, cycle):
         return None  # one request per stream
@@ -250,36 +296,20 @@ class StreamMethods:
         cycle.task = None
 
 
-STREAM_SLOTS = ("protocol", "stream_id", "cycle", "no_body", "received", "drain_waiter", "done", "watch_mark",
-                "watch_since")
-_stream_classes = {}
-
-
-def stream_class(connection_base):
-    """The stream class for the cycle whose Connection is `connection_base`."""
-    cls = _stream_classes.get(connection_base)
-    if cls is None:
-        slots = STREAM_SLOTS
-        if not hasattr(connection_base, "loop"):  # the pure Connection declares no fields
-            slots += ("loop", "flow", "write_paused")
-        cls = _stream_classes[connection_base] = type(
-            "Http2Stream", (StreamMethods, connection_base), {"__slots__": slots})
-    return cls
-
-
 class Http2Protocol:
     """The asyncio protocol of one HTTP/2 connection."""
 
     __slots__ = (
         "conn", "transport", "loop", "settings", "server_state", "app_state", "streams", "client", "server",
         "scheme", "tls", "forwarded", "access_log", "deadline", "write_paused", "write_paused_at",
-        "flush_queued", "stream_class", "cycle_class", "closed_at", "upgrade_request", "idle_at",
+        "flush_queued", "cycle_class", "closed_at", "upgrade_request", "idle_at",
+        "scope_template", "server_fields", "server_fields_date",
     )
 
-    def __init__(self, http, connection_base, cycle_class, upgrade_head=None):
+    def __init__(self, http, cycle_class, upgrade_head=None):
         """Take over the connection of HTTP/1.1 protocol `http`, whose cycle
-        classes are `connection_base` and `cycle_class`.  `upgrade_head`: an
-        HTTP/1.1 request asking for h2c; ValueError if it cannot have it."""
+        class is `cycle_class`.  `upgrade_head`: an HTTP/1.1 request asking
+        for h2c; ValueError if it cannot have it."""
         settings = self.settings = http.settings
         self.upgrade_request = None
         connection_class = engine(settings.http2_limits)
@@ -305,8 +335,10 @@ class Http2Protocol:
         self.write_paused_at = 0.0
         self.closed_at = 0.0
         self.flush_queued = False
-        self.stream_class = stream_class(connection_base)
         self.cycle_class = cycle_class
+        self.scope_template = None  # the scope fields no request changes, made with the first scope
+        self.server_fields = None  # default_headers() while the date line is server_fields_date
+        self.server_fields_date = None
 
     def start(self, data):
         """Serve the connection from here on; `data`: what was read of it so far."""
@@ -358,12 +390,13 @@ class Http2Protocol:
         self.flush()
 
     def _on_request(self, event):
-        stream = self.stream_class()
-        stream.setup(self, event.stream_id, False)
+        stream = Http2Stream(self, event.stream_id, False)
         self.streams[event.stream_id] = stream
         self.server_state.total_requests += 1
         self.idle_at = 0.0
-        self._arm(self.server_state.clock + self.settings.watch_interval)  # the streams' watchdog
+        watch_at = self.server_state.clock + self.settings.watch_interval  # the streams' watchdog
+        if not 0.0 < self.deadline <= watch_at:  # not armed as soon already (by an earlier stream)
+            self._arm(watch_at)
         try:
             scope, expect_continue, content_length = self._scope(event.headers)
         except ValueError as exc:
@@ -390,9 +423,10 @@ class Http2Protocol:
         else:
             task = asyncio.Task(coro, loop=loop)
         if not task.done():
+            # Leaves the server's tasks when its app returns (cycle_finished),
+            # as HTTP/1.1's does (task_finished): no done callback to schedule.
             cycle.task = task
             self.server_state.tasks.add(task)
-            task.add_done_callback(self.server_state.tasks.discard)
 
     def _on_websocket(self, http_stream, scope):
         """RFC 8441: an extended CONNECT for a websocket, served by the websocket layer on this stream."""
@@ -470,22 +504,25 @@ class Http2Protocol:
         extensions = http_extensions()
         if self.tls is not None:
             extensions["tls"] = self.tls
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "2",
-            "server": self.server,
-            "client": self.client,
-            "scheme": scheme,
-            "method": method.decode("ascii"),
-            "root_path": root_path,
-            "path": root_path + text_path if root_path else text_path,
-            "raw_path": self.settings.raw_root_path + raw_path if root_path else raw_path,
-            "query_string": query_string,
-            "headers": fields,
-            "state": self.app_state.copy(),
-            "extensions": extensions,
-        }
+        template = self.scope_template
+        if template is None:
+            # The fields no request on this connection changes; None marks
+            # those set below.  A copy costs less than a new dict, keys in order.
+            template = self.scope_template = {
+                "type": "http", "asgi": None, "http_version": "2", "server": self.server,
+                "client": self.client, "scheme": scheme, "method": None, "root_path": root_path,
+                "path": None, "raw_path": None, "query_string": None, "headers": None, "state": None,
+                "extensions": None,
+            }
+        scope = template.copy()
+        scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+        scope["method"] = method.decode("ascii")
+        scope["path"] = root_path + text_path if root_path else text_path
+        scope["raw_path"] = self.settings.raw_root_path + raw_path if root_path else raw_path
+        scope["query_string"] = query_string
+        scope["headers"] = fields
+        scope["state"] = self.app_state.copy()
+        scope["extensions"] = extensions
         if tunnel is not None:  # a websocket: method and body are HTTP/2's business, not the app's
             del scope["method"]
             scope["type"] = "websocket"
@@ -578,12 +615,18 @@ class Http2Protocol:
         self.deadline = own if own and own < deadline else deadline
 
     def default_headers(self):
-        """The server's own response headers: server, --header ones, and date."""
-        fields = list(self.settings.static_fields)
-        if self.settings.date_header:
-            date_line = self.server_state.date_line  # b"date: ...\r\n", renewed by the server's tick
-            fields.append((b"date", date_line[6:-2]))
-        return fields
+        """The server's own response headers: server, --header ones, and date.
+
+        Made again only when the server's tick renews the date line: the
+        caller reads the tuple, never changes it."""
+        date_line = self.server_state.date_line  # b"date: ...\r\n", renewed by the server's tick
+        if self.server_fields is None or date_line is not self.server_fields_date:
+            fields = list(self.settings.static_fields)
+            if self.settings.date_header:
+                fields.append((b"date", date_line[6:len(date_line) - 2]))
+            self.server_fields = tuple(fields)
+            self.server_fields_date = date_line
+        return self.server_fields
 
     # -- output ----------------------------------------------------------
     def flush_soon(self, item):
@@ -695,11 +738,11 @@ class BufferedHttp2Protocol(Http2Protocol, SharedReadBuffer):
     __slots__ = ()
 
 
-def http2_protocol(http, connection_base, cycle_class, upgrade_head=None):
+def http2_protocol(http, cycle_class, upgrade_head=None):
     """The HTTP/2 protocol to take over HTTP/1.1 protocol `http`'s connection:
     buffered where `http` is (asyncio's own loop)."""
     cls = BufferedHttp2Protocol if isinstance(http, SharedReadBuffer) else Http2Protocol
-    return cls(http, connection_base, cycle_class, upgrade_head)
+    return cls(http, cycle_class, upgrade_head)
 
 
 FORWARDED_HEADERS = (b"x-forwarded-for", b"x-forwarded-proto")
