@@ -225,6 +225,21 @@ def wait_for_line(server, since, text, timeout=5):
     return False
 
 
+def read_slowly_then_fast(sock, slow_reads, size):
+    """A response whose body is `size` bytes, read 16 KiB at a time `slow_reads`
+    times with a pause, then as fast as it comes: (head, body)."""
+    received = bytearray()
+    for _ in range(slow_reads):
+        received += sock.recv(16 * 1024)
+        time.sleep(0.01)
+    head_end = received.index(b"\r\n\r\n") + 4
+    while len(received) - head_end < size:
+        chunk = sock.recv(1024 * 1024)
+        assert chunk, "closed before the whole file"
+        received += chunk
+    return bytes(received[:head_end]), bytes(received[head_end:])
+
+
 def test_offsets_and_counts_are_exact_across_pieces(server, files):
     """zerocopysend of a slice larger than one sendfile call, then the rest from the file's position."""
     path = files / "counted.bin"
@@ -249,16 +264,8 @@ def test_a_slow_then_fast_client_gets_every_byte(server, files):
     try:
         sock.sendall(request_bytes("/pathsend?file=" + quote(str(path))))
         sock.settimeout(10)
-        received = bytearray()
-        for _ in range(30):  # slowly at first: the server waits on the socket, again and again
-            received += sock.recv(16 * 1024)
-            time.sleep(0.01)
-        head_end = received.index(b"\r\n\r\n") + 4
-        while len(received) - head_end < 20 * MIB:
-            chunk = sock.recv(1024 * 1024)
-            assert chunk, "closed before the whole file"
-            received += chunk
-        head, body = bytes(received[:head_end]), bytes(received[head_end:])
+        # slowly at first: the server waits on the socket, again and again
+        head, body = read_slowly_then_fast(sock, 30, 20 * MIB)
     finally:
         sock.close()
     assert b"content-length: %d" % (20 * MIB) in head
@@ -371,17 +378,10 @@ def test_a_slow_tls_client_costs_the_server_a_few_pieces(implementation, loop, f
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
     with context.wrap_socket(raw) as sock:
         sock.sendall(request_bytes("/pathsend?file=" + quote(str(path))))
-        received = bytearray()
-        for _ in range(20):  # slowly at first: the kernel's buffers fill, then the transport's
-            received += sock.recv(16 * 1024)
-            time.sleep(0.01)
-        head_end = received.index(b"\r\n\r\n") + 4
-        while len(received) - head_end < 20 * MIB:
-            chunk = sock.recv(1024 * 1024)
-            assert chunk, "closed before the whole file"
-            received += chunk
-    assert b"content-length: %d" % (20 * MIB) in bytes(received[:head_end])
-    assert hashlib.sha256(bytes(received[head_end:])).hexdigest() == expected
+        # slowly at first: the kernel's buffers fill, then the transport's
+        head, body = read_slowly_then_fast(sock, 20, 20 * MIB)
+    assert b"content-length: %d" % (20 * MIB) in head
+    assert hashlib.sha256(body).hexdigest() == expected
     pieces = 20 * MIB // READ_CHUNK
     assert wait_for_line(server, 0, f"file by reads: {20 * MIB} of {20 * MIB} bytes in {pieces} pieces")
     line = next(line for line in server.lines if "file by reads:" in line)
