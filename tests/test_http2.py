@@ -23,7 +23,9 @@ import h2.events
 import h2.settings
 import httpx
 import pytest
-from hyperframe.frame import ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
+from hyperframe.frame import (
+    ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, WindowUpdateFrame,
+)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -51,14 +53,17 @@ async def app(scope, receive, send):
             (b"upgrade", b"h2c"), (b"x-kept", b"yes")]})
         await send({"type": "http.response.body", "body": b"ok"})
     elif scope["type"] == "http" and scope["path"] == "/big":
-        size = int(scope["query_string"].decode().partition("=")[2] or 1048576)
+        query = dict(pair.split("=") for pair in scope["query_string"].decode().split("&") if pair)
+        size = int(query.get("size", 1048576))
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        chunk = b"z" * 65536
+        chunk = b"z" * int(query.get("chunk", 65536))
         sent = 0
-        while sent < size:
-            await send({"type": "http.response.body", "body": chunk[:size - sent], "more_body": True})
-            sent += min(len(chunk), size - sent)
-        await send({"type": "http.response.body", "body": b""})
+        while sent < size:  # the last piece ends the body: its send does not wait for the client
+            piece = chunk[:size - sent]
+            sent += len(piece)
+            await send({"type": "http.response.body", "body": piece, "more_body": sent < size})
+        if not size:
+            await send({"type": "http.response.body", "body": b""})
     elif scope["type"] == "http" and scope["path"] == "/mutate-scope":
         # What an earlier request's app left in its scope must not show in this one's.
         seen = sorted(key for key in ("mutated",) if key in scope) + sorted(scope["extensions"])
@@ -746,6 +751,42 @@ def test_graceful_shutdown_is_bounded_by_its_timeout(start_server, implementatio
     assert any(isinstance(frame, GoAwayFrame) for frame in frames)
     server.process.wait(10)
     assert time.monotonic() - started < 5
+    client.close()
+
+
+@pytest.mark.parametrize("ending", ["keep-alive timeout", "SIGTERM"])
+def test_bytes_held_after_the_app_returned_reach_a_slow_reader(start_server, implementation, ending):
+    """The app returns while its last bytes still wait on the client's window:
+    neither the keep-alive timeout nor a graceful shutdown may drop them."""
+    server = start_server(APP, implementation, "--http2", "--timeout-keep-alive", "1")
+    client = H2Client(server, initial_window_size=16384)  # one frame in flight: none waits in our socket
+    stream_id = client.request(b"/big?size=131072&chunk=131072")  # the app returns at once, 112 KiB held
+    # Raw frames from here: h2's client state machine stops at a GOAWAY.
+    client.sock.settimeout(5)
+    data, body, ended = b"", b"", False
+    while not ended:
+        received = client.sock.recv(65536)
+        assert received, f"closed after {len(body)} of 131072 bytes"
+        data += received
+        while len(data) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+            if len(data) < 9 + length:
+                break
+            frame.parse_body(memoryview(data[9:9 + length]))
+            data = data[9 + length:]
+            if isinstance(frame, DataFrame) and frame.stream_id == stream_id:
+                body += frame.data
+                ended = "END_STREAM" in frame.flags
+                if ended:
+                    break
+                if ending == "SIGTERM" and len(body) == len(frame.data):
+                    server.send_signal(signal.SIGTERM)
+                time.sleep(0.5)  # a slow reader: its window goes back slowly
+                client.sock.sendall(WindowUpdateFrame(0, window_increment=length).serialize()
+                                    + WindowUpdateFrame(stream_id, window_increment=length).serialize())
+    assert body == b"z" * 131072
+    if ending == "SIGTERM":
+        assert server.process.wait(10) == STOPPED_BY_SIGTERM
     client.close()
 
 

@@ -597,7 +597,9 @@ class Http2Protocol:
         self.streams.pop(stream.stream_id, None)
         self.conn.finish(stream.stream_id)
         if not self.streams:
-            if self.conn.state is State.DRAINING:
+            # conn.held: responses whose apps returned but whose bytes still
+            # wait on the client's windows; the connection ends only after them.
+            if self.conn.state is State.DRAINING and not self.conn.held:
                 self.flush()
                 self.conn.close(NO_ERROR)
                 self.flush()
@@ -670,7 +672,12 @@ class Http2Protocol:
                 logger.info("HTTP/2 connection from %s closed: %s.", _format_addr(self.client), missed.reason)
             self._connection_closed(missed)
             return
-        if not self.streams:
+        if not self.streams and not self.conn.held:
+            if self.conn.state is State.DRAINING:  # shutting down, and everything is delivered
+                self.conn.close(NO_ERROR)
+                self.flush()
+                transport.close()
+                return
             if now < self.idle_at:  # the connection's own deadline woke us: a keep-alive PING went out
                 self.flush()
                 self._arm(self.idle_at)
@@ -697,6 +704,8 @@ class Http2Protocol:
                     stream.reset(CANCEL)
                 else:
                     self.conn.reset(stream_id, CANCEL)
+        if not self.streams:  # only held output left: idle counts from when it is all sent
+            self.idle_at = now + settings.timeout_keep_alive
         self.flush()
         self._arm(now + settings.watch_interval)
 
@@ -723,7 +732,7 @@ class Http2Protocol:
     def shutdown(self):
         """Server shutdown: GOAWAY, the streams in flight finish, then close."""
         self.conn.start_shutdown()
-        if not self.streams:
+        if not self.streams and not self.conn.held:
             self.conn.close(NO_ERROR)
             self.flush()
             self.transport.close()
