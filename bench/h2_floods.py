@@ -13,7 +13,7 @@ and invalid prefaces.  While an attack runs, the server's resident memory
 gives its growth at the peak, how the server answered (the GOAWAY's error
 code, streams refused or reset, or the connection closed), and whether an
 ordinary GET on another connection was answered right after.  Loopback
-only; writes bench/results/h2_floods.json.
+only; writes bench/results/h2_floods.json (docs/http2.md has a run).
 """
 import argparse
 import json
@@ -265,6 +265,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="fastasgi,fastasgi-pure")
     parser.add_argument("--attacks", default=",".join(ATTACKS))
+    parser.add_argument("--results", default=RESULTS, help="where h2_floods.json goes")
     options = parser.parse_args()
     commands = server_commands(sys.executable, PORT)
     results = {}
@@ -285,8 +286,8 @@ def main():
                       f"{row['outcome']}", flush=True)
         finally:
             stop_server(process)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "h2_floods.json"), "w") as file:
+    os.makedirs(options.results, exist_ok=True)
+    with open(os.path.join(options.results, "h2_floods.json"), "w") as file:
         json.dump(results, file, indent=2)
 
 

@@ -203,6 +203,18 @@ def test_idle_memory_script_reports_each_server(tmp_path):
     assert "| fastasgi |" in result.stdout
 
 
+@pytest.mark.timeout(60)
+@needs_proc
+def test_the_http2_attacks_are_ended_and_others_served(tmp_path):
+    run_bench_script("h2_floods.py", "--servers", "fastasgi", "--attacks", "rapid-reset,ping-flood,zero-window",
+                     "--results", str(tmp_path), timeout=50)
+    rows = {row["attack"]: row for row in json.loads((tmp_path / "h2_floods.json").read_text())["fastasgi"]}
+    assert rows["rapid-reset"]["outcome"].startswith("GOAWAY ENHANCE_YOUR_CALM")
+    assert rows["ping-flood"]["outcome"].startswith("GOAWAY ENHANCE_YOUR_CALM")
+    assert "100 responses" in rows["zero-window"]["outcome"]  # headers answered; the bodies wait on the window
+    assert all(row["ordinary_get_ms"] is not None for row in rows.values())
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])  # raw-uvloop, and raw-asyncio-pypy's loop
 def test_the_raw_ceiling_answers_what_the_scenarios_ask(loop):
