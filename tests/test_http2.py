@@ -245,6 +245,16 @@ def h2server(request):
     process.stop()
 
 
+def reset_and_read_marker(client, stream_id, marker):
+    """Reset the stream as a client would, then what its app wrote in `marker` on seeing it."""
+    client.conn.reset_stream(stream_id, error_code=http2.CANCEL)
+    client.flush()
+    deadline = time.monotonic() + 5
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return marker.read_text()
+
+
 def get(server, path, **kwargs):
     client = H2Client(server)
     try:
@@ -319,12 +329,7 @@ def test_starlette_over_concurrent_streams(start_server, implementation, tmp_pat
             assert (status, body, ended) == (200, f"{tag}:5000:{tag * 8}".encode(), "end")
             assert dict(headers)[b"x-task"] == b"yes"
         assert client.response(streamed)[2] == b"s-0;s-1;s-2;"
-        client.conn.reset_stream(waiting, error_code=http2.CANCEL)
-        client.flush()
-        deadline = time.monotonic() + 5
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert marker.read_text() == "disconnected"
+        assert reset_and_read_marker(client, waiting, marker) == "disconnected"
         assert client.response(client.request(b"/echo", method=b"POST", body=b"x"))[2] == b"none:1:x"
     finally:
         client.close()
@@ -419,12 +424,7 @@ def test_client_reset_is_http_disconnect(h2server, tmp_path):
     client = H2Client(h2server)
     stream_id = client.request(f"/wait-disconnect?marker={marker}".encode(), method=b"POST", body=b"abc")
     time.sleep(0.2)
-    client.conn.reset_stream(stream_id, error_code=http2.CANCEL)
-    client.flush()
-    deadline = time.monotonic() + 5
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert marker.read_text() == "http.disconnect"
+    assert reset_and_read_marker(client, stream_id, marker) == "http.disconnect"
     assert client.response(client.request(b"/"))[0] == 200  # the connection goes on
     client.close()
 
